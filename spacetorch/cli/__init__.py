@@ -1,0 +1,1 @@
+"""Command-line entry points (the scripts in ``scripts/`` are thin wrappers around these)."""

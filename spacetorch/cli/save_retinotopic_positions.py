@@ -1,0 +1,68 @@
+"""Generate a retinotopic position set and write it as a positions directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from spacetorch.models.positions import PRESET_ARCHS, retinotopic_positions
+
+DEFAULT_OUT = "positions/{arch}_retinotopic_init"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="save_retinotopic_positions.py",
+        description=(
+            "Place every unit of each residual block of a ResNet on a simulated cortical sheet "
+            "(retinotopic initialisation of the TDANN) and precompute its neighborhoods. Writes "
+            "one <layer>.pkl or <layer>.npz file per layer plus version.txt into --out, all or "
+            "nothing."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--arch", default="resnet18", choices=PRESET_ARCHS, help="network preset (224 px input)")
+    parser.add_argument("--out", type=Path, default=None, help=f"output directory [default: {DEFAULT_OUT}]")
+    parser.add_argument("--n-neighborhoods", type=_positive_int, default=20_000, help="windows drawn per layer")
+    parser.add_argument("--seed", type=int, default=424, help="random seed (same seed, same positions)")
+    parser.add_argument("--format", choices=("pkl", "npz"), default="pkl", help="file format of each layer")
+    parser.add_argument("--jitter", type=float, default=0.3, help="std of the position noise, mm")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = args.out if args.out is not None else Path(DEFAULT_OUT.format(arch=args.arch))
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        print(
+            f"error: --out {out} exists and is not an empty directory; choose another --out "
+            "or pass --overwrite",
+            file=sys.stderr,
+        )
+        return 2
+    start = time.perf_counter()
+    positions = retinotopic_positions(
+        args.arch, args.n_neighborhoods, args.seed, jitter=args.jitter, progress=not args.quiet
+    )
+    positions.save(out, fmt=args.format, overwrite=args.overwrite)
+    print(f"wrote {len(positions)} layers to {out} in {time.perf_counter() - start:.1f} s")
+    for name, layer in positions.layer_positions.items():
+        p, q = layer.neighborhood_indices.shape
+        print(f"  {name:10s} dims={layer.dims}  neighborhoods={p}x{q}  width={layer.neighborhood_width} mm")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

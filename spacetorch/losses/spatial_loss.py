@@ -1,0 +1,183 @@
+"""The TDANN spatial loss: nearby units should respond alike.
+
+For one neighborhood of ``Q`` units with responses ``F`` (batch x Q) and positions ``X``
+(Q x 2, mm):
+
+* ``R`` is the Pearson correlation matrix of the units' responses over the batch;
+* ``D = 1 / (d + 1)`` with ``d`` the pairwise Euclidean distance in mm;
+* relative loss (SL_Rel, default): ``(1 - corr(lower(R), lower(D))) / 2`` in ``[0, 1]``;
+* absolute loss (SL_Abs, the original ``use_old_version: true``): ``mean |lower(R) - lower(D)|``;
+
+``lower`` takes the strictly lower triangle.  Margalit et al., Neuron (2024).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from spacetorch.models.positions import LayerPositions
+
+__all__ = ["spatial_loss", "SpatialLoss", "LOSS_KINDS"]
+
+LOSS_KINDS = ("relative", "absolute")
+_REL_EPS = 1e-6  # a unit whose std is below this fraction of its RMS counts as constant
+
+
+def spatial_loss(
+    features: torch.Tensor,
+    coordinates: torch.Tensor,
+    indices: torch.Tensor,
+    kind: str = "relative",
+) -> torch.Tensor:
+    """Spatial loss of one layer over the given neighborhood(s) of units.
+
+    Args:
+        features: responses, ``(B, C, H, W)`` or ``(B, N)``; unit ``i`` is column ``i`` of
+            ``features.flatten(1)``.
+        coordinates: ``(N, 2)`` unit positions in mm.
+        indices: ``(Q,)`` unit indices of one neighborhood, or ``(K, Q)`` for ``K``
+            neighborhoods (the loss is then their mean).
+        kind: ``"relative"`` (SL_Rel) or ``"absolute"`` (SL_Abs).
+
+    Returns:
+        a scalar tensor, differentiable with respect to ``features``.  Computed in float32
+        (or float64 for float64 input) whatever the features' dtype.
+
+    Raises:
+        ValueError: for a batch of fewer than 2 samples, mismatched shapes or an unknown kind.
+
+    Example:
+        >>> f = torch.randn(8, 4, 3, 3)
+        >>> xy = torch.rand(36, 2)
+        >>> float(spatial_loss(f, xy, torch.arange(10))) <= 1.0
+        True
+    """
+    if kind not in LOSS_KINDS:
+        raise ValueError(f"kind must be one of {LOSS_KINDS}, got {kind!r}")
+    if features.ndim < 2:
+        raise ValueError(f"features must have shape (B, N) or (B, C, H, W), got {tuple(features.shape)}")
+    batch = features.shape[0]
+    if batch < 2:
+        raise ValueError(
+            f"the spatial loss correlates responses over the batch, so it needs a batch of at least "
+            f"2 samples, got features of shape {tuple(features.shape)}"
+        )
+    flat = features.flatten(1)
+    if coordinates.ndim != 2 or coordinates.shape != (flat.shape[1], 2):
+        raise ValueError(
+            f"coordinates must have shape ({flat.shape[1]}, 2) for features of shape "
+            f"{tuple(features.shape)}, got {tuple(coordinates.shape)}"
+        )
+    hoods = indices if indices.ndim == 2 else indices.reshape(1, -1)
+    if hoods.ndim != 2 or hoods.shape[1] < 2:
+        raise ValueError(f"indices must have shape (Q,) or (K, Q) with Q >= 2, got {tuple(indices.shape)}")
+
+    dtype = torch.float64 if flat.dtype == torch.float64 else torch.float32
+    k, q = hoods.shape
+    responses = flat.index_select(1, hoods.reshape(-1)).to(dtype).view(batch, k, q).transpose(0, 1)
+    corr = _correlation_matrices(responses)  # (K, Q, Q)
+    positions = coordinates.to(device=flat.device, dtype=dtype).index_select(0, hoods.reshape(-1)).view(k, q, 2)
+    inverse_distance = 1.0 / (torch.cdist(positions, positions) + 1.0)
+
+    rows, cols = torch.tril_indices(q, q, offset=-1, device=flat.device)
+    r = corr[:, rows, cols]
+    d = inverse_distance[:, rows, cols]
+    if kind == "absolute":
+        per_hood = (r - d).abs().mean(1)
+    else:
+        per_hood = (1.0 - _pearson(r, d)) / 2.0
+    return per_hood.mean()
+
+
+def _standardize(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Center ``x`` along ``dim`` and scale to unit norm; constant slices become 0."""
+    centered = x - x.mean(dim, keepdim=True)
+    sum_sq = centered.square().sum(dim, keepdim=True)
+    scale_sq = x.square().sum(dim, keepdim=True) * _REL_EPS**2
+    constant = sum_sq <= scale_sq
+    norm = torch.where(constant, torch.ones_like(sum_sq), sum_sq).sqrt()
+    return torch.where(constant, torch.zeros_like(centered), centered / norm)
+
+
+def _correlation_matrices(responses: torch.Tensor) -> torch.Tensor:
+    """``(K, B, Q)`` responses -> ``(K, Q, Q)`` Pearson correlations over ``B`` (constant units: 0)."""
+    z = _standardize(responses, dim=1)
+    return (z.transpose(1, 2) @ z).clamp(-1.0, 1.0)
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise Pearson correlation of ``(K, M)`` tensors (0 where either row is constant)."""
+    return (_standardize(a, dim=1) * _standardize(b, dim=1)).sum(1)
+
+
+class SpatialLoss(nn.Module):
+    """Spatial loss of one layer, drawing random precomputed neighborhoods each call.
+
+    The layer's coordinates (float32) and neighborhood table (int32) are non-persistent
+    buffers: they move with ``.to(device)`` once, are never copied per call, and are not
+    written into checkpoints.
+
+    Args:
+        positions: the layer's :class:`LayerPositions`.
+        kind: ``"relative"`` or ``"absolute"``.
+        neighborhoods_per_batch: neighborhoods drawn per call (their losses are averaged).
+
+    Shape:
+        features: ``(B, C, H, W)`` or ``(B, N)`` with ``N = positions.num_units``; output: scalar.
+
+    Example:
+        >>> from spacetorch.models.positions import retinotopic_positions
+        >>> layer = retinotopic_positions(n_neighborhoods=50)["layer4.1"]
+        >>> loss = SpatialLoss(layer)
+        >>> float(loss(torch.randn(4, 512, 7, 7))) <= 1.0
+        True
+    """
+
+    coordinates: torch.Tensor
+    neighborhoods: torch.Tensor
+
+    def __init__(self, positions: LayerPositions, kind: str = "relative", neighborhoods_per_batch: int = 1) -> None:
+        super().__init__()
+        if kind not in LOSS_KINDS:
+            raise ValueError(f"kind must be one of {LOSS_KINDS}, got {kind!r}")
+        if neighborhoods_per_batch < 1:
+            raise ValueError(f"neighborhoods_per_batch must be >= 1, got {neighborhoods_per_batch}")
+        self.layer_name = positions.name
+        self.kind = kind
+        self.neighborhoods_per_batch = int(neighborhoods_per_batch)
+        self.register_buffer(
+            "coordinates", torch.as_tensor(positions.coordinates).to(torch.float32), persistent=False
+        )
+        self.register_buffer(
+            "neighborhoods", torch.as_tensor(positions.neighborhood_indices).to(torch.int32), persistent=False
+        )
+
+    def draw(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Random rows of the neighborhood table, ``(neighborhoods_per_batch, Q)``, on its device."""
+        rows = torch.randint(
+            self.neighborhoods.shape[0],
+            (self.neighborhoods_per_batch,),
+            device=self.neighborhoods.device,
+            generator=generator,
+        )
+        return self.neighborhoods.index_select(0, rows)
+
+    def forward(self, features: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        expected = self.coordinates.shape[0]
+        if features.ndim < 2 or features[0].numel() != expected:
+            raise ValueError(
+                f"layer {self.layer_name!r}: features of shape {tuple(features.shape)} do not match the "
+                f"{expected} units of its positions"
+            )
+        return spatial_loss(features, self.coordinates, self.draw(generator), self.kind)
+
+    def extra_repr(self) -> str:
+        p, q = self.neighborhoods.shape
+        return (
+            f"layer={self.layer_name!r}, kind={self.kind!r}, neighborhoods={p}x{q}, "
+            f"neighborhoods_per_batch={self.neighborhoods_per_batch}"
+        )
+

@@ -1,0 +1,34 @@
+"""Unit positions on the simulated cortical sheet.
+
+``LayerPositions`` and ``NetworkPositions`` keep the original TDANN names and file formats;
+position pickles written by the original code name the class
+``spacetorch.models.positions.LayerPositions`` and load from here.
+"""
+
+from spacetorch.models.positions._safe_pickle import UnsafePickleError
+from spacetorch.models.positions.layer_positions import LayerPositions, NetworkPositions, PositionsError
+from spacetorch.models.positions.neighborhoods import build_neighborhoods
+from spacetorch.models.positions.retinotopy import (
+    AREAS,
+    PRESET_ARCHS,
+    CorticalArea,
+    RetinotopicLayerSpec,
+    retinotopic_layer,
+    retinotopic_layer_specs,
+    retinotopic_positions,
+)
+
+__all__ = [
+    "AREAS",
+    "PRESET_ARCHS",
+    "CorticalArea",
+    "LayerPositions",
+    "NetworkPositions",
+    "PositionsError",
+    "RetinotopicLayerSpec",
+    "UnsafePickleError",
+    "build_neighborhoods",
+    "retinotopic_layer",
+    "retinotopic_layer_specs",
+    "retinotopic_positions",
+]

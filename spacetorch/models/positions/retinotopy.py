@@ -1,0 +1,239 @@
+"""Retinotopic initialisation of unit positions (Margalit et al., Neuron 2024).
+
+Each layer is a square sheet of ``tissue_size`` mm.  The ``H x W`` spatial positions of a
+feature map tile it with overlapping receptive fields (RFs): with overlap fraction ``ov``,
+RF width ``S / (W - W * ov + ov)`` and radius ``r`` = half of it, RF centres are
+``linspace(r, S - r, W)`` along each axis.  Each channel's unit at a spatial position sits at
+the RF centre plus a ``U(-r, r)`` offset per axis; then ``N(0, jitter)`` noise is added and
+each axis is rescaled back to its original minimum and range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from spacetorch.models.positions.layer_positions import LayerPositions, NetworkPositions
+from spacetorch.models.positions.neighborhoods import build_neighborhoods
+
+__all__ = [
+    "AREAS",
+    "CorticalArea",
+    "RetinotopicLayerSpec",
+    "retinotopic_layer_specs",
+    "retinotopic_layer",
+    "retinotopic_positions",
+    "PRESET_ARCHS",
+]
+
+
+@dataclass(frozen=True)
+class CorticalArea:
+    """A simulated cortical area: sheet side and neighborhood window side, both in mm."""
+
+    tissue_size: float
+    neighborhood_width: float
+
+
+#: Areas of the TDANN (Margalit et al. 2024).
+AREAS: Dict[str, CorticalArea] = {
+    "retina": CorticalArea(2.4, 0.0475),
+    "V1": CorticalArea(36.75, 1.626),
+    "V2": CorticalArea(35.0, 3.977),
+    "V4": CorticalArea(22.4, 2.545),
+    "VTC": CorticalArea(70.0, 31.818),
+}
+
+#: Architectures with a preset (ResNets of torchvision, 224 px input).
+PRESET_ARCHS: Tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+@dataclass(frozen=True)
+class RetinotopicLayerSpec:
+    """Everything that places one layer's units.
+
+    Attributes:
+        name: layer (module) name, e.g. ``"layer2.0"``.
+        dims: output dims ``(C, H, W)``.
+        tissue_size: sheet side ``S`` in mm.
+        neighborhood_width: neighborhood window side in mm.
+        rf_overlap: RF overlap fraction ``ov`` in ``[0, 1]``.
+        area: the cortical area's name (informative only).
+    """
+
+    name: str
+    dims: Tuple[int, int, int]
+    tissue_size: float
+    neighborhood_width: float
+    rf_overlap: float
+    area: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.dims) != 3 or min(self.dims) < 1:
+            raise ValueError(f"layer {self.name!r}: dims must be three positive ints, got {self.dims}")
+        if not self.tissue_size > 0:
+            raise ValueError(f"layer {self.name!r}: tissue_size must be > 0 mm, got {self.tissue_size}")
+        if not 0 < self.neighborhood_width <= self.tissue_size:
+            raise ValueError(
+                f"layer {self.name!r}: neighborhood_width must be in (0, tissue_size={self.tissue_size}] mm, "
+                f"got {self.neighborhood_width}"
+            )
+        if not 0 <= self.rf_overlap <= 1:
+            raise ValueError(f"layer {self.name!r}: rf_overlap must be in [0, 1], got {self.rf_overlap}")
+
+
+def _resnet_area(stage: int, block: int, blocks_in_stage: int) -> str:
+    """layer1 -> retina, layer2 -> V1, first half of layer3 -> V2, second half -> V4, layer4 -> VTC."""
+    if stage == 3:
+        return "V2" if block < max(blocks_in_stage // 2, 1) else "V4"
+    return {1: "retina", 2: "V1", 4: "VTC"}[stage]
+
+
+def retinotopic_layer_specs(
+    arch: str = "resnet18",
+    input_size: int = 224,
+    areas: Optional[Mapping[str, CorticalArea]] = None,
+) -> List[RetinotopicLayerSpec]:
+    """Layer specs for a torchvision ResNet: one per residual block, dims from the model.
+
+    The RF overlap of a layer is ``min(0.1 * W1 / W, 1)``, ``W1`` the first block's width.
+
+    Raises:
+        ValueError: naming the presets if ``arch`` has none.
+    """
+    if arch not in PRESET_ARCHS:
+        raise ValueError(f"no retinotopic preset for arch {arch!r}; presets: {', '.join(PRESET_ARCHS)}")
+    from spacetorch.models.layers import block_output_dims, residual_block_names, torchvision_resnet
+
+    areas = dict(AREAS, **(areas or {}))
+    with torch.device("meta"):
+        model = torchvision_resnet(arch)
+    names = residual_block_names(model)
+    dims = block_output_dims(model, names, input_size)
+    first_width = dims[names[0]][2]
+    per_stage: Dict[int, int] = {}
+    for name in names:
+        stage = int(name.split(".")[0][len("layer"):])
+        per_stage[stage] = per_stage.get(stage, 0) + 1
+    specs = []
+    for name in names:
+        stage_name, block = name.split(".")
+        stage = int(stage_name[len("layer"):])
+        area = _resnet_area(stage, int(block), per_stage[stage])
+        specs.append(
+            RetinotopicLayerSpec(
+                name=name,
+                dims=dims[name],
+                tissue_size=areas[area].tissue_size,
+                neighborhood_width=areas[area].neighborhood_width,
+                rf_overlap=min(0.1 * first_width / dims[name][2], 1.0),
+                area=area,
+            )
+        )
+    return specs
+
+
+def rf_centres(size: float, n: int, overlap: float) -> Tuple[np.ndarray, float]:
+    """RF centres along one axis (``n`` of them, mm) and the RF radius (mm)."""
+    rf_width = size / (n - n * overlap + overlap)
+    radius = rf_width / 2
+    return np.linspace(radius, size - radius, n), radius
+
+
+def retinotopic_coordinates(spec: RetinotopicLayerSpec, rng: np.random.Generator, jitter: float = 0.3) -> np.ndarray:
+    """``(C * H * W, 2)`` unit coordinates in mm, channel-major (``features.flatten(1)``) order."""
+    c, h, w = spec.dims
+    # square sheet; the overlap is defined by the width and used on both axes
+    x_centres, radius = rf_centres(spec.tissue_size, w, spec.rf_overlap)
+    y_centres, _ = rf_centres(spec.tissue_size, h, spec.rf_overlap) if h != w else (x_centres, radius)
+    grid_x = np.broadcast_to(x_centres[None, None, :], (c, h, w))
+    grid_y = np.broadcast_to(y_centres[None, :, None], (c, h, w))
+    xy = np.stack([grid_x.reshape(-1), grid_y.reshape(-1)], axis=1)
+    xy = xy + rng.uniform(-radius, radius, size=xy.shape)
+    if jitter > 0:
+        low, span = xy.min(0), np.ptp(xy, axis=0)
+        jittered = xy + rng.normal(0.0, jitter, size=xy.shape)
+        j_low, j_span = jittered.min(0), np.ptp(jittered, axis=0)
+        xy = (jittered - j_low) / j_span * span + low
+    return xy
+
+
+def retinotopic_layer(
+    spec: RetinotopicLayerSpec,
+    n_neighborhoods: int = 20_000,
+    seed: "int | np.random.SeedSequence" = 424,
+    jitter: float = 0.3,
+) -> LayerPositions:
+    """Positions and neighborhoods of one layer (deterministic for a given ``seed``)."""
+    sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    coord_seed, hood_seed = sequence.spawn(2)
+    coordinates = retinotopic_coordinates(spec, np.random.default_rng(coord_seed), jitter)
+    generator = torch.Generator().manual_seed(int(hood_seed.generate_state(1, dtype=np.uint64)[0] >> 1))
+    try:
+        hoods = build_neighborhoods(coordinates, spec.neighborhood_width, n_neighborhoods, generator)
+    except ValueError as err:
+        raise ValueError(f"layer {spec.name!r}: {err}") from None
+    return LayerPositions(
+        name=spec.name,
+        dims=spec.dims,
+        coordinates=coordinates,
+        neighborhood_indices=hoods,
+        neighborhood_width=spec.neighborhood_width,
+    )
+
+
+def retinotopic_positions(
+    arch: str = "resnet18",
+    n_neighborhoods: int = 20_000,
+    seed: int = 424,
+    *,
+    jitter: float = 0.3,
+    input_size: int = 224,
+    layers: Optional[Sequence[RetinotopicLayerSpec]] = None,
+    areas: Optional[Mapping[str, CorticalArea]] = None,
+    progress: "bool | Callable[[str], None]" = False,
+) -> NetworkPositions:
+    """Retinotopically initialised positions for every residual block of a network.
+
+    Args:
+        arch: a preset (:data:`PRESET_ARCHS`); ignored when ``layers`` is given.
+        n_neighborhoods: windows drawn per layer before trimming.
+        seed: the same seed gives the same positions.
+        jitter: std of the Gaussian position noise, mm.
+        input_size: input image side in px (sets the preset's dims).
+        layers: explicit per-layer specs, instead of a preset.
+        areas: overrides of :data:`AREAS` for the preset (e.g. another V1 size).
+        progress: show a progress bar (``True``) or call ``progress(layer_name)`` per layer.
+
+    Returns:
+        the positions of each layer, keyed by layer name.
+
+    Example:
+        >>> positions = retinotopic_positions("resnet18", n_neighborhoods=100)
+        >>> positions["layer2.0"].dims
+        (128, 28, 28)
+    """
+    specs = list(layers) if layers is not None else retinotopic_layer_specs(arch, input_size, areas)
+    seeds = np.random.SeedSequence(seed).spawn(len(specs))
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(specs), desc="layers", unit="layer")
+    result: Dict[str, LayerPositions] = {}
+    try:
+        for spec, layer_seed in zip(specs, seeds):
+            if bar is not None:
+                bar.set_postfix_str(spec.name)
+            result[spec.name] = retinotopic_layer(spec, n_neighborhoods, layer_seed, jitter)
+            if bar is not None:
+                bar.update()
+            elif callable(progress):
+                progress(spec.name)
+    finally:
+        if bar is not None:
+            bar.close()
+    return NetworkPositions(layer_positions=result, version=1)

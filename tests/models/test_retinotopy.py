@@ -1,0 +1,179 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from spacetorch.models.positions import (
+    AREAS,
+    RetinotopicLayerSpec,
+    build_neighborhoods,
+    retinotopic_layer,
+    retinotopic_layer_specs,
+    retinotopic_positions,
+)
+from spacetorch.models.positions.neighborhoods import _BandIndex, _sorted_distinct_ranks, neighborhood_size
+from spacetorch.models.positions.retinotopy import retinotopic_coordinates
+
+
+def test_resnet18_preset_follows_the_reference():
+    specs = {s.name: s for s in retinotopic_layer_specs("resnet18")}
+    expected = {  # tdann.md: area, dims, overlap 0.1 * 56 / W
+        "layer1.0": ("retina", (64, 56, 56), 0.1), "layer1.1": ("retina", (64, 56, 56), 0.1),
+        "layer2.0": ("V1", (128, 28, 28), 0.2), "layer2.1": ("V1", (128, 28, 28), 0.2),
+        "layer3.0": ("V2", (256, 14, 14), 0.4), "layer3.1": ("V4", (256, 14, 14), 0.4),
+        "layer4.0": ("VTC", (512, 7, 7), 0.8), "layer4.1": ("VTC", (512, 7, 7), 0.8),
+    }
+    assert list(specs) == list(expected)
+    sizes = {"retina": (2.4, 0.0475), "V1": (36.75, 1.626), "V2": (35.0, 3.977), "V4": (22.4, 2.545), "VTC": (70.0, 31.818)}
+    for name, (area, dims, overlap) in expected.items():
+        spec = specs[name]
+        assert (spec.area, spec.dims) == (area, dims)
+        assert spec.rf_overlap == pytest.approx(overlap)
+        assert (spec.tissue_size, spec.neighborhood_width) == sizes[area]
+
+
+def test_resnet50_preset_maps_every_block():
+    specs = retinotopic_layer_specs("resnet50")
+    assert len(specs) == 16
+    by_name = {s.name: s for s in specs}
+    assert by_name["layer1.2"].dims == (256, 56, 56) and by_name["layer4.2"].dims == (2048, 7, 7)
+    assert [by_name[f"layer3.{i}"].area for i in range(6)] == ["V2"] * 3 + ["V4"] * 3
+
+
+def test_unknown_arch_lists_presets():
+    with pytest.raises(ValueError, match="presets: resnet18"):
+        retinotopic_layer_specs("vgg16")
+
+
+def test_area_sizes_are_configurable():
+    custom = AREAS["V1"].__class__(tissue_size=10.0, neighborhood_width=1.0)
+    spec = {s.name: s for s in retinotopic_layer_specs("resnet18", areas={"V1": custom})}["layer2.0"]
+    assert (spec.tissue_size, spec.neighborhood_width) == (10.0, 1.0)
+
+
+def test_units_follow_channel_major_order_and_rf_geometry():
+    """Without jitter, unit c*H*W + h*W + w lies within one RF radius of RF centre (h, w)."""
+    c, h, w, size, overlap = 3, 5, 7, 14.0, 0.4
+    spec = RetinotopicLayerSpec("l", (c, h, w), size, 2.0, overlap)
+    xy = retinotopic_coordinates(spec, np.random.default_rng(1), jitter=0.0)
+    rf_width = size / (w - w * overlap + overlap)  # W RFs overlapping by `overlap` tile the sheet
+    radius = rf_width / 2
+    centres_x = radius + np.arange(w) * (size - rf_width) / (w - 1)
+    centres_y = radius + np.arange(h) * (size - 2 * (size / (h - h * overlap + overlap)) / 2) / (h - 1)
+    features = torch.arange(c * h * w).reshape(1, c, h, w)
+    for unit in features.flatten(1)[0].tolist():
+        ch, rest = divmod(unit, h * w)
+        row, col = divmod(rest, w)
+        assert abs(xy[unit, 0] - centres_x[col]) <= radius
+        assert abs(xy[unit, 1] - centres_y[row]) <= size / (h - h * overlap + overlap) / 2
+    # each channel's offsets are independent draws
+    assert not np.allclose(xy[: h * w], xy[h * w : 2 * h * w])
+
+
+def test_jitter_keeps_each_axis_min_and_range():
+    spec = RetinotopicLayerSpec("l", (8, 6, 6), 10.0, 2.0, 0.2)
+    plain = retinotopic_coordinates(spec, np.random.default_rng(3), jitter=0.0)
+    jittered = retinotopic_coordinates(spec, np.random.default_rng(3), jitter=0.3)
+    np.testing.assert_allclose(jittered.min(0), plain.min(0))
+    np.testing.assert_allclose(np.ptp(jittered, 0), np.ptp(plain, 0))
+    assert np.abs(jittered - plain).mean() > 0.05
+
+
+def test_same_seed_same_positions():
+    spec = RetinotopicLayerSpec("l", (16, 8, 8), 10.0, 2.0, 0.2)
+    a, b = retinotopic_layer(spec, 300, seed=5), retinotopic_layer(spec, 300, seed=5)
+    c = retinotopic_layer(spec, 300, seed=6)
+    np.testing.assert_array_equal(a.coordinates, b.coordinates)
+    np.testing.assert_array_equal(a.neighborhood_indices, b.neighborhood_indices)
+    assert not np.array_equal(a.coordinates, c.coordinates)
+
+
+def _window_counts_brute_force(xy, low, high):
+    inside = (xy[None, :, :] >= low[:, None, :]) & (xy[None, :, :] <= high[:, None, :])
+    return inside.all(2).sum(1)
+
+
+@pytest.mark.parametrize("n_units, width", [(3000, 0.5), (3000, 4.0), (500, 9.0)])
+def test_window_counts_are_exact(n_units, width):
+    rng = np.random.default_rng(n_units)
+    xy = rng.normal(5.0, 2.0, (n_units, 2))
+    xy[:50] = np.round(xy[:50], 1)  # ties and units on window borders
+    low = rng.uniform(xy.min(0), xy.max(0) - width, (400, 2))
+    low[:20] = xy[:20] - np.array([0.0, width])  # windows whose border passes through a unit
+    counts, _ = _BandIndex(torch.as_tensor(xy), width).windows(torch.as_tensor(low), torch.as_tensor(low + width))
+    np.testing.assert_array_equal(counts.numpy(), _window_counts_brute_force(xy, low, low + width))
+
+
+def test_neighborhoods_are_valid_distinct_and_inside_one_window():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 10, (4000, 2))
+    width = 1.5
+    hoods = build_neighborhoods(xy, width, 500, torch.Generator().manual_seed(0))
+    assert hoods.dtype == np.int32 and hoods.ndim == 2
+    p, q = hoods.shape
+    assert 0 < p <= 500 and 25 <= q <= 500
+    assert ((hoods >= 0) & (hoods < len(xy))).all()
+    assert all(len(set(row)) == q for row in hoods.tolist())
+    extent = xy[hoods].max(1) - xy[hoods].min(1)  # (P, 2) bounding boxes
+    assert (extent <= width + 1e-9).all()
+
+
+def test_trimming_rule_uses_the_5th_percentile():
+    assert neighborhood_size(np.arange(100, 201)) == 105
+    assert neighborhood_size(np.array([3, 4, 5, 100])) == 25
+    assert neighborhood_size(np.array([900, 1000])) == 500
+
+
+def test_windows_below_q_are_dropped():
+    """Units only in the left half: windows there are full, windows on the right are empty."""
+    rng = np.random.default_rng(0)
+    xy = np.concatenate([rng.uniform([0, 0], [5, 10], (5000, 2)), [[10.0, 0.0], [10.0, 10.0]]])
+    hoods = build_neighborhoods(xy, 1.0, 1000, torch.Generator().manual_seed(0))
+    assert hoods.shape[0] < 600  # roughly half the windows lie where there are no units
+    assert (xy[hoods][..., 0] <= 5.0).all()
+
+
+def _chi_square_p(counts):
+    from scipy.stats import chisquare
+
+    return chisquare(counts).pvalue
+
+
+@pytest.mark.parametrize("n, q", [(6, 3), (9, 2), (12, 2)])  # (12, 2) takes the i.i.d.-draw path (n > 4q)
+def test_subsets_are_uniform(n, q):
+    rows = 40_000
+    ranks = _sorted_distinct_ranks(torch.full((rows,), n), q, torch.Generator().manual_seed(1))
+    assert (ranks[:, 1:] > ranks[:, :-1]).all() and ranks.min() >= 0 and ranks.max() < n
+    codes = (ranks * torch.tensor([n**i for i in range(q)])).sum(1)
+    _, counts = torch.unique(codes, return_counts=True)
+    assert len(counts) == math.comb(n, q)
+    assert _chi_square_p(counts.numpy()) > 1e-4
+
+
+def test_mixed_row_sizes_get_exactly_q_each():
+    n = torch.tensor([5, 6, 40, 1000, 20, 5000])
+    ranks = _sorted_distinct_ranks(n, 5, torch.Generator().manual_seed(0))
+    assert ranks.shape == (6, 5)
+    assert (ranks.max(1).values < n).all() and (ranks[:, 1:] > ranks[:, :-1]).all()
+
+
+def test_window_wider_than_the_sheet_is_an_error():
+    with pytest.raises(ValueError, match="larger than the sheet"):
+        build_neighborhoods(np.random.default_rng(0).uniform(0, 1, (100, 2)), 2.0, 10, torch.Generator())
+
+
+def test_too_sparse_layer_names_the_layer():
+    spec = RetinotopicLayerSpec("layer9.0", (1, 4, 4), 10.0, 1.0, 0.1)
+    with pytest.raises(ValueError, match="layer 'layer9.0': no window of width 1.0 mm holds 25 units"):
+        retinotopic_layer(spec, 50)
+
+
+def test_full_resnet18_set_is_consistent():
+    positions = retinotopic_positions("resnet18", n_neighborhoods=300, seed=424)
+    assert list(positions) == [s.name for s in retinotopic_layer_specs("resnet18")]
+    for layer in positions.layer_positions.values():
+        assert layer.coordinates.shape == (layer.num_units, 2)
+        assert layer.neighborhood_indices.dtype == np.int32
+        size = next(s.tissue_size for s in retinotopic_layer_specs("resnet18") if s.name == layer.name)
+        assert layer.coordinates.min() >= 0 and layer.coordinates.max() <= size
