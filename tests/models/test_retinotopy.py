@@ -57,16 +57,19 @@ def test_units_follow_channel_major_order_and_rf_geometry():
     c, h, w, size, overlap = 3, 5, 7, 14.0, 0.4
     spec = RetinotopicLayerSpec("l", (c, h, w), size, 2.0, overlap)
     xy = retinotopic_coordinates(spec, np.random.default_rng(1), jitter=0.0)
-    rf_width = size / (w - w * overlap + overlap)  # W RFs overlapping by `overlap` tile the sheet
-    radius = rf_width / 2
-    centres_x = radius + np.arange(w) * (size - rf_width) / (w - 1)
-    centres_y = radius + np.arange(h) * (size - 2 * (size / (h - h * overlap + overlap)) / 2) / (h - 1)
+    def centres(n):  # n RFs overlapping by `overlap` tile the sheet exactly
+        rf_width = size / (n - n * overlap + overlap)
+        assert n * rf_width - (n - 1) * overlap * rf_width == pytest.approx(size)
+        return rf_width / 2 + np.arange(n) * (size - rf_width) / (n - 1), rf_width / 2
+
+    (centres_x, radius_x), (centres_y, radius_y) = centres(w), centres(h)
     features = torch.arange(c * h * w).reshape(1, c, h, w)
     for unit in features.flatten(1)[0].tolist():
-        ch, rest = divmod(unit, h * w)
+        _, rest = divmod(unit, h * w)
         row, col = divmod(rest, w)
-        assert abs(xy[unit, 0] - centres_x[col]) <= radius
-        assert abs(xy[unit, 1] - centres_y[row]) <= size / (h - h * overlap + overlap) / 2
+        assert abs(xy[unit, 0] - centres_x[col]) <= radius_x
+        assert abs(xy[unit, 1] - centres_y[row]) <= radius_y
+    assert np.abs(xy[:, 1] - np.repeat(centres_y, w)[np.arange(c * h * w) % (h * w)]).max() > radius_x
     # each channel's offsets are independent draws
     assert not np.allclose(xy[: h * w], xy[h * w : 2 * h * w])
 

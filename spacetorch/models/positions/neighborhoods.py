@@ -227,7 +227,7 @@ def _choose(valid: torch.Tensor, q: int, generator: torch.Generator) -> torch.Te
     """
     rows, cols = valid.shape
     surplus = valid.sum(1) - q
-    keys = torch.rand(rows, cols, generator=generator, dtype=torch.float64)
+    keys = torch.rand(rows, cols, generator=generator)  # ties only change which entries, never how many
     most = int(surplus.max()) if rows else 0
     if most <= q:  # drop the `surplus` valid entries with the largest keys
         keep = valid.clone()

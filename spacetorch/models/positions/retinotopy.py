@@ -146,13 +146,13 @@ def rf_centres(size: float, n: int, overlap: float) -> Tuple[np.ndarray, float]:
 def retinotopic_coordinates(spec: RetinotopicLayerSpec, rng: np.random.Generator, jitter: float = 0.3) -> np.ndarray:
     """``(C * H * W, 2)`` unit coordinates in mm, channel-major (``features.flatten(1)``) order."""
     c, h, w = spec.dims
-    # square sheet; the overlap is defined by the width and used on both axes
-    x_centres, radius = rf_centres(spec.tissue_size, w, spec.rf_overlap)
-    y_centres, _ = rf_centres(spec.tissue_size, h, spec.rf_overlap) if h != w else (x_centres, radius)
-    grid_x = np.broadcast_to(x_centres[None, None, :], (c, h, w))
-    grid_y = np.broadcast_to(y_centres[None, :, None], (c, h, w))
-    xy = np.stack([grid_x.reshape(-1), grid_y.reshape(-1)], axis=1)
-    xy = xy + rng.uniform(-radius, radius, size=xy.shape)
+    # square sheet; each axis is tiled by its own number of RFs with the layer's overlap
+    x_centres, x_radius = rf_centres(spec.tissue_size, w, spec.rf_overlap)
+    y_centres, y_radius = rf_centres(spec.tissue_size, h, spec.rf_overlap)
+    grid_x = np.broadcast_to(x_centres[None, None, :], (c, h, w)).reshape(-1)
+    grid_y = np.broadcast_to(y_centres[None, :, None], (c, h, w)).reshape(-1)
+    radius = np.array([x_radius, y_radius])
+    xy = np.stack([grid_x, grid_y], axis=1) + rng.uniform(-radius, radius, size=(grid_x.size, 2))
     if jitter > 0:
         low, span = xy.min(0), np.ptp(xy, axis=0)
         jittered = xy + rng.normal(0.0, jitter, size=xy.shape)
