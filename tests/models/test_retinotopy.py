@@ -69,6 +69,7 @@ def test_units_follow_channel_major_order_and_rf_geometry():
         row, col = divmod(rest, w)
         assert abs(xy[unit, 0] - centres_x[col]) <= radius_x
         assert abs(xy[unit, 1] - centres_y[row]) <= radius_y
+    # H < W here, so y RFs are wider: some y offsets must exceed the x radius
     assert np.abs(xy[:, 1] - np.repeat(centres_y, w)[np.arange(c * h * w) % (h * w)]).max() > radius_x
     # each channel's offsets are independent draws
     assert not np.allclose(xy[: h * w], xy[h * w : 2 * h * w])

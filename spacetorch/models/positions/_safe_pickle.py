@@ -35,10 +35,6 @@ def _numpy_core_attr(submodule: str, name: str) -> Any:
     return getattr(_numpy_core(submodule), name)
 
 
-def _module_attr(module: str, name: str) -> Any:
-    return getattr(importlib.import_module(module), name)
-
-
 def _allowed_globals() -> Dict[Tuple[str, str], Callable[[], Any]]:
     from spacetorch.models.positions.layer_positions import LayerPositions
 
@@ -60,10 +56,6 @@ def _allowed_globals() -> Dict[Tuple[str, str], Callable[[], Any]]:
             ("numeric", "_frombuffer"),
         ):
             allowed[(f"{core}.{submodule}", name)] = functools.partial(_numpy_core_attr, submodule, name)
-    # numpy dtype classes (numpy >= 1.25 pickles dtypes as numpy.dtypes.Float64DType, ...)
-    for dtype_name in ("Float64DType", "Float32DType", "Int64DType", "Int32DType", "Int16DType",
-                       "UInt8DType", "BoolDType", "StrDType", "BytesDType"):
-        allowed[("numpy.dtypes", dtype_name)] = functools.partial(_module_attr, "numpy.dtypes", dtype_name)
     return allowed
 
 
