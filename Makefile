@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 POSITIONS := positions/resnet18_retinotopic_init
 
 .PHONY: help run test bench env clean
@@ -22,7 +23,12 @@ env: $(STAMP)
 $(STAMP): setup.py pyproject.toml requirements/constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed, found " + sys.version)'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -e ".[test]"
+	$(PIP) -c requirements/constraints.txt -e ".[test]"
+	@# vissl and classy-vision pin Python-3.8-era packages: install them without their
+	@# dependencies (setup.py declares what they need); classy-vision after vissl, whose
+	@# wheel bundles an older copy of classy_vision
+	$(PIP) --no-deps vissl==0.1.6
+	$(PIP) --no-deps classy-vision==0.7.0
 	touch $(STAMP)
 
 run: $(POSITIONS)/version.txt

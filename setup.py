@@ -10,7 +10,7 @@ version = re.search(r'__version__ = "([^"]+)"', Path("spacetorch/__init__.py").r
 setup(
     name="spacetorch",
     version=version,
-    description="Topographic deep neural networks: unit positions on a cortical sheet and the spatial loss",
+    description="Topographic deep neural networks (TDANN): unit positions, the spatial loss and VISSL training",
     long_description=Path("README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
@@ -23,6 +23,18 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "tqdm>=4.60",
+        "pillow>=9",
+        # training with VISSL; vissl==0.1.6 and classy-vision==0.7.0 themselves pin
+        # Python-3.8-era packages, so they are installed with --no-deps (see the Makefile)
+        "fvcore>=0.1.5",
+        "iopath>=0.1.9",
+        "hydra-core>=1.3,<1.4",
+        "omegaconf>=2.3,<2.4",
+        "tabulate",
+        "tensorboard>=2.10",
+        "setuptools<81",  # vissl.utils.misc imports pkg_resources (removed in setuptools 81)
+        # the embedded demo trains on photographs shipped inside scikit-image
+        "scikit-image>=0.21",
     ],
     extras_require={"test": ["pytest>=8", "mypy>=1.10"]},
     entry_points={

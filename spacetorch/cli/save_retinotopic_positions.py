@@ -24,7 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--arch", default="resnet18", choices=PRESET_ARCHS, help="network preset (224 px input)")
+    parser.add_argument("--arch", default="resnet18", choices=PRESET_ARCHS, help="network preset")
+    parser.add_argument(
+        "--input-size", type=_positive_int, default=224, help="input image side in px (sets each layer's H, W)"
+    )
     parser.add_argument("--out", type=Path, default=None, help=f"output directory [default: {DEFAULT_OUT}]")
     parser.add_argument("--n-neighborhoods", type=_positive_int, default=20_000, help="windows drawn per layer")
     parser.add_argument("--seed", type=int, default=424, help="random seed (same seed, same positions)")
@@ -54,7 +57,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     start = time.perf_counter()
     positions = retinotopic_positions(
-        args.arch, args.n_neighborhoods, args.seed, jitter=args.jitter, progress=not args.quiet
+        args.arch,
+        args.n_neighborhoods,
+        args.seed,
+        jitter=args.jitter,
+        input_size=args.input_size,
+        progress=not args.quiet,
     )
     positions.save(out, fmt=args.format, overwrite=args.overwrite)
     print(f"wrote {len(positions)} layers to {out} in {time.perf_counter() - start:.1f} s")

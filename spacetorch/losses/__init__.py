@@ -1,5 +1,5 @@
 """Losses in plain PyTorch; they import and run without VISSL."""
 
-from spacetorch.losses.spatial_loss import LOSS_KINDS, SpatialLoss, spatial_loss
+from spacetorch.losses.spatial_loss import LOSS_KINDS, LayerWeightedSpatialLoss, SpatialLoss, spatial_loss
 
-__all__ = ["LOSS_KINDS", "SpatialLoss", "spatial_loss"]
+__all__ = ["LOSS_KINDS", "LayerWeightedSpatialLoss", "SpatialLoss", "spatial_loss"]

@@ -13,14 +13,14 @@ For one neighborhood of ``Q`` units with responses ``F`` (batch x Q) and positio
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
 
 from spacetorch.models.positions import LayerPositions
 
-__all__ = ["spatial_loss", "SpatialLoss", "LOSS_KINDS"]
+__all__ = ["spatial_loss", "SpatialLoss", "LayerWeightedSpatialLoss", "LOSS_KINDS"]
 
 LOSS_KINDS = ("relative", "absolute")
 _REL_EPS = 1e-6  # a unit whose std is below this fraction of its RMS counts as constant
@@ -141,10 +141,7 @@ class SpatialLoss(nn.Module):
 
     def __init__(self, positions: LayerPositions, kind: str = "relative", neighborhoods_per_batch: int = 1) -> None:
         super().__init__()
-        if kind not in LOSS_KINDS:
-            raise ValueError(f"kind must be one of {LOSS_KINDS}, got {kind!r}")
-        if neighborhoods_per_batch < 1:
-            raise ValueError(f"neighborhoods_per_batch must be >= 1, got {neighborhoods_per_batch}")
+        _check_kind_and_count(kind, neighborhoods_per_batch)
         self.layer_name = positions.name
         self.kind = kind
         self.neighborhoods_per_batch = int(neighborhoods_per_batch)
@@ -157,13 +154,7 @@ class SpatialLoss(nn.Module):
 
     def draw(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Random rows of the neighborhood table, ``(neighborhoods_per_batch, Q)``, on its device."""
-        rows = torch.randint(
-            self.neighborhoods.shape[0],
-            (self.neighborhoods_per_batch,),
-            device=self.neighborhoods.device,
-            generator=generator,
-        )
-        return self.neighborhoods.index_select(0, rows)
+        return _draw_rows(self.neighborhoods, self.neighborhoods_per_batch, generator)
 
     def forward(self, features: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         expected = self.coordinates.shape[0]
@@ -181,3 +172,105 @@ class SpatialLoss(nn.Module):
             f"neighborhoods_per_batch={self.neighborhoods_per_batch}"
         )
 
+
+
+def _draw_rows(table: torch.Tensor, k: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """``k`` random rows of ``table`` (with replacement), drawn on the table's device."""
+    rows = torch.randint(table.shape[0], (k,), device=table.device, generator=generator)
+    return table.index_select(0, rows)
+
+
+def _check_kind_and_count(kind: str, neighborhoods_per_batch: int) -> None:
+    if kind not in LOSS_KINDS:
+        raise ValueError(f"kind must be one of {LOSS_KINDS}, got {kind!r}")
+    if neighborhoods_per_batch < 1:
+        raise ValueError(f"neighborhoods_per_batch must be >= 1, got {neighborhoods_per_batch}")
+
+
+class LayerWeightedSpatialLoss(nn.Module):
+    """``sum_l layer_weights[l] * SL_l`` over the outputs of a spatial trunk.
+
+    Takes the ``{key: (features, LayerPositions)}`` dict a spatial trunk returns (keys in the
+    VISSL form ``layer2_0``).  Position arrays already on the features' device are used as
+    they are (the :class:`~spacetorch.models.trunks.SpatialTrunk` case); others (numpy
+    arrays, CPU tensors of a user's trunk) are copied to the device once and cached for as
+    long as the trunk keeps the same arrays.  Layers of weight 0 are not computed.
+
+    Args:
+        layer_weights: alpha per layer key; the trunk must output exactly these keys.
+        kind: ``"relative"`` (SL_Rel) or ``"absolute"`` (SL_Abs).
+        neighborhoods_per_batch: neighborhoods drawn per layer and call.
+
+    Returns (forward):
+        ``(weighted sum, {key: detached SL of that layer})``.
+
+    Example:
+        >>> from spacetorch.models.positions import retinotopic_positions
+        >>> layer = retinotopic_positions(n_neighborhoods=50)["layer4.1"]
+        >>> loss = LayerWeightedSpatialLoss({"layer4_1": 0.5})
+        >>> total, per_layer = loss({"layer4_1": (torch.randn(4, 512, 7, 7), layer)})
+        >>> bool(torch.isclose(total, 0.5 * per_layer["layer4_1"]))
+        True
+    """
+
+    def __init__(
+        self, layer_weights: Mapping[str, float], kind: str = "relative", neighborhoods_per_batch: int = 1
+    ) -> None:
+        super().__init__()
+        _check_kind_and_count(kind, neighborhoods_per_batch)
+        if not layer_weights:
+            raise ValueError("layer_weights is empty: name the weight of every spatial layer")
+        self.layer_weights = {str(k): float(v) for k, v in layer_weights.items()}
+        self.kind = kind
+        self.neighborhoods_per_batch = int(neighborhoods_per_batch)
+        # key -> (source coordinates, source indices, device coordinates, device indices)
+        self._device_tables: Dict[str, Tuple[object, object, torch.Tensor, torch.Tensor]] = {}
+
+    def check_keys(self, keys: "set[str] | Mapping[str, object]") -> None:
+        """Raise ``KeyError`` naming the layers that are in ``layer_weights`` xor in ``keys``."""
+        outputs, weighted = set(keys), set(self.layer_weights)
+        if outputs != weighted:
+            problems = []
+            if weighted - outputs:
+                problems.append(f"layer_weights names {sorted(weighted - outputs)}, which the trunk does not output")
+            if outputs - weighted:
+                problems.append(f"the trunk outputs {sorted(outputs - weighted)}, which have no entry in layer_weights")
+            raise KeyError("; ".join(problems) + f" (trunk layers: {sorted(outputs)})")
+
+    def _tables(self, key: str, positions: LayerPositions, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+        coords, hoods = positions.coordinates, positions.neighborhood_indices
+        if isinstance(coords, torch.Tensor) and isinstance(hoods, torch.Tensor):
+            if coords.device == device and hoods.device == device:
+                return coords, hoods
+        cached = self._device_tables.get(key)
+        if cached is not None and cached[0] is coords and cached[1] is hoods and cached[2].device == device:
+            return cached[2], cached[3]
+        dev_coords = torch.as_tensor(coords).to(device=device, dtype=torch.float32)
+        dev_hoods = torch.as_tensor(hoods).to(device=device, dtype=torch.int32)
+        self._device_tables[key] = (coords, hoods, dev_coords, dev_hoods)
+        return dev_coords, dev_hoods
+
+    def forward(
+        self, spatial_outputs: Mapping[str, Tuple[torch.Tensor, LayerPositions]]
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        self.check_keys(spatial_outputs)
+        total: Optional[torch.Tensor] = None
+        per_layer: Dict[str, torch.Tensor] = {}
+        for key, weight in self.layer_weights.items():
+            if weight == 0:
+                continue
+            features, positions = spatial_outputs[key]
+            coords, hoods = self._tables(key, positions, features.device)
+            try:
+                loss = spatial_loss(features, coords, _draw_rows(hoods, self.neighborhoods_per_batch), self.kind)
+            except ValueError as err:
+                raise ValueError(f"spatial loss of layer {key!r}: {err}") from None
+            per_layer[key] = loss.detach()
+            total = weight * loss if total is None else total + weight * loss
+        if total is None:  # every weight is 0
+            first = next(iter(spatial_outputs.values()))[0]
+            total = first.new_zeros((), dtype=torch.float32)
+        return total, per_layer
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, neighborhoods_per_batch={self.neighborhoods_per_batch}, layer_weights={self.layer_weights}"

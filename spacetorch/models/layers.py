@@ -99,8 +99,10 @@ def block_output_dims(
     return {name: dims[name] for name in names}
 
 
-def torchvision_resnet(arch: str, **kwargs: object) -> nn.Module:
+def torchvision_resnet(arch: str, drop_fc: bool = False, **kwargs: object) -> nn.Module:
     """Build a torchvision ResNet by name (``resnet18``, ``resnet50``, ...), untrained.
+
+    With ``drop_fc`` the classifier is an ``nn.Identity``: the model returns pooled features.
 
     Raises:
         ValueError: naming the available architectures if ``arch`` is unknown.
@@ -112,4 +114,7 @@ def torchvision_resnet(arch: str, **kwargs: object) -> nn.Module:
     )
     if arch not in available:
         raise ValueError(f"unknown ResNet architecture {arch!r}; available: {', '.join(available)}")
-    return getattr(resnet, arch)(weights=None, **kwargs)
+    model = getattr(resnet, arch)(weights=None, **kwargs)
+    if drop_fc:
+        model.fc = nn.Identity()
+    return model

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -302,7 +302,7 @@ class NetworkPositions:
         load_dir = Path(load_dir)
         if not load_dir.is_dir():
             raise PositionsError(f"{load_dir}: positions directory does not exist")
-        files = sorted(p for p in load_dir.iterdir() if p.suffix in _SUFFIXES and p.is_file())
+        files = position_files(load_dir)
         if not files:
             raise PositionsError(f"{load_dir}: no *.pkl or *.npz position files in this directory")
         layers: Dict[str, LayerPositions] = {}
@@ -354,6 +354,11 @@ class NetworkPositions:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return save_dir
+
+
+def position_files(directory: PathLike) -> List[Path]:
+    """The ``*.pkl`` / ``*.npz`` files of a positions directory, sorted by name (not loaded)."""
+    return sorted(p for p in Path(directory).iterdir() if p.suffix in _SUFFIXES and p.is_file())
 
 
 def _read_version(load_dir: Path) -> Optional[int]:

@@ -1,0 +1,56 @@
+"""Write the demo image set: random crops of the photographs shipped with scikit-image."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from spacetorch.data import DEMO_PHOTOS, make_demo_image_folder
+
+DEFAULT_OUT = Path("data/demo_images")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="make_demo_dataset.py",
+        description=(
+            "Make a small natural-image set without downloading anything: random square crops of "
+            f"the {len(DEMO_PHOTOS)} photographs bundled with scikit-image, as OUT/train/<photo>/*.jpg "
+            "and OUT/val/<photo>/*.jpg (an ImageFolder / VISSL disk_folder). Used by the CPU demo "
+            "config (dataset tdann_demo_folder in configs/config/dataset_catalog.json)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (must not exist)")
+    parser.add_argument("--n-train", type=int, default=384, help="training images")
+    parser.add_argument("--n-val", type=int, default=48, help="validation images")
+    parser.add_argument("--size", type=int, default=256, help="image side, px")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.out.exists():
+        print(f"error: --out {args.out} exists; delete it or choose another --out", file=sys.stderr)
+        return 2
+    from tqdm.auto import tqdm
+
+    total = args.n_train + args.n_val
+    with tqdm(total=total, desc="demo images", unit="img", disable=args.quiet) as bar:
+        try:
+            make_demo_image_folder(
+                args.out, args.n_train, args.n_val, args.size, args.seed, progress=lambda n: bar.update(n - bar.n)
+            )
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    print(f"wrote {total} images to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

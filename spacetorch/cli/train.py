@@ -1,0 +1,155 @@
+"""``python train.py config=<name> [config.KEY=value ...] [--gpus 0,1,2,3]``: train with VISSL.
+
+The config is a YAML file in ``configs/config/`` composed over VISSL's defaults by Hydra;
+``config.KEY=value`` arguments override it (``+config.KEY=value`` adds a key VISSL's
+defaults lack).  The config is checked before any process starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any, List, Optional, Sequence, Tuple
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """\
+examples:
+  python train.py config=simclr_spatial_resnet18 --gpus 0,1,2,3
+  python train.py config=simclr_spatial_resnet18 --gpus 1,3,5,7 --alpha 2.5 \\
+      config.CHECKPOINT.DIR=checkpoints/simclr_spatial_resnet18_lw2.5
+  python train.py config=simclr_spatial_resnet18 config.SEED_VALUE=1 \\
+      config.DATA.TRAIN.DATA_PATHS=[/datasets/imagenet/train]
+  python train.py config=demo_cpu_simclr_spatial_resnet18        # CPU, gloo
+  python train.py config=eshednet_config --import my_trunks.py --gpus 0   # your own trunk
+
+multi-node: on each of N nodes run the same command with --node-id 0..N-1 and
+  config.DISTRIBUTED.NUM_NODES=N config.DISTRIBUTED.INIT_METHOD=tcp
+  config.DISTRIBUTED.RUN_ID=<node 0 host>:<free port>
+
+Without CUDA, a config asking for GPUs runs on the CPU with gloo (one process per
+DISTRIBUTED.NUM_PROC_PER_NODE); an interrupted run resumes from its last checkpoint in
+CHECKPOINT.DIR when started again (CHECKPOINT.AUTO_RESUME).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from spacetorch.vissl.config import available_configs
+
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description=(
+            "Train a topographic network (TDANN) with VISSL. Shipped configs: "
+            + ", ".join(available_configs())
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="config=NAME | config.KEY=VALUE",
+        help="the config to train (config=NAME, a YAML file in configs/config/) and overrides of its keys",
+    )
+    parser.add_argument(
+        "--gpus",
+        help="comma-separated GPU indices to train on, one process each (sets CUDA_VISIBLE_DEVICES "
+        "and DISTRIBUTED.NUM_PROC_PER_NODE); default: the config's settings",
+    )
+    parser.add_argument(
+        "--alpha", type=float, help="set the spatial loss weight of every layer (overrides layer_weights)"
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import a module or .py file that registers your own trunk (in every rank); repeatable",
+    )
+    parser.add_argument("--node-id", type=int, default=0, help="this node's index in a multi-node run (default 0)")
+    return parser
+
+
+def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Any, List[str], int]:
+    """Parse the command line; return the checked VISSL config, notices to print and the node id.
+
+    Raises:
+        SystemExit: with a message naming what is wrong, for any bad option or config.
+    """
+    import torch
+
+    from spacetorch.vissl.config import (
+        ConfigError,
+        compose,
+        cpu_fallback_overrides,
+        select_gpus,
+        set_alpha,
+        validate,
+    )
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    notices: List[str] = []
+    try:
+        if args.imports:
+            from spacetorch.vissl import import_user_modules
+
+            try:
+                import_user_modules(args.imports)
+            except ImportError as err:
+                raise ConfigError(f"--import: {err}") from None
+        overrides = list(args.overrides)
+        cfg = compose(overrides)
+        if args.gpus is not None:
+            gpus = select_gpus(args.gpus)
+            overrides += ["config.MACHINE.DEVICE=gpu", f"config.DISTRIBUTED.NUM_PROC_PER_NODE={len(gpus)}"]
+            notices.append(f"training on GPU(s) {args.gpus}, one process each")
+        elif not torch.cuda.is_available():
+            fallback = cpu_fallback_overrides(cfg)
+            if fallback:
+                overrides += fallback
+                notices.append(
+                    "CUDA is not available: training on the CPU with the gloo backend "
+                    f"({cfg.DISTRIBUTED.NUM_PROC_PER_NODE} process(es) per node, SyncBN and AMP off)"
+                )
+        cfg = compose(overrides)
+        if args.alpha is not None:
+            set_alpha(cfg, args.alpha)
+        validate(cfg)
+    except ConfigError as err:
+        parser.exit(2, f"train.py: error: {err}\n")
+    return cfg, notices, args.node_id
+
+
+def _summary(cfg: Any) -> str:
+    loss = cfg.LOSS.name
+    lines = [
+        f"trunk {cfg.MODEL.TRUNK.NAME}, loss {loss}, {cfg.OPTIMIZER.num_epochs} epochs",
+        f"{cfg.DISTRIBUTED.NUM_NODES} node(s) x {cfg.DISTRIBUTED.NUM_PROC_PER_NODE} process(es) on "
+        f"{cfg.MACHINE.DEVICE} ({cfg.DISTRIBUTED.BACKEND}), batch {cfg.DATA.TRAIN.BATCHSIZE_PER_REPLICA} per process",
+        f"checkpoints and logs: {cfg.CHECKPOINT.DIR}",
+    ]
+    weights = cfg.LOSS.get(loss, {}).get("layer_weights")
+    if weights:
+        lines.insert(1, "layer weights: " + ", ".join(f"{k} {v:g}" for k, v in dict(weights).items()))
+    return "\n".join("  " + line for line in lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    cfg, notices, node_id = prepare(argv)
+    for notice in notices:
+        print(f"train.py: {notice}", flush=True)
+    print("train.py: starting VISSL training\n" + _summary(cfg), flush=True)
+
+    from vissl.hooks import default_hook_generator
+    from vissl.utils.distributed_launcher import launch_distributed
+
+    launch_distributed(cfg, node_id=node_id, engine_name="train", hook_generator=default_hook_generator)
+    logging.shutdown()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

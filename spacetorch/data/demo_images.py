@@ -1,0 +1,107 @@
+"""A natural-image training set made from the photographs that ship inside scikit-image.
+
+Topography needs natural image statistics; noise does not do.  With no dataset at hand
+(no machine here may download one), random crops of the dozen photographs bundled in the
+``skimage/data`` folder give a small set for the CPU demo and the tests.  Nothing is
+downloaded: only the files inside the installed wheel are read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from importlib.resources import files
+from pathlib import Path
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["DEMO_PHOTOS", "make_demo_image_folder", "photo_path"]
+
+#: photographs bundled with scikit-image used as sources (class = photograph)
+DEMO_PHOTOS = (
+    "astronaut.png",
+    "brick.png",
+    "camera.png",
+    "chelsea.png",
+    "coffee.png",
+    "coins.png",
+    "grass.png",
+    "gravel.png",
+    "hubble_deep_field.jpg",
+    "moon.png",
+    "motorcycle_left.png",
+    "rocket.jpg",
+)
+
+
+def photo_path(name: str) -> Path:
+    """Path of a photograph bundled in the installed scikit-image wheel."""
+    path = Path(str(files("skimage").joinpath("data", name)))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: scikit-image's bundled photograph {name!r} is missing")
+    return path
+
+
+def make_demo_image_folder(
+    out_dir: Union[str, os.PathLike],
+    n_train: int = 384,
+    n_val: int = 48,
+    size: int = 256,
+    seed: int = 0,
+    photos: Sequence[str] = DEMO_PHOTOS,
+    progress: Optional[Callable[[int], None]] = None,
+) -> Path:
+    """Write ``out_dir/{train,val}/<photo>/<i>.jpg``: random square crops resized to ``size``.
+
+    Crops take 25-100% of the photograph's shorter side at a uniform random place and are
+    mirrored half the time; each split draws about as many crops from every photograph.
+    The folder layout is torchvision's ``ImageFolder`` (VISSL ``disk_folder``), labelled by
+    source photograph.  The set is written to a temporary folder and renamed, so an
+    interrupted run leaves no partial set behind.
+
+    Args:
+        progress: called with the number of images written so far.
+
+    Raises:
+        FileExistsError: ``out_dir`` exists (delete it to make a new set).
+    """
+    out = Path(out_dir)
+    if out.exists():
+        raise FileExistsError(f"{out} exists; delete it to make a new demo image set")
+    if n_train < len(photos) or n_val < 0 or size < 8:
+        raise ValueError(f"need n_train >= {len(photos)} (one per photograph), n_val >= 0 and size >= 8")
+    rng = np.random.default_rng(seed)
+    sources = [Image.open(photo_path(name)).convert("RGB") for name in photos]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    written = 0
+    try:
+        for split, count in (("train", n_train), ("val", n_val)):
+            for i in range(count):
+                k = i % len(sources)
+                crop = _random_crop(sources[k], size, rng)
+                folder = tmp / split / Path(photos[k]).stem
+                folder.mkdir(parents=True, exist_ok=True)
+                crop.save(folder / f"{i:05d}.jpg", quality=92)
+                written += 1
+                if progress is not None:
+                    progress(written)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _random_crop(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
+    width, height = image.size
+    side = int(round(min(width, height) * rng.uniform(0.25, 1.0)))
+    left = int(rng.integers(0, width - side + 1))
+    top = int(rng.integers(0, height - side + 1))
+    crop = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
+    if rng.random() < 0.5:
+        crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return crop

@@ -1,0 +1,40 @@
+"""spacetorch's pieces registered with VISSL.
+
+Importing this package applies the runtime fixes VISSL 0.1.6 needs on a modern stack
+(:mod:`spacetorch.vissl.compat`) and registers, under the original TDANN names:
+
+* trunks ``spatial_resnet18``, ``spatial_resnet50``, ``spatial_resnet`` (any torchvision
+  ResNet, ``TRUNK_PARAMS.arch``) and ``custom_resnet`` (plain, for linear evaluation);
+* the ``identity`` head, which passes the spatial outputs through to the loss;
+* losses ``spatial_correlation_simclr_info_nce_loss`` and
+  ``cross_entropy_spatial_correlation_loss``;
+* the train step ``custom_train_step``;
+
+and imports the user modules named in ``$SPACETORCH_IMPORTS`` (``train.py --import``), which
+register a user's own trunks.
+
+An entry script must import it at module level, so that spawned ranks and data-loader
+workers, which re-import the entry module, see the same registry and fixes.
+"""
+
+from spacetorch.vissl import compat
+
+compat.apply()
+
+from spacetorch.vissl import registry, train_step  # noqa: E402  (registers on import)
+from spacetorch.vissl.registry import (  # noqa: E402
+    CrossEntropySpatialCorrelationLoss,
+    SpatialCorrelationSimclrInfoNCELoss,
+    import_user_modules,
+)
+
+import_user_modules()
+
+__all__ = [
+    "CrossEntropySpatialCorrelationLoss",
+    "SpatialCorrelationSimclrInfoNCELoss",
+    "compat",
+    "import_user_modules",
+    "registry",
+    "train_step",
+]

@@ -1,0 +1,44 @@
+"""Runtime fixes for VISSL 0.1.6 on a current PyTorch/Python stack.
+
+Every fix here is small, idempotent and names the symptom it prevents.  They are applied by
+``import spacetorch.vissl`` (see there), never by editing VISSL's files.  Fixes that are
+install-time choices live in setup.py / the Makefile instead:
+
+* ``setuptools<81``: ``vissl.utils.misc`` imports ``pkg_resources``;
+* ``vissl`` and ``classy-vision`` are installed ``--no-deps`` (their pins predate Python 3.10);
+* LARC needs NVIDIA apex, so the configs set ``OPTIMIZER.use_larc: false``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+_applied = False
+
+
+def apply() -> None:
+    """Apply every fix once per process."""
+    global _applied
+    if _applied:
+        return
+    _applied = True
+    _quiet_import_time_deprecations()
+    _quiet_hydra_version_base()
+
+
+def _quiet_import_time_deprecations() -> None:
+    # Symptom: every process (each rank and data-loader worker) prints two deprecation
+    # warnings while importing VISSL, about code paths TDANN training never runs:
+    # torchvision.transforms._transforms_video and _functional_video (imported by VISSL's transform registry) and
+    # torch.jit.script (applied at import by fvcore.nn.focal_loss); and pkg_resources,
+    # imported by vissl.utils.misc (kept working by the setuptools<81 pin).
+    warnings.filterwarnings("ignore", message=r".*torchvision\.transforms\._(transforms|functional)_video.*deprecated", category=UserWarning)
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated as an API", category=UserWarning)
+
+
+def _quiet_hydra_version_base() -> None:
+    # Symptom: every config composition prints a multi-line Hydra14MigrationWarning, because
+    # vissl.utils.hydra_config calls initialize_config_module() without version_base; the
+    # Hydra 1.1 behaviour it then assumes is the one VISSL's configs were written for.
+    warnings.filterwarnings("ignore", message=r"(?s).*version_base parameter is not specified")

@@ -1,0 +1,255 @@
+"""Compose a VISSL config for ``train.py`` and check it before any process starts.
+
+Every check names the config key, layer, path or GPU at fault (:class:`ConfigError`), so a
+wrong config stops in a second instead of after the ranks have spawned.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from spacetorch.models.layers import vissl_key
+from spacetorch.models.positions.layer_positions import position_files
+from spacetorch.vissl.registry import SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_ARCHS
+
+__all__ = [
+    "CONFIG_DIR",
+    "ConfigError",
+    "available_configs",
+    "compose",
+    "cpu_fallback_overrides",
+    "select_gpus",
+    "set_alpha",
+    "validate",
+]
+
+#: the shipped YAML configs (``config=<name>`` picks ``CONFIG_DIR/<name>.yaml``)
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "config"
+
+
+class ConfigError(ValueError):
+    """The training config (or a command-line option) cannot work; the message says why."""
+
+
+def available_configs(config_dir: Path = CONFIG_DIR) -> List[str]:
+    """Names usable as ``config=<name>``."""
+    return sorted(str(p.relative_to(config_dir).with_suffix("")) for p in config_dir.rglob("*.yaml"))
+
+
+def compose(overrides: Sequence[str]) -> Any:
+    """Compose VISSL's defaults with ``overrides`` (``config=<name>``, ``config.KEY=value``).
+
+    Returns VISSL's ``AttrDict`` with its inferred settings (world size, batch sizes...).
+
+    Raises:
+        ConfigError: no ``config=`` given, an unknown config name, or an override Hydra rejects.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    from vissl.utils.hydra_config import compose_hydra_configuration, convert_to_attrdict
+
+    names = [o.split("=", 1)[1] for o in overrides if o.startswith("config=")]
+    if not names:
+        raise ConfigError(f"name a config with config=<name>; shipped configs: {', '.join(available_configs())}")
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"overrides look like config.KEY=value, got {bad}")
+    try:
+        hydra_cfg = compose_hydra_configuration(list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        hint = ""
+        if "Could not find" in str(err) or "not found" in str(err):
+            hint = f"; shipped configs: {', '.join(available_configs())}"
+        elif "Key '" in str(err) and "not in struct" in str(err):
+            hint = "; a key that is not in VISSL's defaults is added with a leading '+' (+config.KEY=value)"
+        raise ConfigError(f"cannot compose the config: {err}{hint}") from None
+    _, cfg = convert_to_attrdict(hydra_cfg)
+    return cfg
+
+
+def select_gpus(spec: str) -> List[int]:
+    """Make the GPUs named by ``--gpus`` (e.g. ``"1,3,5,7"``) the only visible ones.
+
+    Indices refer to the GPUs visible to this process (``CUDA_VISIBLE_DEVICES`` if set).
+    Sets ``CUDA_VISIBLE_DEVICES`` before CUDA is initialised and returns the physical ids.
+
+    Raises:
+        ConfigError: a malformed list, no CUDA, or a GPU that is not there.
+    """
+    try:
+        ids = [int(part) for part in spec.split(",") if part.strip() != ""]
+    except ValueError:
+        raise ConfigError(f"--gpus takes comma-separated GPU indices like 0,1,2,3, got {spec!r}") from None
+    if not ids or min(ids) < 0 or len(set(ids)) != len(ids):
+        raise ConfigError(f"--gpus takes distinct non-negative GPU indices like 0,1,2,3, got {spec!r}")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() != "":
+        listed = [v.strip() for v in visible.split(",") if v.strip()]
+        outside = [i for i in ids if i >= len(listed)]
+        if outside:
+            raise ConfigError(
+                f"--gpus names GPU {outside[0]}, but CUDA_VISIBLE_DEVICES={visible} makes only "
+                f"{len(listed)} visible (indices 0..{len(listed) - 1})"
+            )
+        physical = [listed[i] for i in ids]
+    else:
+        physical = [str(i) for i in ids]
+    # set before the first CUDA call of this process, so that it applies here as well
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(physical)
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"--gpus {spec}: this machine has no usable CUDA device (torch.cuda.is_available() is False); "
+            "leave out --gpus to train on the CPU"
+        )
+    found = torch.cuda.device_count()  # CUDA stops at the first id that does not exist
+    if found < len(physical):
+        raise ConfigError(
+            f"--gpus {spec}: GPU {ids[found]} is not there (CUDA_VISIBLE_DEVICES={','.join(physical)} "
+            f"gives {found} usable device(s))"
+        )
+    return ids
+
+
+def set_alpha(cfg: Any, alpha: float) -> None:
+    """Set every layer weight of the configured spatial loss to ``alpha``."""
+    name = cfg.LOSS.name
+    if name not in SPATIAL_LOSS_NAMES:
+        raise ConfigError(f"--alpha needs a spatial loss ({', '.join(SPATIAL_LOSS_NAMES)}), config.LOSS.name is {name!r}")
+    weights = _layer_weights(cfg)
+    for key in weights:
+        cfg.LOSS[name].layer_weights[key] = float(alpha)
+
+
+def _layer_weights(cfg: Any) -> Dict[str, Any]:
+    name = cfg.LOSS.name
+    loss_cfg = cfg.LOSS.get(name)
+    weights = None if loss_cfg is None else loss_cfg.get("layer_weights")
+    if not weights:
+        raise ConfigError(f"config.LOSS.{name}.layer_weights is missing or empty: give an alpha per spatial layer")
+    return dict(weights)
+
+
+def validate(cfg: Any) -> None:
+    """Check a composed config: spatial loss vs trunk and positions, heads, data paths.
+
+    Raises:
+        ConfigError: naming the key, layer or path and what was expected.
+    """
+    if cfg.LOSS.name in SPATIAL_LOSS_NAMES:
+        _check_spatial(cfg)
+    if cfg.OPTIMIZER.get("use_larc", False):
+        raise ConfigError("config.OPTIMIZER.use_larc is true, but LARC needs NVIDIA apex: set config.OPTIMIZER.use_larc=false")
+    splits = ["TRAIN"] + (["TEST"] if cfg.TEST_MODEL or cfg.TEST_ONLY else [])
+    for split in splits:
+        _check_data_paths(cfg, split)
+
+
+def _check_spatial(cfg: Any) -> None:
+    loss = cfg.LOSS.name
+    weights = _layer_weights(cfg)
+    for key, value in weights.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"config.LOSS.{loss}.layer_weights.{key} must be a number >= 0, got {value!r}")
+    if cfg.TRAINER.TRAIN_STEP_NAME != "custom_train_step":
+        raise ConfigError(
+            f"config.TRAINER.TRAIN_STEP_NAME is {cfg.TRAINER.TRAIN_STEP_NAME!r}; the spatial loss {loss} "
+            "needs custom_train_step (VISSL's standard step cannot handle spatial outputs)"
+        )
+    head_names = [_head_name(head) for head in cfg.MODEL.HEAD.PARAMS]
+    if "identity" not in head_names:
+        raise ConfigError(
+            f"config.MODEL.HEAD.PARAMS has heads {head_names}; the spatial loss {loss} needs the spatial "
+            "outputs passed through by a second head: [identity, {}]"
+        )
+    trunk = cfg.MODEL.TRUNK.NAME
+    if trunk not in SPATIAL_TRUNK_ARCHS:
+        return  # a user's trunk: its layers are checked against layer_weights at the first step
+    params = cfg.MODEL.TRUNK.TRUNK_PARAMS
+    position_dir = params.get("position_dir")
+    if not position_dir:
+        raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir is not set (trunk {trunk})")
+    path = Path(position_dir)
+    if not path.is_dir():
+        raise ConfigError(
+            f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: {path} is not a directory "
+            f"(relative to {Path.cwd()}); make one with `make run` or scripts/save_retinotopic_positions.py"
+        )
+    layers = params.get("layers") or [p.stem for p in position_files(path)]
+    if not layers:
+        raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: {path} holds no .pkl or .npz position files")
+    outputs = {vissl_key(name) for name in layers}
+    missing, extra = sorted(outputs - set(weights)), sorted(set(weights) - outputs)
+    if missing or extra:
+        parts = []
+        if extra:
+            parts.append(f"names {extra}, which trunk {trunk} does not output")
+        if missing:
+            parts.append(f"has no weight for {missing}, which trunk {trunk} outputs")
+        raise ConfigError(
+            f"config.LOSS.{loss}.layer_weights " + " and ".join(parts)
+            + f" (its layers, from {path}: {sorted(outputs)})"
+        )
+
+
+def _head_name(head: Any) -> str:
+    first = head[0]
+    return str(first[0]) if isinstance(first, (list, tuple)) else str(first)
+
+
+def _check_data_paths(cfg: Any, split: str) -> None:
+    data = cfg.DATA[split]
+    sources, names, paths = list(data.DATA_SOURCES), list(data.DATASET_NAMES), list(data.DATA_PATHS)
+    if len(sources) != len(names) or (paths and len(paths) != len(sources)):
+        raise ConfigError(
+            f"config.DATA.{split}: DATA_SOURCES {sources}, DATASET_NAMES {names} and DATA_PATHS {paths} "
+            "must have one entry per dataset (DATA_PATHS may be empty to use the dataset catalog)"
+        )
+    for i, (source, name) in enumerate(zip(sources, names)):
+        if source not in ("disk_folder", "disk_filelist"):
+            continue
+        if paths:
+            path, where = paths[i], f"config.DATA.{split}.DATA_PATHS[{i}]"
+        else:
+            path, where = _catalog_path(name, split), f"dataset {name!r} in {_catalog_file()}"
+        if not Path(path).exists():
+            raise ConfigError(
+                f"{where}: {path} does not exist (relative paths start at {Path.cwd()}); set "
+                f"config.DATA.{split}.DATA_PATHS=[/path/to/images] or edit {_catalog_file()}"
+            )
+
+
+def _catalog_file() -> str:
+    from vissl.utils.misc import get_json_data_catalog_file
+
+    return str(get_json_data_catalog_file())
+
+
+def _catalog_path(name: str, split: str) -> str:
+    from vissl.data.dataset_catalog import VisslDatasetCatalog
+
+    if not VisslDatasetCatalog.has_data(name):
+        raise ConfigError(
+            f"dataset {name!r} is not in the dataset catalog {_catalog_file()}; add it there or set "
+            f"config.DATA.{split}.DATA_PATHS"
+        )
+    entry = VisslDatasetCatalog.get(name)
+    key = "train" if split == "TRAIN" else "val"
+    if key not in entry:
+        raise ConfigError(f"dataset {name!r} in {_catalog_file()} has no {key!r} entry")
+    return str(entry[key][0])
+
+
+def cpu_fallback_overrides(cfg: Any) -> Optional[List[str]]:
+    """Overrides that move a GPU config to the CPU (gloo, no SyncBN, no AMP); ``None`` if on CPU."""
+    if cfg.MACHINE.DEVICE != "gpu":
+        return None
+    return [
+        "config.MACHINE.DEVICE=cpu",
+        "config.DISTRIBUTED.BACKEND=gloo",
+        "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false",
+        "config.MODEL.AMP_PARAMS.USE_AMP=false",
+    ]

@@ -1,0 +1,245 @@
+"""VISSL registrations: trunks, the identity head and the spatial losses.
+
+Thin adapters: the models and the spatial loss themselves are plain PyTorch
+(:mod:`spacetorch.models.trunks`, :mod:`spacetorch.losses`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from classy_vision.losses import ClassyLoss, register_loss
+from torch import nn
+from vissl.losses.simclr_info_nce_loss import SimclrInfoNCELoss
+from vissl.models.heads import register_model_head
+from vissl.models.trunks import register_model_trunk
+
+from spacetorch.losses import LayerWeightedSpatialLoss
+from spacetorch.models.layers import torchvision_resnet
+from spacetorch.models.positions import NetworkPositions
+from spacetorch.models.trunks import SpatialTrunk
+
+__all__ = [
+    "USER_MODULES_ENV",
+    "import_user_modules",
+    "SPATIAL_LOSS_NAMES",
+    "SPATIAL_TRUNK_ARCHS",
+    "CrossEntropySpatialCorrelationLoss",
+    "CustomResNet",
+    "IdentityHead",
+    "SpatialCorrelationSimclrInfoNCELoss",
+    "trunk_param",
+]
+
+#: spatial trunk name -> torchvision architecture (``None``: from ``TRUNK_PARAMS.arch``)
+SPATIAL_TRUNK_ARCHS: Dict[str, Optional[str]] = {
+    "spatial_resnet18": "resnet18",
+    "spatial_resnet50": "resnet50",
+    "spatial_resnet": None,
+}
+SPATIAL_LOSS_NAMES = ("spatial_correlation_simclr_info_nce_loss", "cross_entropy_spatial_correlation_loss")
+
+
+def trunk_param(model_config: Any, key: str, default: Any = ...) -> Any:
+    """``MODEL.TRUNK.TRUNK_PARAMS.<key>``, with an error naming the key when it is required."""
+    params = model_config.TRUNK.TRUNK_PARAMS
+    if key in params and params[key] is not None:
+        return params[key]
+    if default is ...:
+        raise KeyError(
+            f"config key MODEL.TRUNK.TRUNK_PARAMS.{key} is not set (trunk {model_config.TRUNK.NAME!r}); "
+            f"set it in the YAML or with +config.MODEL.TRUNK.TRUNK_PARAMS.{key}=..."
+        )
+    return default
+
+
+# -- trunks ------------------------------------------------------------------------------
+class _SpatialResNet(SpatialTrunk):
+    """A torchvision ResNet whose residual blocks output positions from ``position_dir``.
+
+    Config: ``TRUNK_PARAMS.position_dir`` (required), ``TRUNK_PARAMS.layers`` (optional list
+    of module names; default every layer of the position set), ``TRUNK_PARAMS.arch`` (only
+    for ``spatial_resnet``).
+    """
+
+    arch: Optional[str] = None
+
+    def __init__(self, model_config: Any, model_name: str) -> None:
+        backbone = torchvision_resnet(self.arch or trunk_param(model_config, "arch"), drop_fc=True)
+        positions = NetworkPositions.load_from_dir(trunk_param(model_config, "position_dir"))
+        layers: Optional[Sequence[str]] = trunk_param(model_config, "layers", None)
+        super().__init__(backbone, positions, layers)
+
+
+@register_model_trunk("spatial_resnet18")
+class SpatialResNet18(_SpatialResNet):
+    arch = "resnet18"
+
+
+@register_model_trunk("spatial_resnet50")
+class SpatialResNet50(_SpatialResNet):
+    arch = "resnet50"
+
+
+@register_model_trunk("spatial_resnet")
+class SpatialResNet(_SpatialResNet):
+    arch = None
+
+
+@register_model_trunk("custom_resnet")
+class CustomResNet(nn.Module):
+    """A plain torchvision ResNet trunk (``TRUNK_PARAMS.arch``, default resnet18), fc removed.
+
+    Its weights are named ``base_model.*`` like the spatial trunks', so a spatial
+    checkpoint initialises it directly (linear evaluation).
+    """
+
+    def __init__(self, model_config: Any, model_name: str) -> None:
+        super().__init__()
+        self.base_model = torchvision_resnet(trunk_param(model_config, "arch", "resnet18"), drop_fc=True)
+
+    def forward(self, x: torch.Tensor, out_feat_keys: Optional[List[str]] = None) -> List[torch.Tensor]:
+        if out_feat_keys:
+            raise ValueError(f"custom_resnet outputs only its pooled features, got out_feat_keys={out_feat_keys}")
+        return [torch.flatten(self.base_model(x), 1)]
+
+
+# -- heads -------------------------------------------------------------------------------
+@register_model_head("identity")
+class IdentityHead(nn.Module):
+    """Pass a trunk output through unchanged (gives the spatial outputs their own head)."""
+
+    def __init__(self, model_config: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+# -- losses ------------------------------------------------------------------------------
+class _SpatialTaskLoss(ClassyLoss):
+    """``task loss + sum_l layer_weights[l] * SL_l`` on ``[task output, spatial outputs]``.
+
+    After each call, ``last_task_loss`` and ``last_spatial_losses`` (``{layer key: SL}``)
+    hold the detached parts, which the train step logs without computing them again.
+    """
+
+    def __init__(self, loss_config: Any) -> None:
+        super().__init__()
+        self.loss_config = loss_config
+        if "layer_weights" not in loss_config:
+            raise KeyError(f"config key LOSS.{self._name()}.layer_weights is not set: give a weight per spatial layer")
+        self.spatial = LayerWeightedSpatialLoss(
+            dict(loss_config["layer_weights"]),
+            kind="absolute" if loss_config.get("use_old_version", False) else "relative",
+            neighborhoods_per_batch=int(loss_config.get("neighborhoods_per_batch", 1)),
+        )
+        self.last_task_loss: Optional[torch.Tensor] = None
+        self.last_spatial_losses: Dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def from_config(cls, loss_config: Any) -> "_SpatialTaskLoss":
+        return cls(loss_config)
+
+    @classmethod
+    def _name(cls) -> str:
+        return getattr(cls, "_loss_name", cls.__name__)
+
+    def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, output: Any, target: torch.Tensor) -> torch.Tensor:
+        task_output, spatial_outputs = _split_output(output, self._name())
+        task = self.task_loss(task_output, target)
+        spatial, per_layer = self.spatial(spatial_outputs)
+        self.last_task_loss = task.detach()
+        self.last_spatial_losses = per_layer
+        return task + spatial
+
+
+def _split_output(output: Any, loss_name: str) -> Tuple[torch.Tensor, Mapping[str, Any]]:
+    if (
+        isinstance(output, (list, tuple))
+        and len(output) == 2
+        and isinstance(output[0], torch.Tensor)
+        and isinstance(output[1], Mapping)
+    ):
+        return output[0], output[1]
+    got = type(output).__name__ + (f" of {[type(o).__name__ for o in output]}" if isinstance(output, (list, tuple)) else "")
+    raise TypeError(
+        f"{loss_name} expects the model output [task output, {{layer: (features, positions)}}]: a trunk "
+        f"returning [flat, spatial dict] and two heads, the second an 'identity' head; got {got}"
+    )
+
+
+@register_loss("spatial_correlation_simclr_info_nce_loss")
+class SpatialCorrelationSimclrInfoNCELoss(_SpatialTaskLoss):
+    """SimCLR InfoNCE (VISSL's, ``temperature``, ``buffer_params``) plus the spatial loss."""
+
+    _loss_name = "spatial_correlation_simclr_info_nce_loss"
+
+    def __init__(self, loss_config: Any) -> None:
+        super().__init__(loss_config)
+        self.simclr = SimclrInfoNCELoss(loss_config)
+
+    def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.simclr(output, target)
+
+
+@register_loss("cross_entropy_spatial_correlation_loss")
+class CrossEntropySpatialCorrelationLoss(_SpatialTaskLoss):
+    """Cross-entropy on class logits (supervised TDANN) plus the spatial loss."""
+
+    _loss_name = "cross_entropy_spatial_correlation_loss"
+
+    def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(output, target.reshape(-1).long())
+
+
+# -- a user's own trunks, heads or losses -------------------------------------------------
+#: os.pathsep-separated modules or .py files that register a user's own pieces with VISSL
+USER_MODULES_ENV = "SPACETORCH_IMPORTS"
+
+
+def import_user_modules(entries: Optional[Sequence[str]] = None) -> None:
+    """Import modules (``pkg.mod``) or files (``path/to/my_trunk.py``) that register with VISSL.
+
+    With ``entries``, they are also added to ``$SPACETORCH_IMPORTS``, which every process
+    started later (VISSL's ranks) reads when it imports :mod:`spacetorch.vissl`, so a
+    user's trunk is registered everywhere (``train.py --import my_trunk.py``).
+
+    Raises:
+        ImportError: naming the entry that cannot be imported.
+    """
+    if entries:
+        known = [e for e in os.environ.get(USER_MODULES_ENV, "").split(os.pathsep) if e]
+        added = [str(Path(e).resolve()) if e.endswith(".py") else e for e in entries]
+        os.environ[USER_MODULES_ENV] = os.pathsep.join(dict.fromkeys(known + added))
+    for entry in (e for e in os.environ.get(USER_MODULES_ENV, "").split(os.pathsep) if e):
+        if entry.endswith(".py"):
+            _import_file(Path(entry))
+        else:
+            importlib.import_module(entry)
+
+
+def _import_file(path: Path) -> None:
+    name = f"spacetorch_user_{path.stem}"
+    if name in sys.modules:
+        return
+    if not path.is_file():
+        raise ImportError(f"{path}: no such Python file to import (from ${USER_MODULES_ENV} or --import)")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise

@@ -1,0 +1,145 @@
+"""``custom_train_step``: VISSL's training iteration for models with spatial outputs.
+
+It differs from VISSL's ``standard_train_step`` in three ways:
+
+* the ``on_forward`` hooks are not run: they call ``torch.isfinite`` on every element of the
+  model output, and a spatial model's output holds a dict of (features, positions);
+* the per-layer spatial losses the loss computed in this step are logged (log file and
+  TensorBoard, every ``LOG_FREQUENCY`` iterations) without computing them again;
+* a non-finite loss stops training with the iteration and the layer(s) at fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from typing import Any, Dict, Optional
+
+import torch
+from classy_vision.generic.distributed_util import all_reduce_mean, is_primary
+from classy_vision.tasks.classification_task import AmpType
+from vissl.hooks import SSLClassyHookFunctions
+from vissl.trainer.train_steps import register_train_step
+from vissl.trainer.train_steps.standard_train_step import LastBatchInfo, construct_sample_for_model
+from vissl.utils.perf_stats import PerfTimer
+
+__all__ = ["NonFiniteLossError", "custom_train_step"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@register_train_step("custom_train_step")
+def custom_train_step(task: Any) -> Any:
+    """One iteration: read a batch, forward, loss, backward, optimizer step, hooks."""
+    if task.amp_type == AmpType.APEX:
+        raise RuntimeError("custom_train_step supports MODEL.AMP_PARAMS.AMP_TYPE 'pytorch', not 'apex'")
+    task.last_batch = LastBatchInfo()
+    perf_stats = task.perf_stats
+    step_timer = PerfTimer("train_step_total", perf_stats)
+    step_timer.start()
+
+    with PerfTimer("read_sample", perf_stats):
+        sample = construct_sample_for_model(next(task.data_iterator), task)
+    target = sample["target"]
+
+    grad_context = torch.enable_grad() if task.train else torch.no_grad()
+    amp_context = (
+        torch.autocast(device_type="cuda") if task.amp_type == AmpType.PYTORCH else contextlib.nullcontext()
+    )
+    with grad_context, amp_context:
+        with PerfTimer("forward", perf_stats):
+            model_output = task.model(sample["input"])
+        if len(model_output) == 1:
+            model_output = model_output[0]
+        with PerfTimer("loss_compute", perf_stats):
+            local_loss = task.loss(model_output, target)
+        with PerfTimer("loss_all_reduce", perf_stats):
+            task.last_batch.loss = all_reduce_mean(local_loss.detach().clone())
+        loss_value = float(task.last_batch.loss)  # one host sync a step, as in VISSL's step
+        if not math.isfinite(loss_value):
+            raise NonFiniteLossError(_describe_non_finite(task, loss_value))
+        task.losses.append(loss_value * target.size(0))
+        task.last_batch.sample = sample
+        task.last_batch.model_output = model_output
+        task.last_batch.target = target
+        _update_meters(task, model_output, target)
+        task.run_hooks(SSLClassyHookFunctions.on_loss_and_meter.name)
+
+    if task.train:
+        with PerfTimer("backward", perf_stats):
+            task.optimizer.zero_grad()
+            if task.amp_type == AmpType.PYTORCH:
+                task.amp_grad_scaler.scale(local_loss).backward()
+            else:
+                local_loss.backward()
+        task.run_hooks(SSLClassyHookFunctions.on_backward.name)
+        with PerfTimer("optimizer_step", perf_stats):
+            if task.amp_type == AmpType.PYTORCH:
+                task.amp_grad_scaler.step(task.optimizer, where=task.where)
+                task.amp_grad_scaler.update()
+            else:
+                task.optimizer.step(where=task.where)
+        task.run_hooks(SSLClassyHookFunctions.on_update.name)
+        task.num_updates += task.get_global_batchsize()
+        _log_spatial_losses(task)
+
+    step_timer.stop()
+    step_timer.record()
+    return task
+
+
+def _spatial_losses(task: Any) -> Dict[str, torch.Tensor]:
+    return dict(getattr(task.loss, "last_spatial_losses", {}) or {})
+
+
+def _describe_non_finite(task: Any, loss_value: float) -> str:
+    bad = [key for key, value in _spatial_losses(task).items() if not math.isfinite(float(value))]
+    task_loss: Optional[torch.Tensor] = getattr(task.loss, "last_task_loss", None)
+    parts = [f"the training loss is {loss_value} at iteration {task.iteration}"]
+    if bad:
+        parts.append(f"spatial loss not finite in layer(s) {', '.join(bad)}")
+    if task_loss is not None and not math.isfinite(float(task_loss)):
+        parts.append(f"task loss is {float(task_loss)}")
+    if len(parts) == 1:
+        parts.append("on another rank, or in a loss without per-layer parts")
+    return "; ".join(parts) + " (try a lower learning rate or layer weights)"
+
+
+def _update_meters(task: Any, model_output: Any, target: torch.Tensor) -> None:
+    if not task.meters or not (task.config["METERS"]["enable_training_meter"] or not task.train):
+        return
+    # meters see the task output only, not the spatial dict
+    scores = model_output[0] if isinstance(model_output, (list, tuple)) else model_output
+    with PerfTimer("meters_update", task.perf_stats):
+        for meter in task.meters:
+            meter.update(scores.detach().cpu(), target.detach().cpu())
+
+
+def _log_spatial_losses(task: Any) -> None:
+    frequency = int(task.config["LOG_FREQUENCY"])
+    per_layer = _spatial_losses(task)
+    if not per_layer or not is_primary() or task.iteration % max(frequency, 1) != 0:
+        return
+    values = {key: float(value) for key, value in per_layer.items()}
+    task_loss = getattr(task.loss, "last_task_loss", None)
+    text = ", ".join(f"{key} {value:.4f}" for key, value in values.items())
+    task_text = f"task loss {float(task_loss):.4f}; " if task_loss is not None else ""
+    # the root logger: VISSL points logging.root at its stdout + log.txt handlers
+    logging.info(f"Iteration {task.iteration}: {task_text}spatial loss {text}")
+    writer = _tensorboard_writer(task)
+    if writer is not None:
+        for key, value in values.items():
+            writer.add_scalar(f"Spatial_Loss/{key}", value, global_step=task.iteration)
+        if task_loss is not None:
+            writer.add_scalar("Task_Loss", float(task_loss), global_step=task.iteration)
+
+
+def _tensorboard_writer(task: Any) -> Any:
+    for hook in task.hooks:
+        writer = getattr(hook, "tb_writer", None)
+        if writer is not None:
+            return writer
+    return None

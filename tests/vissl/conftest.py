@@ -1,0 +1,34 @@
+"""Fixtures for the VISSL tests: a small position set and image set, and a train.py runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from train_helpers import IMAGE_SIZE, N_HOODS
+
+import spacetorch.vissl  # noqa: F401  (registers with VISSL)
+from spacetorch.data import make_demo_image_folder
+from spacetorch.models.positions import retinotopic_positions
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _vissl_on_cpu() -> None:
+    """In-process VISSL objects run on the CPU, as in a rank of a cpu config."""
+    from classy_vision.generic.distributed_util import set_cpu_device
+
+    set_cpu_device()
+
+
+@pytest.fixture(scope="session")
+def small_positions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ResNet-18 retinotopic positions for 64 px input (layer4 is 512 x 2 x 2)."""
+    out = tmp_path_factory.mktemp("positions") / "resnet18_64px"
+    retinotopic_positions("resnet18", n_neighborhoods=N_HOODS, input_size=IMAGE_SIZE).save(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ImageFolder of 48 train / 12 val crops of scikit-image's photographs, 72 px."""
+    return make_demo_image_folder(tmp_path_factory.mktemp("images") / "demo", n_train=48, n_val=12, size=72)

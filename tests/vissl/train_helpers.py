@@ -1,0 +1,42 @@
+"""Helpers for the VISSL tests: small runs of train.py in a fresh process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Sequence
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN_PY = REPO / "train.py"
+IMAGE_SIZE = 64
+N_HOODS = 400  # windows per layer: enough that every 64 px layer keeps some
+
+def small_run_overrides(positions: Path, images: Path, checkpoint_dir: Path) -> List[str]:
+    """Overrides of the CPU demo config for a run of a few seconds per epoch."""
+    return [
+        "config=demo_cpu_simclr_spatial_resnet18",
+        f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
+        f"config.DATA.TRAIN.DATA_PATHS=[{images / 'train'}]",
+        f"config.DATA.TRAIN.TRANSFORMS.1.size={IMAGE_SIZE}",
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
+        "config.DATA.NUM_DATALOADER_WORKERS=0",
+        "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false",
+        "config.OPTIMIZER.num_epochs=1",
+        "config.LOG_FREQUENCY=1",
+        f"config.CHECKPOINT.DIR={checkpoint_dir}",
+    ]
+
+
+def run_train(args: Sequence[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python train.py ARGS`` in a fresh process (as users do), from ``cwd``."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run(
+        [sys.executable, str(TRAIN_PY), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
