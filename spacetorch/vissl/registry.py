@@ -217,15 +217,15 @@ def import_user_modules(entries: Optional[Sequence[str]] = None) -> None:
     Raises:
         ImportError: naming the entry that cannot be imported.
     """
-    if entries:
-        known = [e for e in os.environ.get(USER_MODULES_ENV, "").split(os.pathsep) if e]
-        added = [str(Path(e).resolve()) if e.endswith(".py") else e for e in entries]
-        os.environ[USER_MODULES_ENV] = os.pathsep.join(dict.fromkeys(known + added))
-    for entry in (e for e in os.environ.get(USER_MODULES_ENV, "").split(os.pathsep) if e):
+    known = [e for e in os.environ.get(USER_MODULES_ENV, "").split(os.pathsep) if e]
+    added = [str(Path(e).resolve()) if e.endswith(".py") else e for e in entries or []]
+    for entry in known + added:
         if entry.endswith(".py"):
             _import_file(Path(entry))
         else:
             importlib.import_module(entry)
+    if added:  # only once they import
+        os.environ[USER_MODULES_ENV] = os.pathsep.join(dict.fromkeys(known + added))
 
 
 def _import_file(path: Path) -> None:

@@ -1,0 +1,165 @@
+"""Real VISSL training runs through ``python train.py`` on the CPU (small images, few steps)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+import torchvision
+from train_helpers import IMAGE_SIZE, TRAIN_PY, run_train, small_run_overrides
+
+SPATIAL_LINE = re.compile(r"Iteration (\d+): task loss ([\d.]+); spatial loss (.*)")
+
+
+def _spatial_log(stdout: str) -> Dict[int, Dict[str, float]]:
+    """``{iteration: {layer: spatial loss}}`` from the train step's log lines."""
+    logged = {}
+    for match in SPATIAL_LINE.finditer(stdout):
+        pairs = (item.split() for item in match.group(3).split(", "))
+        logged[int(match.group(1))] = {key: float(value) for key, value in pairs}
+    return logged
+
+
+def _check(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, f"train.py failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+
+
+def test_one_process_trains_and_writes_a_vissl_checkpoint(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    ckpt_dir = tmp_path / "ckpt"
+    overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
+    overrides.remove("config.DATA.NUM_DATALOADER_WORKERS=0")  # the real forkserver workers
+    result = run_train(overrides + ["config.DATA.NUM_DATALOADER_WORKERS=1"], cwd=tmp_path)
+    _check(result)
+    logged = _spatial_log(result.stdout)
+    assert sorted(logged) == list(range(6)), "6 steps (48 images, batch 8), each logging its spatial losses"
+    assert set(logged[0]) == {f"layer{s}_{b}" for s in range(1, 5) for b in range(2)}
+    assert (ckpt_dir / "log.txt").read_text().count("spatial loss layer1_0") == 6
+
+    final = ckpt_dir / "model_final_checkpoint_phase0.torch"
+    checkpoint = torch.load(final, map_location="cpu", weights_only=True)
+    model_state = checkpoint["classy_state_dict"]["base_model"]["model"]
+    trunk = model_state["trunk"]
+    assert trunk and all(k.startswith("base_model.") for k in trunk)
+    assert set(model_state["heads"])  # the projection head's weights
+    resnet = torchvision.models.resnet18(weights=None)
+    missing, unexpected = resnet.load_state_dict(
+        {k[len("base_model."):]: v for k, v in trunk.items()}, strict=False
+    )
+    assert set(missing) == {"fc.weight", "fc.bias"} and not unexpected
+    torch.testing.assert_close(resnet.conv1.weight, trunk["base_model.conv1.weight"])
+
+
+def test_two_processes_train_with_gloo(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    ckpt_dir = tmp_path / "ckpt"
+    overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
+    result = run_train(overrides + ["config.DISTRIBUTED.NUM_PROC_PER_NODE=2"], cwd=tmp_path)
+    _check(result)
+    assert sorted(_spatial_log(result.stdout)) == [0, 1, 2], "48 images / (2 ranks x 8) = 3 steps"
+    saved = (ckpt_dir / "train_config.yaml").read_text()
+    assert "effective_batch_size: 32" in saved and "world_size: 2" in saved
+    assert (ckpt_dir / "model_final_checkpoint_phase0.torch").is_file()
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    ckpt_dir = tmp_path / "ckpt"
+    overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
+    overrides[overrides.index("config.OPTIMIZER.num_epochs=1")] = "config.OPTIMIZER.num_epochs=3"
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    first = subprocess.Popen(
+        [sys.executable, str(TRAIN_PY), *overrides],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (ckpt_dir / "model_phase0.torch").exists():
+            assert first.poll() is None, "the first run ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint after 240 s"
+            time.sleep(0.2)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    assert not (ckpt_dir / "model_final_checkpoint_phase2.torch").exists()
+
+    second = run_train(overrides, cwd=tmp_path)
+    _check(second)
+    assert "Starting phase 0 [train]" not in second.stdout, "phase 0 was trained again"
+    assert "Starting phase 2 [train]" in second.stdout
+    assert (ckpt_dir / "model_final_checkpoint_phase2.torch").is_file()
+
+
+USER_TRUNK = '''
+from typing import Any, Dict, List, Union
+
+import torch
+import torch.nn as nn
+from torchvision.models.resnet import resnet18
+from vissl.models.model_helpers import Identity
+from vissl.models.trunks import register_model_trunk
+
+from spacetorch.models.positions import LayerPositions, NetworkPositions
+
+
+@register_model_trunk("eshednet_test")
+class EshedNet(nn.Module):
+    def __init__(self, model_config, model_name):
+        super().__init__()
+        network_positions = NetworkPositions.load_from_dir(model_config.TRUNK.TRUNK_PARAMS.position_dir)
+        network_positions.to_torch()
+        self.positions: Dict[str, LayerPositions] = network_positions.layer_positions
+        self.base_model = resnet18()
+        self.base_model.fc = Identity()
+
+    def forward(self, x, out_feat_keys: List[str] = None) -> List[Union[torch.Tensor, Dict[str, Any]]]:
+        m = self.base_model
+        x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+        outputs = {}
+        for stage in (1, 2, 3, 4):
+            for block in (0, 1):
+                x = getattr(m, f"layer{stage}")[block](x)
+                outputs[f"layer{stage}_{block}"] = (x, self.positions[f"layer{stage}.{block}"])
+        return [torch.flatten(m.avgpool(x), 1), outputs]
+'''
+
+
+def test_a_users_own_trunk_trains_with_the_spatial_loss(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    trunk_file = tmp_path / "my_trunks.py"
+    trunk_file.write_text(USER_TRUNK)
+    overrides = small_run_overrides(small_positions, small_images, tmp_path / "ckpt")
+    result = run_train(
+        overrides + ["config.MODEL.TRUNK.NAME=eshednet_test", "config.DISTRIBUTED.NUM_PROC_PER_NODE=2", "--import", str(trunk_file)],
+        cwd=tmp_path,
+    )
+    _check(result)
+    logged = _spatial_log(result.stdout)
+    assert sorted(logged) == [0, 1, 2] and len(logged[0]) == 8
+
+
+def test_spatial_loss_goes_down_with_alpha(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    overrides = small_run_overrides(small_positions, small_images, tmp_path / "ckpt")
+    overrides[overrides.index("config.OPTIMIZER.num_epochs=1")] = "config.OPTIMIZER.num_epochs=6"
+    overrides += [
+        "config.CHECKPOINT.CHECKPOINT_FREQUENCY=100",
+        "config.OPTIMIZER.param_schedulers.lr.auto_lr_scaling.auto_scale=false",
+        "config.OPTIMIZER.param_schedulers.lr.start_value=0.1",
+        "config.OPTIMIZER.param_schedulers.lr.end_value=0.1",
+        # average 4 neighborhoods a layer and step: a less noisy log
+        "config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch=4",
+    ]
+    result = run_train(overrides + ["--alpha", "25"], cwd=tmp_path)
+    _check(result)
+    logged = _spatial_log(result.stdout)
+    assert len(logged) == 36
+    mean_sl: List[float] = [sum(v.values()) / len(v) for _, v in sorted(logged.items())]
+    start, end = sum(mean_sl[:6]) / 6, sum(mean_sl[-6:]) / 6
+    assert end < start - 0.02, f"mean spatial loss went from {start:.3f} to {end:.3f}"
