@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (Python 3.10+, no GPU needed):
-#   make run    the main job: generate the default ResNet-18 position set into positions/
+#   make run    the main job: train the embedded default, a TDANN ResNet-18 (SimCLR + spatial
+#               loss) on CPU for a few minutes, making its position set and image set first
 #   make test   type-check and run the test suite
 # Both create the virtual environment in $(VENV) on first use.
 
@@ -9,11 +10,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 POSITIONS := positions/resnet18_retinotopic_init
+DEMO_IMAGES := data/demo_images
+DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 
-.PHONY: help run test bench env clean
+.PHONY: help run positions test bench env clean
 
 help:
-	@echo "make run    generate the default ResNet-18 position set ($(POSITIONS))"
+	@echo "make run        train the embedded default ($(DEMO_CONFIG)) on CPU"
+	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
 	@echo "make test   type-check and run the tests"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make env    only build the virtual environment ($(VENV))"
@@ -31,11 +35,16 @@ $(STAMP): setup.py pyproject.toml requirements/constraints.txt
 	$(PIP) --no-deps classy-vision==0.7.0
 	touch $(STAMP)
 
-run: $(POSITIONS)/version.txt
-	@echo "position set: $(POSITIONS)"
+run: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train
+	$(BIN)/python train.py config=$(DEMO_CONFIG)
+
+positions: $(POSITIONS)/version.txt
 
 $(POSITIONS)/version.txt: | $(STAMP)
 	$(BIN)/python scripts/save_retinotopic_positions.py --arch resnet18 --out $(POSITIONS)
+
+$(DEMO_IMAGES)/train: | $(STAMP)
+	$(BIN)/python scripts/make_demo_dataset.py --out $(DEMO_IMAGES)
 
 test: $(STAMP)
 	$(BIN)/python -m mypy
@@ -43,6 +52,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_positions.py
+	$(BIN)/python bench/bench_train_step.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache

@@ -80,6 +80,7 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Any, List[str], int]:
     """
     import torch
 
+    from spacetorch.vissl import compat
     from spacetorch.vissl.config import (
         ConfigError,
         compose,
@@ -115,6 +116,7 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Any, List[str], int]:
                     f"({cfg.DISTRIBUTED.NUM_PROC_PER_NODE} process(es) per node, SyncBN and AMP off)"
                 )
         cfg = compose(overrides)
+        compat.fix_config(cfg)
         if args.alpha is not None:
             set_alpha(cfg, args.alpha)
         validate(cfg)

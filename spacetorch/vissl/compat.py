@@ -1,7 +1,8 @@
 """Runtime fixes for VISSL 0.1.6 on a current PyTorch/Python stack.
 
-Every fix here is small, idempotent and names the symptom it prevents.  They are applied by
-``import spacetorch.vissl`` (see there), never by editing VISSL's files.  Fixes that are
+Every fix here is small, idempotent and names the symptom it prevents.  :func:`apply` runs at
+``import spacetorch.vissl`` (see there); :func:`fix_config` runs on each config ``train.py``
+launches.  VISSL's files are never edited.  Fixes that are
 install-time choices live in setup.py / the Makefile instead:
 
 * ``setuptools<81``: ``vissl.utils.misc`` imports ``pkg_resources``;
@@ -11,7 +12,9 @@ install-time choices live in setup.py / the Makefile instead:
 
 from __future__ import annotations
 
+import os
 import warnings
+from typing import Any
 
 _applied = False
 
@@ -42,3 +45,11 @@ def _quiet_hydra_version_base() -> None:
     # vissl.utils.hydra_config calls initialize_config_module() without version_base; the
     # Hydra 1.1 behaviour it then assumes is the one VISSL's configs were written for.
     warnings.filterwarnings("ignore", message=r"(?s).*version_base parameter is not specified")
+
+
+def fix_config(cfg: Any) -> None:
+    """Config-level fixes, applied to a composed config before VISSL launches it."""
+    # Symptom: with a relative CHECKPOINT.DIR, VISSL points checkpoint.torch at
+    # "<DIR>/model_phaseN.torch", a target resolved from inside DIR, so the link dangles and
+    # each later update logs "Error in symlink - File exists".  An absolute DIR fixes both.
+    cfg.CHECKPOINT.DIR = os.path.abspath(cfg.CHECKPOINT.DIR)

@@ -56,6 +56,19 @@ def test_one_process_trains_and_writes_a_vissl_checkpoint(small_positions: Path,
     torch.testing.assert_close(resnet.conv1.weight, trunk["base_model.conv1.weight"])
 
 
+def test_relative_checkpoint_dir_gets_a_working_latest_checkpoint_link(
+    small_positions: Path, small_images: Path, tmp_path: Path
+) -> None:
+    overrides = small_run_overrides(small_positions, small_images, Path("ckpt"))
+    overrides[overrides.index("config.OPTIMIZER.num_epochs=1")] = "config.OPTIMIZER.num_epochs=2"
+    overrides.append("config.DATA.TRAIN.DATA_LIMIT=16")
+    result = run_train(overrides, cwd=tmp_path)
+    _check(result)
+    link = tmp_path / "ckpt" / "checkpoint.torch"
+    assert link.is_symlink() and link.resolve() == (tmp_path / "ckpt" / "model_final_checkpoint_phase1.torch")
+    assert "Error in symlink" not in result.stdout + result.stderr
+
+
 def test_two_processes_train_with_gloo(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
     ckpt_dir = tmp_path / "ckpt"
     overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
