@@ -12,6 +12,7 @@ install-time choices live in setup.py / the Makefile instead:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from typing import Any
@@ -27,6 +28,7 @@ def apply() -> None:
     _applied = True
     _quiet_import_time_deprecations()
     _quiet_hydra_version_base()
+    _atomic_checkpoints()
 
 
 def _quiet_import_time_deprecations() -> None:
@@ -45,6 +47,33 @@ def _quiet_hydra_version_base() -> None:
     # vissl.utils.hydra_config calls initialize_config_module() without version_base; the
     # Hydra 1.1 behaviour it then assumes is the one VISSL's configs were written for.
     warnings.filterwarnings("ignore", message=r"(?s).*version_base parameter is not specified")
+
+
+def _atomic_checkpoints() -> None:
+    # Symptom: a run killed while VISSL writes model_phaseN.torch leaves a truncated file
+    # under the final name; auto-resume then picks it and dies with "PytorchStreamReader
+    # failed reading zip archive".  Write under a temporary name (not *.torch, so resume
+    # never sees it) and rename: a checkpoint file is complete or absent.
+    import vissl.utils.checkpoint as vissl_checkpoint
+
+    original = vissl_checkpoint.save_checkpoint
+    if getattr(original, "_spacetorch_atomic", False):
+        return
+
+    def save_checkpoint_atomically(checkpoint_folder: str, state: Any, checkpoint_file: str = "checkpoint.torch") -> str:
+        partial = f".{checkpoint_file}.{os.getpid()}.partial"
+        try:
+            written = original(checkpoint_folder, state, checkpoint_file=partial)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(checkpoint_folder, partial))
+            raise
+        final = os.path.join(checkpoint_folder, checkpoint_file)
+        os.replace(written, final)
+        return final
+
+    save_checkpoint_atomically._spacetorch_atomic = True  # type: ignore[attr-defined]
+    vissl_checkpoint.save_checkpoint = save_checkpoint_atomically
 
 
 def fix_config(cfg: Any) -> None:

@@ -1,0 +1,32 @@
+"""The runtime fixes of spacetorch.vissl.compat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import vissl.utils.checkpoint as vissl_checkpoint
+
+from spacetorch.vissl import compat
+
+
+def test_vissl_checkpoints_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    compat.apply()  # idempotent
+    state = {"weights": torch.arange(5)}
+    path = vissl_checkpoint.save_checkpoint(str(tmp_path), state, checkpoint_file="model_phase0.torch")
+    assert Path(path) == tmp_path / "model_phase0.torch"
+    assert torch.equal(torch.load(path, weights_only=True)["weights"], state["weights"])
+
+    with pytest.raises(Exception):
+        vissl_checkpoint.save_checkpoint(str(tmp_path), {"bad": lambda: 0}, checkpoint_file="model_phase1.torch")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_phase0.torch"]
+
+
+def test_relative_checkpoint_dir_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spacetorch.vissl.config import compose
+
+    monkeypatch.chdir(tmp_path)
+    cfg = compose(["config=demo_cpu_simclr_spatial_resnet18", "config.CHECKPOINT.DIR=runs/a"])
+    compat.fix_config(cfg)
+    assert cfg.CHECKPOINT.DIR == str(tmp_path / "runs" / "a")
