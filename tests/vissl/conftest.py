@@ -20,6 +20,12 @@ def _vissl_on_cpu() -> None:
     set_cpu_device()
 
 
+@pytest.fixture(autouse=True)
+def _run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Composing a config makes VISSL write CHECKPOINT.DIR/train_config.yaml: keep it out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def small_positions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ResNet-18 retinotopic positions for 64 px input (layer4 is 512 x 2 x 2)."""
