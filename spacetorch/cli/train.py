@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
 __all__ = ["main", "build_parser"]
@@ -143,6 +144,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg, notices, node_id = prepare(argv)
     for notice in notices:
         print(f"train.py: {notice}", flush=True)
+    finished = sorted(Path(cfg.CHECKPOINT.DIR).glob("model_final_checkpoint_*.torch"))
+    if finished:
+        print(
+            f"train.py: training already finished: {finished[-1]}; delete {cfg.CHECKPOINT.DIR} "
+            "or set config.CHECKPOINT.DIR to train again",
+            flush=True,
+        )
+        return 0
     print("train.py: starting VISSL training\n" + _summary(cfg), flush=True)
 
     from vissl.hooks import default_hook_generator

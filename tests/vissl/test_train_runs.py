@@ -67,6 +67,9 @@ def test_relative_checkpoint_dir_gets_a_working_latest_checkpoint_link(
     link = tmp_path / "ckpt" / "checkpoint.torch"
     assert link.is_symlink() and link.resolve() == (tmp_path / "ckpt" / "model_final_checkpoint_phase1.torch")
     assert "Error in symlink" not in result.stdout + result.stderr
+    again = run_train(overrides, cwd=tmp_path)
+    _check(again)
+    assert "training already finished" in again.stdout and "Starting phase" not in again.stdout
 
 
 def test_two_processes_train_with_gloo(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
