@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--gpus",
-        help="comma-separated GPU indices to train on, one process each (sets CUDA_VISIBLE_DEVICES "
-        "and DISTRIBUTED.NUM_PROC_PER_NODE); default: the config's settings",
+        help="comma-separated GPU indices to train on, one process each with NCCL (sets "
+        "CUDA_VISIBLE_DEVICES and DISTRIBUTED.NUM_PROC_PER_NODE); default: the config's settings",
     )
     parser.add_argument(
         "--alpha", type=float, help="set the spatial loss weight of every layer (overrides layer_weights)"
@@ -106,8 +106,12 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Any, List[str], int]:
         cfg = compose(overrides)
         if args.gpus is not None:
             gpus = select_gpus(args.gpus)
-            overrides += ["config.MACHINE.DEVICE=gpu", f"config.DISTRIBUTED.NUM_PROC_PER_NODE={len(gpus)}"]
-            notices.append(f"training on GPU(s) {args.gpus}, one process each")
+            overrides += [
+                "config.MACHINE.DEVICE=gpu",
+                "config.DISTRIBUTED.BACKEND=nccl",
+                f"config.DISTRIBUTED.NUM_PROC_PER_NODE={len(gpus)}",
+            ]
+            notices.append(f"training on GPU(s) {args.gpus}, one process each, NCCL")
         elif not torch.cuda.is_available():
             fallback = cpu_fallback_overrides(cfg)
             if fallback:
