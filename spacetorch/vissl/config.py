@@ -60,9 +60,11 @@ def compose(overrides: Sequence[str]) -> Any:
         hydra_cfg = compose_hydra_configuration(list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
         hint = ""
-        if "Could not find" in str(err) or "not found" in str(err):
-            hint = f"; shipped configs: {', '.join(available_configs())}"
-        elif "Key '" in str(err) and "not in struct" in str(err):
+        if "Could not find" in str(err):
+            raise ConfigError(
+                f"no config named {names[-1]!r} in {CONFIG_DIR}; shipped configs: {', '.join(available_configs())}"
+            ) from None
+        if "Key '" in str(err) and "not in struct" in str(err):
             hint = "; a key that is not in VISSL's defaults is added with a leading '+' (+config.KEY=value)"
         raise ConfigError(f"cannot compose the config: {err}{hint}") from None
     _, cfg = convert_to_attrdict(hydra_cfg)
