@@ -104,23 +104,24 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Any, List[str], int]:
                 raise ConfigError(f"--import: {err}") from None
         overrides = list(args.overrides)
         cfg = compose(overrides)
+        extra: List[str] = []
         if args.gpus is not None:
             gpus = select_gpus(args.gpus)
-            overrides += [
+            extra = [
                 "config.MACHINE.DEVICE=gpu",
                 "config.DISTRIBUTED.BACKEND=nccl",
                 f"config.DISTRIBUTED.NUM_PROC_PER_NODE={len(gpus)}",
             ]
             notices.append(f"training on GPU(s) {args.gpus}, one process each, NCCL")
         elif not torch.cuda.is_available():
-            fallback = cpu_fallback_overrides(cfg)
-            if fallback:
-                overrides += fallback
+            extra = cpu_fallback_overrides(cfg) or []
+            if extra:
                 notices.append(
                     "CUDA is not available: training on the CPU with the gloo backend "
                     f"({cfg.DISTRIBUTED.NUM_PROC_PER_NODE} process(es) per node, SyncBN and AMP off)"
                 )
-        cfg = compose(overrides)
+        if extra:  # again, so that VISSL infers world size and batch sizes from them
+            cfg = compose(overrides + extra)
         compat.fix_config(cfg)
         if args.alpha is not None:
             set_alpha(cfg, args.alpha)

@@ -13,14 +13,14 @@ For one neighborhood of ``Q`` units with responses ``F`` (batch x Q) and positio
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
 
 from spacetorch.models.positions import LayerPositions
 
-__all__ = ["spatial_loss", "SpatialLoss", "LayerWeightedSpatialLoss", "LOSS_KINDS"]
+__all__ = ["spatial_loss", "SpatialLoss", "LayerWeightedSpatialLoss", "LOSS_KINDS", "layer_weight_mismatch"]
 
 LOSS_KINDS = ("relative", "absolute")
 _REL_EPS = 1e-6  # a unit whose std is below this fraction of its RMS counts as constant
@@ -187,6 +187,21 @@ def _check_kind_and_count(kind: str, neighborhoods_per_batch: int) -> None:
         raise ValueError(f"neighborhoods_per_batch must be >= 1, got {neighborhoods_per_batch}")
 
 
+def layer_weight_mismatch(weighted: Iterable[str], outputs: Iterable[str], trunk: str = "the trunk") -> Optional[str]:
+    """Describe how ``layer_weights`` keys and a trunk's spatial layers differ (``None``: they match).
+
+    >>> layer_weight_mismatch(["layer1_0", "layer9_0"], ["layer1_0", "layer1_1"])
+    "layer_weights names ['layer9_0'], which the trunk does not output; the trunk outputs ['layer1_1'], which have no entry in layer_weights"
+    """
+    weighted, outputs = set(weighted), set(outputs)
+    problems = []
+    if weighted - outputs:
+        problems.append(f"layer_weights names {sorted(weighted - outputs)}, which {trunk} does not output")
+    if outputs - weighted:
+        problems.append(f"{trunk} outputs {sorted(outputs - weighted)}, which have no entry in layer_weights")
+    return "; ".join(problems) or None
+
+
 class LayerWeightedSpatialLoss(nn.Module):
     """``sum_l layer_weights[l] * SL_l`` over the outputs of a spatial trunk.
 
@@ -228,14 +243,9 @@ class LayerWeightedSpatialLoss(nn.Module):
 
     def check_keys(self, keys: "set[str] | Mapping[str, object]") -> None:
         """Raise ``KeyError`` naming the layers that are in ``layer_weights`` xor in ``keys``."""
-        outputs, weighted = set(keys), set(self.layer_weights)
-        if outputs != weighted:
-            problems = []
-            if weighted - outputs:
-                problems.append(f"layer_weights names {sorted(weighted - outputs)}, which the trunk does not output")
-            if outputs - weighted:
-                problems.append(f"the trunk outputs {sorted(outputs - weighted)}, which have no entry in layer_weights")
-            raise KeyError("; ".join(problems) + f" (trunk layers: {sorted(outputs)})")
+        problem = layer_weight_mismatch(self.layer_weights, keys)
+        if problem:
+            raise KeyError(f"{problem} (trunk layers: {sorted(keys)})")
 
     def _tables(self, key: str, positions: LayerPositions, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
         coords, hoods = positions.coordinates, positions.neighborhood_indices

@@ -32,11 +32,11 @@ def apply() -> None:
 
 
 def _quiet_import_time_deprecations() -> None:
-    # Symptom: every process (each rank and data-loader worker) prints two deprecation
-    # warnings while importing VISSL, about code paths TDANN training never runs:
-    # torchvision.transforms._transforms_video and _functional_video (imported by VISSL's transform registry) and
-    # torch.jit.script (applied at import by fvcore.nn.focal_loss); and pkg_resources,
-    # imported by vissl.utils.misc (kept working by the setuptools<81 pin).
+    # Symptom: every process (each rank and data-loader worker) prints deprecation warnings
+    # while importing VISSL, about code paths TDANN training never runs:
+    # torchvision.transforms._transforms_video and _functional_video (imported by VISSL's
+    # transform registry), torch.jit.script (applied at import by fvcore.nn.focal_loss), and
+    # pkg_resources (imported by vissl.utils.misc; kept working by the setuptools<81 pin).
     warnings.filterwarnings("ignore", message=r".*torchvision\.transforms\._(transforms|functional)_video.*deprecated", category=UserWarning)
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
     warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated as an API", category=UserWarning)

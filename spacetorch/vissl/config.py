@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from spacetorch.losses import layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
 from spacetorch.models.positions.layer_positions import position_files
-from spacetorch.vissl.registry import SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_ARCHS
+from spacetorch.vissl.registry import SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_NAMES
 
 __all__ = [
     "CONFIG_DIR",
@@ -168,7 +169,7 @@ def _check_spatial(cfg: Any) -> None:
             "outputs passed through by a second head: [identity, {}]"
         )
     trunk = cfg.MODEL.TRUNK.NAME
-    if trunk not in SPATIAL_TRUNK_ARCHS:
+    if trunk not in SPATIAL_TRUNK_NAMES:
         return  # a user's trunk: its layers are checked against layer_weights at the first step
     params = cfg.MODEL.TRUNK.TRUNK_PARAMS
     position_dir = params.get("position_dir")
@@ -184,17 +185,9 @@ def _check_spatial(cfg: Any) -> None:
     if not layers:
         raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: {path} holds no .pkl or .npz position files")
     outputs = {vissl_key(name) for name in layers}
-    missing, extra = sorted(outputs - set(weights)), sorted(set(weights) - outputs)
-    if missing or extra:
-        parts = []
-        if extra:
-            parts.append(f"names {extra}, which trunk {trunk} does not output")
-        if missing:
-            parts.append(f"has no weight for {missing}, which trunk {trunk} outputs")
-        raise ConfigError(
-            f"config.LOSS.{loss}.layer_weights " + " and ".join(parts)
-            + f" (its layers, from {path}: {sorted(outputs)})"
-        )
+    problem = layer_weight_mismatch(weights, outputs, trunk=f"trunk {trunk}")
+    if problem:
+        raise ConfigError(f"config.LOSS.{loss}.{problem} (its layers, from {path}: {sorted(outputs)})")
 
 
 def _head_name(head: Any) -> str:

@@ -29,7 +29,7 @@ __all__ = [
     "USER_MODULES_ENV",
     "import_user_modules",
     "SPATIAL_LOSS_NAMES",
-    "SPATIAL_TRUNK_ARCHS",
+    "SPATIAL_TRUNK_NAMES",
     "CrossEntropySpatialCorrelationLoss",
     "CustomResNet",
     "IdentityHead",
@@ -37,12 +37,8 @@ __all__ = [
     "trunk_param",
 ]
 
-#: spatial trunk name -> torchvision architecture (``None``: from ``TRUNK_PARAMS.arch``)
-SPATIAL_TRUNK_ARCHS: Dict[str, Optional[str]] = {
-    "spatial_resnet18": "resnet18",
-    "spatial_resnet50": "resnet50",
-    "spatial_resnet": None,
-}
+#: the registered trunks that read ``TRUNK_PARAMS.position_dir``
+SPATIAL_TRUNK_NAMES = ("spatial_resnet18", "spatial_resnet50", "spatial_resnet")
 SPATIAL_LOSS_NAMES = ("spatial_correlation_simclr_info_nce_loss", "cross_entropy_spatial_correlation_loss")
 
 
@@ -130,11 +126,13 @@ class _SpatialTaskLoss(ClassyLoss):
     hold the detached parts, which the train step logs without computing them again.
     """
 
+    _loss_name: str  # the registered name
+
     def __init__(self, loss_config: Any) -> None:
         super().__init__()
         self.loss_config = loss_config
         if "layer_weights" not in loss_config:
-            raise KeyError(f"config key LOSS.{self._name()}.layer_weights is not set: give a weight per spatial layer")
+            raise KeyError(f"config key LOSS.{self._loss_name}.layer_weights is not set: give a weight per spatial layer")
         self.spatial = LayerWeightedSpatialLoss(
             dict(loss_config["layer_weights"]),
             kind="absolute" if loss_config.get("use_old_version", False) else "relative",
@@ -147,15 +145,11 @@ class _SpatialTaskLoss(ClassyLoss):
     def from_config(cls, loss_config: Any) -> "_SpatialTaskLoss":
         return cls(loss_config)
 
-    @classmethod
-    def _name(cls) -> str:
-        return getattr(cls, "_loss_name", cls.__name__)
-
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, output: Any, target: torch.Tensor) -> torch.Tensor:
-        task_output, spatial_outputs = _split_output(output, self._name())
+        task_output, spatial_outputs = _split_output(output, self._loss_name)
         task = self.task_loss(task_output, target)
         spatial, per_layer = self.spatial(spatial_outputs)
         self.last_task_loss = task.detach()

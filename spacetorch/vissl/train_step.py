@@ -120,8 +120,10 @@ def _update_meters(task: Any, model_output: Any, target: torch.Tensor) -> None:
 
 def _log_spatial_losses(task: Any) -> None:
     frequency = int(task.config["LOG_FREQUENCY"])
+    if not is_primary() or task.iteration % max(frequency, 1) != 0:
+        return
     per_layer = _spatial_losses(task)
-    if not per_layer or not is_primary() or task.iteration % max(frequency, 1) != 0:
+    if not per_layer:
         return
     values = {key: float(value) for key, value in per_layer.items()}
     task_loss = getattr(task.loss, "last_task_loss", None)
