@@ -90,6 +90,15 @@ def test_positions_move_with_the_module_and_copies_record_their_own_outputs(smal
     assert not trunk._captured and not clone._captured
 
 
+def test_trunk_leaves_the_callers_positions_alone() -> None:
+    from spacetorch.models.trunks import spatial_resnet
+
+    positions = retinotopic_positions("resnet18", n_neighborhoods=N_HOODS, input_size=IMAGE_SIZE)
+    trunk = spatial_resnet("resnet18", positions).to(torch.float64)
+    assert isinstance(positions["layer2.0"].coordinates, np.ndarray)
+    assert trunk.positions["layer2.0"] is not positions["layer2.0"]
+
+
 def test_positions_for_another_image_size_are_refused_naming_the_layer(tmp_path: Path) -> None:
     retinotopic_positions("resnet18", n_neighborhoods=N_HOODS, input_size=IMAGE_SIZE).save(tmp_path / "pos")
     cfg = _model_config(tmp_path / "pos")

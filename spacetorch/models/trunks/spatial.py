@@ -11,6 +11,7 @@ parameters nor buffers: checkpoints keep the original layout and DDP never broad
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -69,9 +70,10 @@ class SpatialTrunk(nn.Module):
                     f"positions name layer {name!r}, but {type(backbone).__name__} has no such submodule"
                 )
         self.layer_names = names
-        # plain attributes, not buffers: kept out of state_dict and away from DDP broadcasts
+        # plain attributes, not buffers: kept out of state_dict and away from DDP broadcasts;
+        # shallow copies, so that moving the trunk never changes the caller's positions
         self.positions: Dict[str, LayerPositions] = {
-            name: positions.layer_positions[name].to_torch() for name in names
+            name: copy.copy(positions.layer_positions[name]).to_torch() for name in names
         }
         self._captured: Dict[str, torch.Tensor] = {}
         for name in names:
