@@ -35,11 +35,15 @@ setup(
         "setuptools<81",  # vissl.utils.misc imports pkg_resources (removed in setuptools 81)
         # the embedded demo trains on photographs shipped inside scikit-image
         "scikit-image>=0.21",
+        # pictures of cortical maps
+        "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=8", "mypy>=1.10"]},
+    # the tests also run demo.ipynb top to bottom
+    extras_require={"test": ["pytest>=8", "mypy>=1.10", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.20"]},
     entry_points={
         "console_scripts": [
             "spacetorch-save-positions=spacetorch.cli.save_retinotopic_positions:main",
+            "spacetorch-v1-figure=spacetorch.cli.v1_figure:main",
         ]
     },
 )

@@ -15,6 +15,8 @@ import torch
 import torchvision
 from train_helpers import IMAGE_SIZE, TRAIN_PY, run_train, small_run_overrides
 
+from spacetorch.checkpoints import load_trunk
+
 SPATIAL_LINE = re.compile(r"Iteration (\d+): task loss ([\d.]+); spatial loss (.*)")
 
 
@@ -54,6 +56,11 @@ def test_one_process_trains_and_writes_a_vissl_checkpoint(small_positions: Path,
     )
     assert set(missing) == {"fc.weight", "fc.bias"} and not unexpected
     torch.testing.assert_close(resnet.conv1.weight, trunk["base_model.conv1.weight"])
+    # the project's loader gives the same network
+    resnet.fc = torch.nn.Identity()
+    x = torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(load_trunk(final)(x), resnet.eval()(x))
 
 
 def test_relative_checkpoint_dir_gets_a_working_latest_checkpoint_link(

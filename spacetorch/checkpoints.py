@@ -1,0 +1,186 @@
+"""Load VISSL checkpoints of TDANN models as plain torchvision modules.
+
+A VISSL checkpoint (``model_final_checkpoint_phase199.torch``, ``checkpoint.torch``, ...) is a
+``torch.save`` dict.  The trunk's weights sit at
+``ckpt["classy_state_dict"]["base_model"]["model"]["trunk"]`` with keys
+``base_model.<torchvision ResNet key>``; checkpoints of the original code hold every weight a
+second time under ``_feature_blocks.*``, which is ignored here.  Heads sit at
+``...["model"]["heads"]`` (``0.clf.0.weight`` for a linear-evaluation ``mlp`` head).
+
+Reading a checkpoint unpickles it, and unpickling can run arbitrary code.  Files are read with
+``torch.load(weights_only=True)``, which admits only tensors and plain containers; a file that
+needs more is refused unless the caller passes ``trusted=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Union
+
+import torch
+from torch import nn
+
+from spacetorch.models.layers import torchvision_resnet
+
+__all__ = [
+    "CheckpointError",
+    "UnsafeCheckpointError",
+    "load_linear_head",
+    "load_trunk",
+    "read_checkpoint",
+    "trunk_state_dict",
+]
+
+PathLike = Union[str, os.PathLike]
+
+#: where VISSL keeps the model's weights inside a checkpoint
+MODEL_PATH = ("classy_state_dict", "base_model", "model")
+_TRUNK_PREFIX = "base_model."
+_DUPLICATE_PREFIX = "_feature_blocks."
+_KNOWN_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+class CheckpointError(ValueError):
+    """A file is not the checkpoint that was expected (layout, architecture)."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint holds objects that only a full (code-running) unpickling can rebuild."""
+
+
+def read_checkpoint(path: PathLike, *, trusted: bool = False) -> Dict[str, Any]:
+    """The dict stored in a checkpoint file, with every tensor on the CPU.
+
+    Args:
+        path: a ``.torch`` / ``.pt`` file written by ``torch.save``.
+        trusted: allow a full unpickling, which runs whatever code the file names.  Only for
+            files from a source you trust.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnsafeCheckpointError: the file needs a full unpickling and ``trusted`` is False.
+        CheckpointError: the file is not a checkpoint dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=not trusted)
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()
+        detail = next((line.strip() for line in reason if "GLOBAL" in line or "Unsupported" in line), reason[0] if reason else "")
+        raise UnsafeCheckpointError(
+            f"checkpoint {path} holds objects other than tensors and plain containers ({detail}); "
+            "loading it would run code named by the file. If you trust its source, load it with "
+            "trusted=True (command line: --trust-checkpoint)"
+        ) from None
+    except (RuntimeError, EOFError) as err:
+        raise CheckpointError(f"{path} is not a readable torch checkpoint: {err}") from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, expected a VISSL checkpoint dict")
+    return checkpoint
+
+
+def _model_part(checkpoint: Mapping[str, Any], part: str, source: str) -> Dict[str, torch.Tensor]:
+    node: Any = checkpoint
+    for depth, key in enumerate((*MODEL_PATH, part)):
+        if not isinstance(node, Mapping) or key not in node:
+            where = "".join(f"[{k!r}]" for k in MODEL_PATH[:depth])
+            found = sorted(map(str, node))[:8] if isinstance(node, Mapping) else type(node).__name__
+            raise CheckpointError(
+                f"{source} is not a VISSL checkpoint: expected ckpt{where}[{key!r}] "
+                f"(weights at ckpt{''.join(f'[{k!r}]' for k in (*MODEL_PATH, part))}), found keys {found}"
+            )
+        node = node[key]
+    return dict(node)
+
+
+def trunk_state_dict(checkpoint: Mapping[str, Any], source: str = "checkpoint") -> Dict[str, torch.Tensor]:
+    """The trunk's weights under torchvision names (``base_model.`` stripped, ``fc.`` dropped).
+
+    Raises:
+        CheckpointError: the dict is not a VISSL checkpoint, or its trunk keys are not
+            ``base_model.*``; the message names what was found.
+    """
+    trunk = _model_part(checkpoint, "trunk", source)
+    weights = {
+        key[len(_TRUNK_PREFIX):]: value
+        for key, value in trunk.items()
+        if key.startswith(_TRUNK_PREFIX) and not key.startswith(_TRUNK_PREFIX + "fc.")
+    }
+    if not weights:
+        raise CheckpointError(
+            f"{source}: the trunk has no 'base_model.*' weights (found e.g. {sorted(trunk)[:5]}); "
+            "expected a spacetorch/TDANN trunk"
+        )
+    return weights
+
+
+def _mismatch(weights: Mapping[str, torch.Tensor], arch: str) -> List[str]:
+    """How ``weights`` differ from torchvision's ``arch`` (fc removed); empty when they match."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in torchvision_resnet(arch, drop_fc=True).state_dict().items()}
+    problems = []
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+    shapes = [k for k in sorted(set(expected) & set(weights)) if tuple(weights[k].shape) != expected[k]]
+    if shapes:
+        k = shapes[0]
+        problems.append(f"{len(shapes)} of another shape (e.g. {k}: {tuple(weights[k].shape)}, expected {expected[k]})")
+    return problems
+
+
+def load_trunk(path: PathLike, arch: str = "resnet18", *, trusted: bool = False) -> nn.Module:
+    """The trunk of a VISSL checkpoint as a torchvision ResNet without its classifier.
+
+    The model returns the pooled ``(B, D)`` features (``fc`` is an ``nn.Identity``) and is in
+    eval mode.  Works for the published TDANN checkpoints and for those of ``train.py``.
+
+    Args:
+        path: the checkpoint file.
+        arch: the torchvision architecture the trunk was trained as.
+        trusted: see :func:`read_checkpoint`.
+
+    Raises:
+        UnsafeCheckpointError, CheckpointError, FileNotFoundError: see :func:`read_checkpoint`;
+            the trunk does not fit ``arch`` (naming the keys, and the depth it fits if any).
+
+    Example:
+        >>> trunk = load_trunk("model_final_checkpoint_phase199.torch")  # doctest: +SKIP
+        >>> trunk(images).shape  # doctest: +SKIP
+        torch.Size([8, 512])
+    """
+    weights = trunk_state_dict(read_checkpoint(path, trusted=trusted), str(path))
+    problems = _mismatch(weights, arch)
+    if problems:
+        fits = [other for other in _KNOWN_ARCHS if other != arch and not _mismatch(weights, other)]
+        hint = f"; the weights fit arch={fits[0]!r}" if fits else ""
+        raise CheckpointError(f"checkpoint {path}: the trunk is not a {arch}: {'; '.join(problems)}{hint}")
+    model = torchvision_resnet(arch, drop_fc=True)
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def load_linear_head(path: PathLike, *, trusted: bool = False) -> nn.Linear:
+    """The linear-evaluation head of a VISSL checkpoint (one ``mlp`` head with one layer).
+
+    Raises:
+        CheckpointError: the checkpoint's heads are not a single linear layer (names the keys).
+    """
+    heads = _model_part(read_checkpoint(path, trusted=trusted), "heads", str(path))
+    weights = [k for k, v in heads.items() if k.endswith(".weight") and v.ndim == 2]
+    if len(weights) != 1 or set(heads) != {weights[0], weights[0][: -len("weight")] + "bias"}:
+        raise CheckpointError(
+            f"checkpoint {path}: expected one linear head (keys '<i>.clf.0.weight' and '.bias', as "
+            f"written by linear evaluation), found head keys {sorted(heads)}"
+        )
+    weight = heads[weights[0]]
+    head = nn.Linear(weight.shape[1], weight.shape[0])
+    head.load_state_dict({"weight": weight, "bias": heads[weights[0][: -len("weight")] + "bias"]})
+    return head.eval()
