@@ -1,0 +1,83 @@
+"""TopographicModel: responses registered with positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Tuple
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from spacetorch.checkpoints import load_trunk
+from spacetorch.models.positions import NetworkPositions, PositionsError
+from spacetorch.models.topographic import IMAGENET_MEAN, IMAGENET_STD, TopographicModel
+
+
+@pytest.fixture(scope="module")
+def model(small_model_files: Tuple[Path, Path]) -> TopographicModel:
+    checkpoint, positions = small_model_files
+    return TopographicModel.from_checkpoint(checkpoint, positions)
+
+
+def test_layers_follow_the_model_and_responses_match_a_plain_forward(model, small_model_files) -> None:
+    assert model.layers == [f"layer{s}.{b}" for s in range(1, 5) for b in range(2)]
+    images = torch.rand(5, 3, 64, 64)
+    out = model.responses(images, ["layer3.1", "layer1.0"], batch_size=2, progress=False)
+    assert list(out) == ["layer3.1", "layer1.0"]
+
+    trunk = load_trunk(small_model_files[0])
+    captured = {}
+    trunk.layer3[1].register_forward_hook(lambda m, i, o: captured.__setitem__("layer3.1", o))
+    trunk.layer1[0].register_forward_hook(lambda m, i, o: captured.__setitem__("layer1.0", o))
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        trunk((images - mean) / std)
+    positions = NetworkPositions.load_from_dir(small_model_files[1])
+    for layer, (responses, coordinates) in out.items():
+        torch.testing.assert_close(responses, captured[layer].flatten(1))
+        assert responses.shape == (5, int(np.prod(positions[layer].dims)))
+        np.testing.assert_allclose(coordinates.numpy(), positions[layer].coordinates, rtol=1e-6)
+
+
+def test_datasets_and_batch_iterables_give_the_same_responses(model) -> None:
+    images = torch.rand(7, 3, 64, 64)
+    direct = model.responses(images, ["layer2.0"], progress=False)["layer2.0"][0]
+    from_dataset = model.responses(TensorDataset(images, torch.arange(7)), ["layer2.0"], batch_size=3, progress=False)
+    from_batches = model.responses([(images[:4], None), (images[4:], None)], ["layer2.0"], progress=False)
+    torch.testing.assert_close(from_dataset["layer2.0"][0], direct)
+    torch.testing.assert_close(from_batches["layer2.0"][0], direct)
+
+
+def test_forward_stops_after_the_last_requested_layer(model) -> None:
+    called = []
+    handle = model.model.layer3.register_forward_hook(lambda *a: called.append("layer3"))
+    try:
+        model(torch.rand(1, 3, 64, 64), ["layer1.1"])
+        assert called == []
+        model(torch.rand(1, 3, 64, 64), ["layer1.1", "layer4.0"])
+        assert called == ["layer3"]
+    finally:
+        handle.remove()
+
+
+def test_errors_name_the_layer_and_the_image_size(model) -> None:
+    with pytest.raises(ValueError, match=r"no positions for layer\(s\) \['layer5.0'\]; this model's layers are \['layer1.0'"):
+        model.responses(torch.rand(1, 3, 64, 64), ["layer5.0"])
+    with pytest.raises(PositionsError, match=r"layer 'layer2.0' gives features of shape \(128, 28, 28\) for \(224, 224\) px"):
+        model.responses(torch.rand(1, 3, 224, 224), ["layer2.0"])
+    with pytest.raises(ValueError, match=r"images must have shape \(B, 3, H, W\), got \(2, 1, 64, 64\)"):
+        model(torch.rand(2, 1, 64, 64))
+
+
+def test_positions_for_a_missing_module_are_refused(small_model_files) -> None:
+    positions = NetworkPositions.load_from_dir(small_model_files[1])
+    with pytest.raises(PositionsError, match=r"layer\(s\) \['layer1.0'"):
+        TopographicModel(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)), positions)
+
+
+@pytest.mark.gpu
+def test_runs_on_cuda(model) -> None:
+    out = model.responses(torch.rand(2, 3, 64, 64), ["layer2.0"], device="cuda", progress=False)
+    assert out["layer2.0"][0].device.type == "cpu"
