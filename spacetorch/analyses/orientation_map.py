@@ -1,0 +1,100 @@
+"""The standard V1 analysis of one layer: orientation tuning, map smoothness, pinwheels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from spacetorch.analyses.pinwheels import OrientationGrid, Pinwheels, column_spacing, find_pinwheels, orientation_grid
+from spacetorch.analyses.smoothness import DistanceCurve, distance_curve
+from spacetorch.analyses.tuning import SELECTIVE_CV, OrientationTuning, orientation_tuning
+
+__all__ = ["OrientationMap", "analyze_orientation_map"]
+
+
+@dataclass
+class OrientationMap:
+    """Everything the V1 figure shows for one layer.
+
+    Attributes:
+        coordinates: ``(N, 2)`` mm.
+        tuning: per-unit orientation tuning.
+        selective: ``(N,)`` bool, circular variance below the threshold.
+        curve: preference difference vs distance over the selective units.
+        shuffled_curve: the same with preferences shuffled across units (the chance level).
+        grid: the map resampled on a grid.
+        pinwheels: pinwheels found on the grid.
+        spacing: column spacing, mm (NaN if it could not be estimated).
+    """
+
+    coordinates: np.ndarray
+    tuning: OrientationTuning
+    selective: np.ndarray
+    curve: DistanceCurve
+    shuffled_curve: DistanceCurve
+    grid: OrientationGrid
+    pinwheels: Pinwheels
+    spacing: float
+
+    @property
+    def smoothness(self) -> float:
+        return self.curve.smoothness
+
+    @property
+    def pinwheel_density(self) -> float:
+        """Pinwheels per (column spacing)^2 (about pi in many species)."""
+        return len(self.pinwheels) * self.spacing**2 / self.grid.area
+
+    def summary(self) -> str:
+        return (
+            f"{int(self.selective.sum())} of {len(self.selective)} units orientation-selective; "
+            f"smoothness {self.smoothness:.3f} (shuffled {self.shuffled_curve.smoothness:.3f}); "
+            f"{len(self.pinwheels)} pinwheels, column spacing {self.spacing:.2f} mm, "
+            f"density {self.pinwheel_density:.2f} per spacing^2"
+        )
+
+
+def analyze_orientation_map(
+    responses: np.ndarray,
+    coordinates: np.ndarray,
+    orientations: np.ndarray,
+    *,
+    selective_cv: float = SELECTIVE_CV,
+    window: float = 1.5,
+    stride: float = 0.45,
+    max_distance: Optional[float] = None,
+    seed: int = 0,
+) -> OrientationMap:
+    """Tuning, smoothness and pinwheels of one layer from its responses to oriented stimuli.
+
+    Args:
+        responses: ``(S, N)``; coordinates: ``(N, 2)`` mm; orientations: ``(S,)`` degrees.
+        selective_cv: units with a lower circular variance enter the map.
+        window, stride: the grid's window side and spacing, mm.
+        max_distance: the smoothness curve's range, mm (default: half the sheet).
+        seed: the smoothness curve's anchors and the shuffle.
+
+    Raises:
+        ValueError: no unit is orientation-selective.
+    """
+    xy = np.asarray(coordinates, dtype=np.float64)
+    tuning = orientation_tuning(responses, orientations)
+    selective = tuning.selective(selective_cv)
+    if not selective.any():
+        raise ValueError(
+            f"no unit has a circular variance below {selective_cv} (lowest: {tuning.circular_variance.min():.3f}); "
+            "there is no orientation map to draw"
+        )
+    preferred = np.where(selective, tuning.preferred, np.nan)
+    curve = distance_curve(xy, preferred, max_distance=max_distance, seed=seed)
+    shuffled = preferred.copy()
+    shuffled[selective] = np.random.default_rng(seed).permutation(preferred[selective])
+    shuffled_curve = distance_curve(xy, shuffled, max_distance=max_distance, seed=seed)
+    grid = orientation_grid(xy, preferred, window=window, stride=stride)
+    try:
+        spacing = column_spacing(grid)
+    except ValueError:
+        spacing = float("nan")
+    return OrientationMap(xy, tuning, selective, curve, shuffled_curve, grid, find_pinwheels(grid), spacing)

@@ -1,0 +1,69 @@
+"""The standard V1 figure of a trained model: orientation map, smoothness, pinwheels."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from spacetorch.analyses import analyze_orientation_map
+from spacetorch.checkpoints import CheckpointError
+from spacetorch.models.positions import PositionsError
+from spacetorch.models.topographic import TopographicModel
+from spacetorch.plots import save_figure, v1_figure
+from spacetorch.stimuli import SPATIAL_FREQUENCIES, SineGratings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="v1_figure.py",
+        description=(
+            "Show a checkpoint's V1-like layer the standard sine gratings (8 orientations x 8 spatial "
+            "frequencies x 5 phases x 2 colours), and draw its orientation map on the cortical sheet, "
+            "the smoothness curve and the pinwheels into one PNG."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--checkpoint", type=Path, required=True, help="VISSL checkpoint (.torch)")
+    parser.add_argument("--positions", type=Path, required=True, help="the positions directory the model was trained with")
+    parser.add_argument("--arch", default="resnet18", help="torchvision architecture of the trunk")
+    parser.add_argument("--layer", default="layer2.0", help="the layer to analyse (the V1-like layer of a ResNet-18)")
+    parser.add_argument("--out", type=Path, default=None, help="PNG to write [default: figures/<checkpoint>_<layer>_v1.png]")
+    parser.add_argument("--image-size", type=int, default=224, help="grating side in px: the size the positions were made for")
+    parser.add_argument(
+        "--spatial-frequencies", type=float, nargs="+", default=list(SPATIAL_FREQUENCIES),
+        help="cycles per image (must stay below image-size / 2)",
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
+    parser.add_argument("--title", default=None, help="figure title [default: the checkpoint's path and the layer]")
+    parser.add_argument(
+        "--trust-checkpoint", action="store_true",
+        help="allow a checkpoint that needs full unpickling (runs code named in the file; trusted files only)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    out = args.out or Path("figures") / f"{args.checkpoint.parent.name}_{args.checkpoint.stem}_{args.layer}_v1.png"
+    try:
+        model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
+        gratings = SineGratings(args.image_size, spatial_frequencies=args.spatial_frequencies)
+        responses, coordinates = model.responses(
+            gratings, [args.layer], batch_size=args.batch_size, device=device, progress=not args.quiet
+        )[args.layer]
+        result = analyze_orientation_map(responses.numpy(), coordinates.numpy(), gratings.orientation)
+    except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    title = args.title or f"{args.checkpoint} - {args.layer}"
+    save_figure(v1_figure(result, title=title), out)
+    print(f"{args.layer}: {result.summary()}")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,184 @@
+"""Pictures of cortical maps: every figure has axes in mm, a colour bar and a title.
+
+Figures are built with matplotlib's object API (no global pyplot state, no backend
+switching), returned as :class:`matplotlib.figure.Figure` and written with
+:func:`save_figure`, which never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Union
+
+import numpy as np
+
+from spacetorch.analyses.category import CategoryPatches
+from spacetorch.analyses.orientation_map import OrientationMap
+from spacetorch.analyses.smoothness import DistanceCurve
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "category_map_figure",
+    "figure_to_array",
+    "orientation_map_figure",
+    "response_map_figure",
+    "save_figure",
+    "smoothness_figure",
+    "v1_figure",
+]
+
+_ORIENTATION_CMAP = "hsv"  # cyclic: 0 and 180 deg get the same colour
+
+
+def _figure(width: float, height: float) -> "Figure":
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _sheet_axes(ax: "Axes", title: str) -> None:
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+    ax.set_aspect("equal")
+    ax.set_title(title)
+
+
+def _marker_size(n_points: int) -> float:
+    return float(np.clip(4e4 / max(n_points, 1), 0.5, 20.0))
+
+
+def _scatter(
+    ax: "Axes",
+    coordinates: np.ndarray,
+    values: np.ndarray,
+    *,
+    label: str,
+    title: str,
+    cmap: str,
+    vmin: Optional[float] = None,
+    vmax: Optional[float] = None,
+) -> None:
+    xy = np.asarray(coordinates)
+    points = ax.scatter(
+        xy[:, 0], xy[:, 1], c=values, s=_marker_size(len(xy)), linewidths=0, cmap=cmap, vmin=vmin, vmax=vmax
+    )
+    ax.figure.colorbar(points, ax=ax, label=label, shrink=0.85)
+    _sheet_axes(ax, title)
+
+
+def response_map_figure(coordinates: np.ndarray, responses: np.ndarray, *, title: str) -> "Figure":
+    """Each unit's response to one image at its cortical position.
+
+    Args:
+        coordinates: ``(N, 2)`` mm.  responses: ``(N,)``.
+    """
+    fig = _figure(5.5, 4.6)
+    _scatter(fig.add_subplot(), coordinates, np.asarray(responses, dtype=np.float64), label="response", title=title, cmap="viridis")
+    return fig
+
+
+def orientation_map_figure(coordinates: np.ndarray, preferred: np.ndarray, *, title: str) -> "Figure":
+    """Units coloured by preferred orientation (NaN units, e.g. unselective ones, in grey)."""
+    fig = _figure(5.5, 4.6)
+    ax = fig.add_subplot()
+    _orientation_panel(ax, coordinates, preferred, title)
+    return fig
+
+
+def _orientation_panel(ax: "Axes", coordinates: np.ndarray, preferred: np.ndarray, title: str) -> None:
+    xy = np.asarray(coordinates)
+    preferred = np.asarray(preferred, dtype=np.float64)
+    missing = ~np.isfinite(preferred)
+    if missing.any():
+        ax.scatter(xy[missing, 0], xy[missing, 1], c="0.85", s=_marker_size(len(xy)), linewidths=0)
+    _scatter(
+        ax, xy[~missing], preferred[~missing], label="preferred orientation (deg)", title=title,
+        cmap=_ORIENTATION_CMAP, vmin=0.0, vmax=180.0,
+    )
+
+
+def smoothness_figure(curve: DistanceCurve, *, title: str, shuffled: Optional[DistanceCurve] = None) -> "Figure":
+    """Preference difference vs cortical distance (and the shuffled chance level)."""
+    fig = _figure(5.0, 4.0)
+    _smoothness_panel(fig.add_subplot(), curve, shuffled, title)
+    return fig
+
+
+def _smoothness_panel(ax: "Axes", curve: DistanceCurve, shuffled: Optional[DistanceCurve], title: str) -> None:
+    ok = curve.pairs > 0
+    ax.plot(curve.distances[ok], curve.mean_difference[ok], "o-", color="k", label=f"model (smoothness {curve.smoothness:.2f})")
+    if shuffled is not None:
+        ok_s = shuffled.pairs > 0
+        ax.plot(shuffled.distances[ok_s], shuffled.mean_difference[ok_s], "--", color="0.5",
+                label=f"shuffled ({shuffled.smoothness:.2f})")
+    ax.set_xlabel("cortical distance (mm)")
+    ax.set_ylabel("|difference in preference| (deg)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_title(title)
+
+
+def v1_figure(result: OrientationMap, *, title: str) -> "Figure":
+    """The standard V1 figure: orientation map, smoothness curve, gridded map with pinwheels."""
+    fig = _figure(16.0, 4.8)
+    left, middle, right = fig.subplots(1, 3)
+    preferred = np.where(result.selective, result.tuning.preferred, np.nan)
+    _orientation_panel(left, result.coordinates, preferred,
+                       f"orientation map ({int(result.selective.sum())} selective units)")
+    _smoothness_panel(middle, result.curve, result.shuffled_curve, "smoothness")
+    grid = result.grid
+    half = grid.stride / 2
+    image = right.imshow(
+        grid.angle, origin="lower", cmap=_ORIENTATION_CMAP, vmin=0, vmax=180, interpolation="nearest",
+        extent=(grid.x[0] - half, grid.x[-1] + half, grid.y[0] - half, grid.y[-1] + half),
+    )
+    fig.colorbar(image, ax=right, label="mean preferred orientation (deg)", shrink=0.85)
+    pw = result.pinwheels
+    right.scatter(pw.x[pw.sign > 0], pw.y[pw.sign > 0], marker="o", facecolors="white", edgecolors="k", s=18, label="+")
+    right.scatter(pw.x[pw.sign < 0], pw.y[pw.sign < 0], marker="o", facecolors="k", edgecolors="white", s=18, label="-")
+    _sheet_axes(right, f"{len(pw)} pinwheels, {result.pinwheel_density:.2f} per spacing² (spacing {result.spacing:.2f} mm)")
+    fig.suptitle(title)
+    return fig
+
+
+def category_map_figure(coordinates: np.ndarray, t: np.ndarray, patches: CategoryPatches, *, title: str) -> "Figure":
+    """Selectivity (t) of each unit for one category, with the outlines of its patches."""
+    fig = _figure(5.8, 4.6)
+    ax = fig.add_subplot()
+    limit = float(np.nanmax(np.abs(t))) or 1.0
+    _scatter(ax, coordinates, np.asarray(t, dtype=np.float64), label="selectivity (t)", title=title,
+             cmap="RdBu_r", vmin=-limit, vmax=limit)
+    if len(patches):
+        ax.contour(patches.x, patches.y, patches.labels > 0, levels=[0.5], colors="k", linewidths=1.2)
+    ax.text(0.02, 0.98, f"{len(patches)} patches, {patches.total_area:.0f} mm²", transform=ax.transAxes, va="top", fontsize="small")
+    return fig
+
+
+def save_figure(fig: "Figure", path: Union[str, os.PathLike], dpi: int = 120) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically (a failed write leaves no file), making folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def figure_to_array(fig: "Figure", dpi: int = 80) -> np.ndarray:
+    """The rendered figure as ``(H, W, 3)`` uint8 RGB (e.g. for TensorBoard)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(dpi)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

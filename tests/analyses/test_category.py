@@ -1,0 +1,46 @@
+"""Category selectivity (Welch t) and patches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from spacetorch.analyses import category_patches, category_selectivity
+
+
+def test_welch_t_matches_scipy() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [12, 20, 15])
+    responses = rng.normal(size=(len(labels), 30)) * (1 + labels[:, None]) + labels[:, None] * rng.uniform(0, 1, 30)
+    responses[:, 5] = 1.0  # a unit without variance: t = 0, not NaN
+    categories, t = category_selectivity(responses, labels)
+    assert categories.tolist() == [0, 1, 2]
+    keep = np.arange(30) != 5
+    for k in range(3):
+        a, b = responses[labels == k][:, keep], responses[labels != k][:, keep]
+        np.testing.assert_allclose(t[k, keep], stats.ttest_ind(a, b, equal_var=False).statistic, rtol=1e-10)
+    assert (t[:, 5] == 0).all()
+
+
+def test_planted_patches_are_found_with_their_areas() -> None:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 70, (25_000, 2))
+    t = rng.normal(0, 0.5, len(xy))
+    blobs = [((20.0, 20.0), 9.0), ((50.0, 45.0), 7.0), ((55.0, 12.0), 1.5)]  # the last is too small
+    for (cx, cy), radius in blobs:
+        t[np.hypot(xy[:, 0] - cx, xy[:, 1] - cy) < radius] += 6.0
+    result = category_patches(xy, t)
+    assert len(result) == 2
+    for patch, ((cx, cy), radius) in zip(sorted(result.patches, key=lambda p: p.x), blobs[:2]):
+        assert patch.x == pytest.approx(cx, abs=1.0) and patch.y == pytest.approx(cy, abs=1.0)
+        assert patch.area == pytest.approx(np.pi * radius**2, rel=0.25)  # smoothing blurs the edge
+        assert patch.n_units > 10
+    assert set(np.unique(result.labels)) == {0, 1, 2}
+
+
+def test_errors_name_the_problem() -> None:
+    with pytest.raises(ValueError, match=r"category 0 has 3 images and the rest 1; each needs >= 2"):
+        category_selectivity(np.zeros((4, 2)), [0, 0, 0, 1])
+    with pytest.raises(ValueError, match=r"coordinates must be \(N, 2\) and t \(N,\)"):
+        category_patches(np.zeros((3, 2)), np.zeros(2))

@@ -1,0 +1,89 @@
+"""Figures: readable without the code (mm axes, colour bar, title), written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spacetorch.analyses import analyze_orientation_map, category_patches
+from spacetorch.plots import (
+    category_map_figure,
+    figure_to_array,
+    orientation_map_figure,
+    response_map_figure,
+    save_figure,
+    smoothness_figure,
+    v1_figure,
+)
+
+
+def _labels(fig):
+    """(titles, x labels, y labels, colour-bar labels) of a figure's axes."""
+    titles = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    titles += [ax.get_title() for ax in fig.axes]
+    return titles, [ax.get_xlabel() for ax in fig.axes], [ax.get_ylabel() for ax in fig.axes]
+
+
+@pytest.fixture(scope="module")
+def v1_result():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 12, (3000, 2))
+    theta = np.rad2deg(np.arctan2(xy[:, 1] - 6, xy[:, 0] - 6)) / 2 % 180
+    orientations = np.repeat(np.arange(8) * 22.5, 2)
+    distance = np.abs((orientations[:, None] - theta[None] + 90) % 180 - 90)
+    responses = np.exp(-(distance / 20) ** 2)
+    return analyze_orientation_map(responses, xy, orientations, window=1.5, stride=0.45)
+
+
+def test_v1_figure_has_map_curve_and_pinwheel_panels(v1_result, tmp_path: Path) -> None:
+    assert len(v1_result.pinwheels) == 1 and v1_result.smoothness > 0.5
+    fig = v1_figure(v1_result, title="toy model - layer2.0")
+    titles, xlabels, ylabels = _labels(fig)
+    assert "toy model - layer2.0" in titles and "1 pinwheels" in " ".join(titles)
+    assert xlabels.count("x (mm)") == 2 and "cortical distance (mm)" in xlabels
+    assert "preferred orientation (deg)" in ylabels  # the colour bar
+    path = save_figure(fig, tmp_path / "figs" / "v1.png")
+    assert Image.open(path).size[0] > 1000
+
+
+@pytest.mark.parametrize("kind", ["response", "orientation", "smoothness", "category"])
+def test_each_figure_has_a_title_mm_axes_and_a_colour_bar(kind: str, v1_result, tmp_path: Path) -> None:
+    xy = v1_result.coordinates
+    if kind == "response":
+        fig = response_map_figure(xy, xy[:, 0], title="layer2.0 responses")
+        bar = "response"
+    elif kind == "orientation":
+        fig = orientation_map_figure(xy, v1_result.tuning.preferred, title="layer2.0 orientation")
+        bar = "preferred orientation (deg)"
+    elif kind == "smoothness":
+        fig = smoothness_figure(v1_result.curve, shuffled=v1_result.shuffled_curve, title="layer2.0 smoothness")
+        assert "|difference in preference| (deg)" in _labels(fig)[2]
+        bar = None
+    else:
+        t = np.where(np.hypot(*(xy - 6).T) < 3, 5.0, 0.0)
+        fig = category_map_figure(xy, t, category_patches(xy, t, min_area=1, sigma=0.5), title="layer4.1 faces")
+        bar = "selectivity (t)"
+    titles, xlabels, ylabels = _labels(fig)
+    assert any(kind in title or "layer" in title for title in titles)
+    assert ("x (mm)" in xlabels) or kind == "smoothness"
+    if bar:
+        assert bar in ylabels
+    array = figure_to_array(fig)
+    assert array.ndim == 3 and array.shape[2] == 3 and array.std() > 0
+    save_figure(fig, tmp_path / f"{kind}.png")
+
+
+def test_a_failed_save_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fig = response_map_figure(np.zeros((2, 2)), np.zeros(2), title="x")
+
+    def broken(*args, **kwargs):
+        Path(args[0]).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_figure(fig, tmp_path / "out.png")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,43 @@
+"""scripts/v1_figure.py: checkpoint + positions -> the V1 figure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Tuple
+
+from conftest import SMALL_IMAGE_SIZE
+from PIL import Image
+
+from spacetorch.cli.v1_figure import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_script_writes_the_figure_and_prints_the_numbers(small_model_files: Tuple[Path, Path], tmp_path: Path) -> None:
+    checkpoint, positions = small_model_files
+    out = tmp_path / "v1.png"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "v1_figure.py"), "--checkpoint", str(checkpoint), "--positions",
+         str(positions), "--image-size", str(SMALL_IMAGE_SIZE), "--spatial-frequencies", "4", "8", "16",
+         "--out", str(out), "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "layer2.0:" in result.stdout and "pinwheels" in result.stdout and "smoothness" in result.stdout
+    assert Image.open(out).format == "PNG"
+
+
+def test_help_and_errors(small_model_files: Tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "v1_figure.py"), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--checkpoint" in result.stdout and "--trust-checkpoint" in result.stdout
+    checkpoint, positions = small_model_files
+    base = ["--checkpoint", str(checkpoint), "--positions", str(positions), "--out", str(tmp_path / "x.png"), "--quiet"]
+    assert main(base) == 2  # 224 px gratings for 64 px positions
+    assert "layer 'layer2.0' gives features of shape (128, 28, 28)" in capsys.readouterr().err
+    assert main(base + ["--image-size", "64"]) == 2  # the standard frequencies alias at 64 px
+    assert "Nyquist" in capsys.readouterr().err
+    assert main(["--checkpoint", str(tmp_path / "none.torch"), "--positions", str(positions)]) == 2
+    assert "none.torch does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
