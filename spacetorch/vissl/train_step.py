@@ -6,7 +6,9 @@ It differs from VISSL's ``standard_train_step`` in three ways:
   model output, and a spatial model's output holds a dict of (features, positions);
 * the per-layer spatial losses the loss computed in this step are logged (log file and
   TensorBoard, every ``LOG_FREQUENCY`` iterations) without computing them again;
-* a non-finite loss stops training with the iteration and the layer(s) at fault.
+* a non-finite loss stops training with the iteration and the layer(s) at fault;
+* optionally (``HOOKS.TENSORBOARD_SETUP.ORIENTATION_MAP.EVERY_N_ITERATIONS``), the orientation
+  map of a layer, from its responses to sine gratings, is logged to TensorBoard as an image.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
+import numpy as np
 import torch
 from classy_vision.generic.distributed_util import all_reduce_mean, is_primary
 from classy_vision.tasks.classification_task import AmpType
@@ -85,6 +88,7 @@ def custom_train_step(task: Any) -> Any:
         task.run_hooks(SSLClassyHookFunctions.on_update.name)
         task.num_updates += task.get_global_batchsize()
         _log_spatial_losses(task)
+        _log_orientation_map(task)
 
     step_timer.stop()
     step_timer.record()
@@ -145,3 +149,64 @@ def _tensorboard_writer(task: Any) -> Any:
         if writer is not None:
             return writer
     return None
+
+
+def _log_orientation_map(task: Any) -> None:
+    settings = task.config["HOOKS"]["TENSORBOARD_SETUP"].get("ORIENTATION_MAP") or {}
+    every = int(settings.get("EVERY_N_ITERATIONS", 0) or 0)
+    if every <= 0 or not is_primary() or task.iteration % every != 0:
+        return
+    writer = _tensorboard_writer(task)
+    if writer is None:
+        return
+    layer = str(settings.get("LAYER", "layer2_0"))
+    frequencies = list(settings.get("SPATIAL_FREQUENCIES") or [])
+    image = orientation_map_image(
+        task.base_model.trunk, layer, int(settings.get("IMAGE_SIZE", 224)), frequencies or None,
+        title=f"{layer}, iteration {task.iteration}",
+    )
+    writer.add_image(f"Orientation_Map/{layer}", image, global_step=task.iteration, dataformats="HWC")
+
+
+@torch.no_grad()
+def orientation_map_image(
+    trunk: torch.nn.Module,
+    layer: str,
+    image_size: int,
+    spatial_frequencies: Optional[List[float]] = None,
+    *,
+    title: str,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """The orientation map of a spatial trunk's layer (VISSL key) as an ``(H, W, 3)`` uint8 image.
+
+    The trunk sees the sine gratings in eval mode (its mode is restored afterwards).
+    """
+    from spacetorch.analyses import orientation_tuning
+    from spacetorch.models.topographic import IMAGENET_MEAN, IMAGENET_STD
+    from spacetorch.plots import figure_to_array, orientation_map_figure
+    from spacetorch.stimuli import SPATIAL_FREQUENCIES, SineGratings
+
+    gratings = SineGratings(image_size, spatial_frequencies=spatial_frequencies or SPATIAL_FREQUENCIES)
+    device = next(trunk.parameters()).device
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    was_training = trunk.training
+    trunk.eval()
+    try:
+        responses, coordinates = [], None
+        for start in range(0, len(gratings), batch_size):
+            batch = torch.stack([gratings[i][0] for i in range(start, min(start + batch_size, len(gratings)))])
+            _, spatial = trunk((batch.to(device) - mean) / std)
+            if layer not in spatial:
+                raise KeyError(f"ORIENTATION_MAP.LAYER {layer!r} is not a spatial layer of the trunk ({sorted(spatial)})")
+            features, positions = spatial[layer]
+            responses.append(features.flatten(1).float().cpu())
+            coordinates = positions.coordinates
+    finally:
+        trunk.train(was_training)
+    xy = torch.as_tensor(coordinates).float().cpu().numpy()
+    tuning = orientation_tuning(torch.cat(responses).numpy(), gratings.orientation)
+    preferred = np.where(tuning.selective(), tuning.preferred, np.nan)
+    figure = orientation_map_figure(xy, preferred, title=f"{title}: {int(tuning.selective().sum())} selective units")
+    return figure_to_array(figure)

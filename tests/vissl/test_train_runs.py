@@ -13,6 +13,7 @@ from typing import Dict, List
 
 import torch
 import torchvision
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from train_helpers import IMAGE_SIZE, TRAIN_PY, run_train, small_run_overrides
 
 from spacetorch.checkpoints import load_trunk
@@ -37,12 +38,28 @@ def test_one_process_trains_and_writes_a_vissl_checkpoint(small_positions: Path,
     ckpt_dir = tmp_path / "ckpt"
     overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
     overrides.remove("config.DATA.NUM_DATALOADER_WORKERS=0")  # the real forkserver workers
-    result = run_train(overrides + ["config.DATA.NUM_DATALOADER_WORKERS=1"], cwd=tmp_path)
+    overrides.remove("config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false")
+    orientation_map = "config.HOOKS.TENSORBOARD_SETUP.ORIENTATION_MAP"
+    result = run_train(
+        overrides
+        + [
+            "config.DATA.NUM_DATALOADER_WORKERS=1",
+            f"{orientation_map}.EVERY_N_ITERATIONS=3",
+            f"{orientation_map}.IMAGE_SIZE={IMAGE_SIZE}",
+            f"{orientation_map}.SPATIAL_FREQUENCIES=[4,8]",
+        ],
+        cwd=tmp_path,
+    )
     _check(result)
     logged = _spatial_log(result.stdout)
     assert sorted(logged) == list(range(6)), "6 steps (48 images, batch 8), each logging its spatial losses"
     assert set(logged[0]) == {f"layer{s}_{b}" for s in range(1, 5) for b in range(2)}
     assert (ckpt_dir / "log.txt").read_text().count("spatial loss layer1_0") == 6
+    events = EventAccumulator(str(ckpt_dir / "tb_logs"), size_guidance={"images": 0})
+    events.Reload()
+    assert "Spatial_Loss/layer2_0" in events.Tags()["scalars"]
+    maps = events.Images("Orientation_Map/layer2_0")
+    assert [m.step for m in maps] == [0, 3] and maps[0].width > 100
 
     final = ckpt_dir / "model_final_checkpoint_phase0.torch"
     checkpoint = torch.load(final, map_location="cpu", weights_only=True)
