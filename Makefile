@@ -13,10 +13,11 @@ POSITIONS := positions/resnet18_retinotopic_init
 DEMO_IMAGES := data/demo_images
 DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 
-.PHONY: help run positions test bench env clean
+.PHONY: help run v1-figure positions test bench env clean
 
 help:
 	@echo "make run        train the embedded default ($(DEMO_CONFIG)) on CPU"
+	@echo "make v1-figure  orientation map, smoothness and pinwheels of the model make run trained"
 	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
 	@echo "make test   type-check and run the tests"
 	@echo "make bench  run the benchmarks in bench/"
@@ -37,6 +38,14 @@ $(STAMP): setup.py pyproject.toml requirements/constraints.txt
 
 run: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train
 	$(BIN)/python train.py config=$(DEMO_CONFIG)
+
+DEMO_CHECKPOINT := checkpoints/$(DEMO_CONFIG)/model_final_checkpoint_phase2.torch
+
+$(DEMO_CHECKPOINT):
+	$(MAKE) run
+
+v1-figure: $(DEMO_CHECKPOINT)
+	$(BIN)/python scripts/v1_figure.py --checkpoint $(DEMO_CHECKPOINT) --positions $(POSITIONS) --out figures/v1_demo.png
 
 positions: $(POSITIONS)/version.txt
 

@@ -129,6 +129,8 @@ def find_pinwheels(grid: OrientationGrid) -> Pinwheels:
 def column_spacing(grid: OrientationGrid) -> float:
     """Wavelength (mm) of the strongest spatial frequency of ``e^{2 i theta}`` on the grid.
 
+    Wavelengths longer than half the grid are not considered.
+
     Raises:
         ValueError: the grid is too small to hold a full period.
     """
@@ -143,6 +145,8 @@ def column_spacing(grid: OrientationGrid) -> float:
     step = 1.0 / (grid.stride * max(h, w))  # the finer of the two frequency resolutions
     ring = np.rint(radius / step).astype(np.int64)
     spectrum = np.bincount(ring.ravel(), weights=power.ravel()) / np.maximum(np.bincount(ring.ravel()), 1)
-    spectrum[0] = 0.0  # the mean
+    # ring 0 is the mean and ring 1 a single period across the whole grid: a spacing needs at
+    # least two periods to be seen
+    spectrum[:2] = 0.0
     peak = int(np.argmax(spectrum))
     return 1.0 / (peak * step)

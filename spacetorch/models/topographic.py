@@ -173,6 +173,8 @@ class TopographicModel(nn.Module):
             device: where to run the model (default: where it is).  Results are on the CPU.
             progress: show a progress bar (default: when there is more than one batch).
 
+        The model runs in eval mode (its mode is restored afterwards).
+
         Returns:
             for each layer, responses ``(B, N)`` (``N = C * H * W``, in the order of
             ``features.flatten(1)``, i.e. of the position file's units) and coordinates
@@ -192,10 +194,15 @@ class TopographicModel(nn.Module):
 
             batches = tqdm(batches, total=total, desc="responses", unit="batch")
         collected: Dict[str, List[torch.Tensor]] = {name: [] for name in names}
-        for batch in batches:
-            features = self(batch.to(self.mean.device, torch.float32), names)
-            for name in names:
-                collected[name].append(features[name].flatten(1).float().cpu())
+        was_training = self.training
+        self.eval()  # batch-norm statistics from training, whatever mode the model was left in
+        try:
+            for batch in batches:
+                features = self(batch.to(self.mean.device, torch.float32), names)
+                for name in names:
+                    collected[name].append(features[name].flatten(1).float().cpu())
+        finally:
+            self.train(was_training)
         if not any(collected.values()) and names:
             raise ValueError("no images were given")
         out = {}

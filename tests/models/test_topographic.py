@@ -81,3 +81,15 @@ def test_positions_for_a_missing_module_are_refused(small_model_files) -> None:
 def test_runs_on_cuda(model) -> None:
     out = model.responses(torch.rand(2, 3, 64, 64), ["layer2.0"], device="cuda", progress=False)
     assert out["layer2.0"][0].device.type == "cpu"
+
+
+def test_responses_use_eval_mode_and_restore_the_mode(model) -> None:
+    images = torch.rand(3, 3, 64, 64)
+    expected = model.responses(images, ["layer1.0"], progress=False)["layer1.0"][0]
+    model.train()
+    try:
+        got = model.responses(images, ["layer1.0"], progress=False)["layer1.0"][0]
+        assert model.training and model.model.training
+    finally:
+        model.eval()
+    torch.testing.assert_close(got, expected)  # train-mode batch norm would use the batch's statistics
