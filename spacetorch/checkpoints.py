@@ -151,10 +151,10 @@ def load_trunk(path: PathLike, arch: str = "resnet18", *, trusted: bool = False)
         UnsafeCheckpointError, CheckpointError, FileNotFoundError: see :func:`read_checkpoint`;
             the trunk does not fit ``arch`` (naming the keys, and the depth it fits if any).
 
-    Example:
-        >>> trunk = load_trunk("model_final_checkpoint_phase199.torch")  # doctest: +SKIP
-        >>> trunk(images).shape  # doctest: +SKIP
-        torch.Size([8, 512])
+    Example (``images``: a ``(8, 3, 224, 224)`` normalised batch)::
+
+        trunk = load_trunk("model_final_checkpoint_phase199.torch")
+        trunk(images).shape  # torch.Size([8, 512])
     """
     weights = trunk_state_dict(read_checkpoint(path, trusted=trusted), str(path))
     problems = _mismatch(weights, arch)
