@@ -44,7 +44,7 @@ DEMO_CHECKPOINT := checkpoints/$(DEMO_CONFIG)/model_final_checkpoint_phase2.torc
 $(DEMO_CHECKPOINT):
 	$(MAKE) run
 
-v1-figure: $(DEMO_CHECKPOINT)
+v1-figure: $(DEMO_CHECKPOINT) | $(STAMP)
 	$(BIN)/python scripts/v1_figure.py --checkpoint $(DEMO_CHECKPOINT) --positions $(POSITIONS) --out figures/v1_demo.png
 
 positions: $(POSITIONS)/version.txt
