@@ -127,8 +127,7 @@ def v1_figure(result: OrientationMap, *, title: str) -> "Figure":
     """The standard V1 figure: orientation map, smoothness curve, gridded map with pinwheels."""
     fig = _figure(16.0, 4.8)
     left, middle, right = fig.subplots(1, 3)
-    preferred = np.where(result.selective, result.tuning.preferred, np.nan)
-    _orientation_panel(left, result.coordinates, preferred,
+    _orientation_panel(left, result.coordinates, result.selective_preferred,
                        f"orientation map ({int(result.selective.sum())} selective units)")
     _smoothness_panel(middle, result.curve, result.shuffled_curve, "smoothness")
     grid = result.grid

@@ -21,7 +21,7 @@ class OrientationMap:
     Attributes:
         coordinates: ``(N, 2)`` mm.
         tuning: per-unit orientation tuning.
-        selective: ``(N,)`` bool, circular variance below the threshold.
+        selective_cv: units with a lower circular variance are orientation-selective.
         curve: preference difference vs distance over the selective units.
         shuffled_curve: the same with preferences shuffled across units (the chance level).
         grid: the map resampled on a grid.
@@ -31,12 +31,22 @@ class OrientationMap:
 
     coordinates: np.ndarray
     tuning: OrientationTuning
-    selective: np.ndarray
+    selective_cv: float
     curve: DistanceCurve
     shuffled_curve: DistanceCurve
     grid: OrientationGrid
     pinwheels: Pinwheels
     spacing: float
+
+    @property
+    def selective(self) -> np.ndarray:
+        """``(N,)`` bool: the orientation-selective units."""
+        return self.tuning.selective(self.selective_cv)
+
+    @property
+    def selective_preferred(self) -> np.ndarray:
+        """``(N,)`` preferred orientation of the selective units, NaN for the others."""
+        return self.tuning.selective_preferred(self.selective_cv)
 
     @property
     def smoothness(self) -> float:
@@ -87,7 +97,7 @@ def analyze_orientation_map(
             f"no unit has a circular variance below {selective_cv} (lowest: {tuning.circular_variance.min():.3f}); "
             "there is no orientation map to draw"
         )
-    preferred = np.where(selective, tuning.preferred, np.nan)
+    preferred = tuning.selective_preferred(selective_cv)
     curve = distance_curve(xy, preferred, max_distance=max_distance, seed=seed)
     shuffled = preferred.copy()
     shuffled[selective] = np.random.default_rng(seed).permutation(preferred[selective])
@@ -97,4 +107,4 @@ def analyze_orientation_map(
         spacing = column_spacing(grid)
     except ValueError:
         spacing = float("nan")
-    return OrientationMap(xy, tuning, selective, curve, shuffled_curve, grid, find_pinwheels(grid), spacing)
+    return OrientationMap(xy, tuning, selective_cv, curve, shuffled_curve, grid, find_pinwheels(grid), spacing)

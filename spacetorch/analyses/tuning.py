@@ -80,6 +80,10 @@ class OrientationTuning:
         """``(N,)`` bool: circular variance below ``threshold``."""
         return self.circular_variance < threshold
 
+    def selective_preferred(self, threshold: float = SELECTIVE_CV) -> np.ndarray:
+        """``(N,)`` preferred orientation of the selective units, NaN for the others."""
+        return np.where(self.selective(threshold), self.preferred, np.nan)
+
 
 def orientation_tuning(responses: Array, orientations: Array) -> OrientationTuning:
     """Tuning curves, circular variance and preferred orientation of every unit.

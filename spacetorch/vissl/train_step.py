@@ -207,6 +207,5 @@ def orientation_map_image(
         trunk.train(was_training)
     xy = torch.as_tensor(coordinates).float().cpu().numpy()
     tuning = orientation_tuning(torch.cat(responses).numpy(), gratings.orientation)
-    preferred = np.where(tuning.selective(), tuning.preferred, np.nan)
-    figure = orientation_map_figure(xy, preferred, title=f"{title}: {int(tuning.selective().sum())} selective units")
+    figure = orientation_map_figure(xy, tuning.selective_preferred(), title=f"{title}: {int(tuning.selective().sum())} selective units")
     return figure_to_array(figure)
