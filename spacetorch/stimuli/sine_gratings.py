@@ -53,11 +53,7 @@ def sine_grating(size: int, orientation: float, spatial_frequency: float, phase:
     """
     if color not in COLORS:
         raise ValueError(f"color must be one of {COLORS}, got {color!r}")
-    if not 0 < spatial_frequency < size / 2:
-        raise ValueError(
-            f"spatial frequency {spatial_frequency:g} cycles/image must be in (0, {size / 2:g}) for {size} px "
-            "images (the Nyquist limit); use larger images or lower frequencies"
-        )
+    _check_frequencies(size, [spatial_frequency])
     centres = (np.arange(size) + 0.5) / size - 0.5  # image widths, centred
     x = centres[None, :]
     y = -centres[:, None]  # rows go down, y goes up
@@ -66,6 +62,15 @@ def sine_grating(size: int, orientation: float, spatial_frequency: float, phase:
     luminance = 0.5 + 0.5 * np.sin(2 * np.pi * spatial_frequency * across + phase)
     channels = [luminance] * 3 if color == "bw" else [luminance, 1 - luminance, 1 - luminance]
     return torch.from_numpy(np.stack(channels).astype(np.float32))
+
+
+def _check_frequencies(size: int, spatial_frequencies: Sequence[float]) -> None:
+    too_fine = [float(sf) for sf in spatial_frequencies if not 0 < sf < size / 2]
+    if too_fine:
+        raise ValueError(
+            f"spatial frequencies {too_fine} cycles/image are outside (0, {size / 2:g}) for {size} px images "
+            "(the Nyquist limit); use larger images or lower frequencies"
+        )
 
 
 class SineGratings(Dataset):
@@ -116,12 +121,7 @@ class SineGratings(Dataset):
         bad_colors = sorted(set(colors) - set(COLORS))
         if bad_colors:
             raise ValueError(f"colors must be among {COLORS}, got {bad_colors}")
-        too_fine = [float(sf) for sf in spatial_frequencies if not 0 < sf < size / 2]
-        if too_fine:
-            raise ValueError(
-                f"spatial frequencies {too_fine} cycles/image are outside (0, {size / 2:g}) for {size} px images "
-                "(the Nyquist limit); use larger images or lower frequencies"
-            )
+        _check_frequencies(size, spatial_frequencies)
 
     def __len__(self) -> int:
         return len(self.orientation)
