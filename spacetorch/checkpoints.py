@@ -175,12 +175,13 @@ def load_linear_head(path: PathLike, *, trusted: bool = False) -> nn.Linear:
     """
     heads = _model_part(read_checkpoint(path, trusted=trusted), "heads", str(path))
     weights = [k for k, v in heads.items() if k.endswith(".weight") and v.ndim == 2]
-    if len(weights) != 1 or set(heads) != {weights[0], weights[0][: -len("weight")] + "bias"}:
+    bias = weights[0][: -len("weight")] + "bias" if len(weights) == 1 else None
+    if bias is None or set(heads) != {weights[0], bias}:
         raise CheckpointError(
             f"checkpoint {path}: expected one linear head (keys '<i>.clf.0.weight' and '.bias', as "
             f"written by linear evaluation), found head keys {sorted(heads)}"
         )
     weight = heads[weights[0]]
     head = nn.Linear(weight.shape[1], weight.shape[0])
-    head.load_state_dict({"weight": weight, "bias": heads[weights[0][: -len("weight")] + "bias"]})
+    head.load_state_dict({"weight": weight, "bias": heads[bias]})
     return head.eval()
