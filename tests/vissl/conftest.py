@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Tuple
 
 import pytest
-from train_helpers import IMAGE_SIZE, N_HOODS
+from train_helpers import IMAGE_SIZE
 
 import spacetorch.vissl  # noqa: F401  (registers with VISSL)
 from spacetorch.data import make_demo_image_folder
-from spacetorch.models.positions import retinotopic_positions
+from spacetorch.models.positions import NetworkPositions
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -27,11 +28,12 @@ def _run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def small_positions(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ResNet-18 retinotopic positions for 64 px input (layer4 is 512 x 2 x 2)."""
-    out = tmp_path_factory.mktemp("positions") / "resnet18_64px"
-    retinotopic_positions("resnet18", n_neighborhoods=N_HOODS, input_size=IMAGE_SIZE).save(out)
-    return out
+def small_positions(small_model_files: Tuple[Path, Path]) -> Path:
+    """ResNet-18 retinotopic positions for 64 px input (layer4 is 512 x 2 x 2); read-only."""
+    positions = small_model_files[1]
+    # made in tests/conftest.py: the same image size as these runs
+    assert NetworkPositions.load_from_dir(positions)["layer2.0"].dims == (128, IMAGE_SIZE // 8, IMAGE_SIZE // 8)
+    return positions
 
 
 @pytest.fixture(scope="session")
