@@ -22,6 +22,7 @@ setup(
         "torchvision>=0.19",
         "numpy>=1.24",
         "scipy>=1.10",
+        "numba>=0.59",  # compiled neighborhood sampling
         "tqdm>=4.60",
         "pillow>=9",
         # training with VISSL; vissl==0.1.6 and classy-vision==0.7.0 themselves pin

@@ -149,16 +149,18 @@ def retinotopic_coordinates(spec: RetinotopicLayerSpec, rng: np.random.Generator
     # square sheet; each axis is tiled by its own number of RFs with the layer's overlap
     x_centres, x_radius = rf_centres(spec.tissue_size, w, spec.rf_overlap)
     y_centres, y_radius = rf_centres(spec.tissue_size, h, spec.rf_overlap)
-    grid_x = np.broadcast_to(x_centres[None, None, :], (c, h, w)).reshape(-1)
-    grid_y = np.broadcast_to(y_centres[None, :, None], (c, h, w)).reshape(-1)
-    radius = np.array([x_radius, y_radius])
-    xy = np.stack([grid_x, grid_y], axis=1) + rng.uniform(-radius, radius, size=(grid_x.size, 2))
+    grid = np.stack([  # (2, C * H * W): x and y of each unit's RF centre
+        np.broadcast_to(x_centres[None, None, :], (c, h, w)).reshape(-1),
+        np.broadcast_to(y_centres[None, :, None], (c, h, w)).reshape(-1),
+    ])
+    radius = np.array([[x_radius], [y_radius]])
+    xy = grid + rng.uniform(-radius, radius, size=grid.shape)
     if jitter > 0:
-        low, span = xy.min(0), np.ptp(xy, axis=0)
+        low, span = xy.min(1, keepdims=True), np.ptp(xy, axis=1, keepdims=True)
         jittered = xy + rng.normal(0.0, jitter, size=xy.shape)
-        j_low, j_span = jittered.min(0), np.ptp(jittered, axis=0)
-        xy = (jittered - j_low) / j_span * span + low
-    return xy
+        j_low, j_span = jittered.min(1, keepdims=True), np.ptp(jittered, axis=1, keepdims=True)
+        xy = (jittered - j_low) * (span / j_span) + low
+    return np.ascontiguousarray(xy.T)
 
 
 def retinotopic_layer(
@@ -171,9 +173,8 @@ def retinotopic_layer(
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     coord_seed, hood_seed = sequence.spawn(2)
     coordinates = retinotopic_coordinates(spec, np.random.default_rng(coord_seed), jitter)
-    generator = torch.Generator().manual_seed(int(hood_seed.generate_state(1, dtype=np.uint64)[0] >> 1))
     try:
-        hoods = build_neighborhoods(coordinates, spec.neighborhood_width, n_neighborhoods, generator)
+        hoods = build_neighborhoods(coordinates, spec.neighborhood_width, n_neighborhoods, np.random.default_rng(hood_seed))
     except ValueError as err:
         raise ValueError(f"layer {spec.name!r}: {err}") from None
     return LayerPositions(
