@@ -106,7 +106,7 @@ def test_window_counts_are_exact(n_units, width):
     xy[:50] = np.round(xy[:50], 1)  # ties and units on window borders
     low = rng.uniform(xy.min(0), xy.max(0) - width, (400, 2))
     low[:20] = xy[:20] - np.array([0.0, width])  # windows whose border passes through a unit
-    counts = BandIndex(xy[:, 0].copy(), xy[:, 1].copy(), width).count(low, low + width)
+    counts = BandIndex(xy[:, 0].copy(), xy[:, 1].copy(), width).find(low, low + width).counts
     np.testing.assert_array_equal(counts, _window_counts_brute_force(xy, low, low + width))
 
 

@@ -15,8 +15,9 @@ subset is drawn in rank space (``Q`` distinct ranks among ``n_i``, Floyd's algor
 mapped back through the window's runs, so the work grows with ``P * Q`` and not with
 ``P * n_i``.
 
-The two passes (count, then sample) are compiled with numba (cached on disk after the
-first run) and split over threads by windows.  Each window draws from its own
+Both passes (find: count each window and keep each band's run; sample: draw from the kept
+windows) are compiled with numba (cached on disk after the first run) and split over
+threads by windows.  Each window draws from its own
 counter-based stream (SplitMix64 keyed by the layer's key and the window's number), so the
 result does not depend on the number of threads.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable, Tuple
 
 import numba
@@ -83,15 +85,35 @@ def build_neighborhoods(
 
     index = BandIndex(x, y, width)
     low = lo_xy + rng.random((n_neighborhoods, 2)) * (extent - width)
-    counts = index.count(low, low + width)
-    q = neighborhood_size(counts, min_size, max_size, percentile)
-    kept = np.flatnonzero(counts >= q)
+    windows = index.find(low, low + width)
+    q = neighborhood_size(windows.counts, min_size, max_size, percentile)
+    kept = np.flatnonzero(windows.counts >= q)
     if kept.size == 0:
         raise ValueError(
-            f"no window of width {width} mm holds {q} units (largest holds {int(counts.max())}); "
+            f"no window of width {width} mm holds {q} units (largest holds {int(windows.counts.max())}); "
             "use a wider neighborhood"
         )
-    return index.sample(low[kept], low[kept] + width, q, kept, key=int(rng.integers(0, 2**63)))
+    return index.sample(windows.select(kept), q, numbers=kept, key=int(rng.integers(0, 2**63)))
+
+
+@dataclass
+class Windows:
+    """Windows ``[low_i, high_i]`` as found in a :class:`BandIndex`.
+
+    ``spans[i, j]`` is the ``[begin, end)`` of the sorted order holding the units of band
+    ``b_lo[i] + j`` inside the window's x-range, and ``counts[i]`` the window's exact count.
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    b_lo: np.ndarray
+    b_hi: np.ndarray
+    spans: np.ndarray
+    counts: np.ndarray
+
+    def select(self, rows: np.ndarray) -> "Windows":
+        fields = (self.low, self.high, self.b_lo, self.b_hi, self.spans, self.counts)
+        return Windows(*(np.ascontiguousarray(field[rows]) for field in fields))
 
 
 class BandIndex:
@@ -120,28 +142,28 @@ class BandIndex:
         """Band of each ``y``: monotone in ``y``, so units and window edges agree exactly."""
         return np.floor((y - self.y0) / self.band_height).astype(np.int64)
 
-    def _windows(self, low: np.ndarray, high: np.ndarray) -> Tuple[Any, ...]:
-        """The arguments every kernel takes after its row range: the index and the windows."""
+    def find(self, low: np.ndarray, high: np.ndarray) -> Windows:
+        """The windows with corners ``low`` and ``high`` (``(P, 2)``, mm) and their exact counts."""
         last = len(self.band_start) - 2
         low = np.ascontiguousarray(low, dtype=np.float64)
         high = np.ascontiguousarray(high, dtype=np.float64)
         b_lo, b_hi = self._band(low[:, 1]).clip(0, last), self._band(high[:, 1]).clip(0, last)
-        return self.order, self.x, self.y, self.band_start, self.max_bands, low, high, b_lo, b_hi
-
-    def count(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-        """Exact number of units in each window ``[low_i, high_i]`` (``(P, 2)`` corners), int64."""
+        spans = np.empty((len(low), self.max_bands, 2), dtype=np.int64)
         counts = np.empty(len(low), dtype=np.int64)
-        _over_threads(_count_rows, len(low), *self._windows(low, high), counts)
-        return counts
+        _over_threads(_find_rows, len(low), self.x, self.y, self.band_start, low, high, b_lo, b_hi, spans, counts)
+        return Windows(low, high, b_lo, b_hi, spans, counts)
 
-    def sample(self, low: np.ndarray, high: np.ndarray, q: int, numbers: np.ndarray, key: int) -> np.ndarray:
+    def sample(self, windows: Windows, q: int, numbers: np.ndarray, key: int) -> np.ndarray:
         """``(P, q)`` int32: a uniform ``q``-subset of each window's units (each must hold ``q``).
 
         Window ``i`` draws from the stream of ``(key, numbers[i])``.
         """
-        out = np.empty((len(low), q), dtype=np.int32)
+        out = np.empty((len(windows.counts), q), dtype=np.int32)
         numbers = np.ascontiguousarray(numbers, dtype=np.int64)
-        _over_threads(_sample_rows, len(low), *self._windows(low, high), numbers, np.uint64(key), out)
+        _over_threads(
+            _sample_rows, len(out), self.order, self.y, windows.low, windows.high, windows.b_lo, windows.b_hi,
+            windows.spans, self.max_bands, numbers, np.uint64(key), out,
+        )  # fmt: skip
         return out
 
 
@@ -250,56 +272,53 @@ def _upper_bound(values: np.ndarray, begin: int, end: int, value: float) -> int:
 
 
 @_jit
-def _window_runs(x, y, band_start, low, high, b_lo, b_hi, w, run_start, run_end, border):  # type: ignore[no-untyped-def]
-    """Window ``w``'s units: runs ``[run_start, run_end)`` of inner bands, then border units.
-
-    Returns the number of runs, of units in runs and of border units (``border[:count]``,
-    positions in the sorted order).
-    """
-    xa, ya, xb, yb = low[w, 0], low[w, 1], high[w, 0], high[w, 1]
-    runs = inner = n_border = 0
-    for b in range(b_lo[w], b_hi[w] + 1):
-        begin = _lower_bound(x, band_start[b], band_start[b + 1], xa)
-        end = _upper_bound(x, begin, band_start[b + 1], xb)
-        if b == b_lo[w] or b == b_hi[w]:  # test each unit's y; written always, kept if inside
-            for s in range(begin, end):
-                border[n_border] = s
-                n_border += (ya <= y[s]) & (y[s] <= yb)
-        elif end > begin:
-            run_start[runs] = begin
-            run_end[runs] = end
-            runs += 1
-            inner += end - begin
-    return runs, inner, n_border
-
-
-@_jit
-def _count_rows(begin, end, order, x, y, band_start, max_bands, low, high, b_lo, b_hi, counts):  # type: ignore[no-untyped-def]
-    run_start = np.empty(max_bands, np.int64)
-    run_end = np.empty(max_bands, np.int64)
-    border = np.empty(len(x), np.int64)
+def _find_rows(begin, end, x, y, band_start, low, high, b_lo, b_hi, spans, counts):  # type: ignore[no-untyped-def]
     for w in range(begin, end):
-        _, inner, n_border = _window_runs(x, y, band_start, low, high, b_lo, b_hi, w, run_start, run_end, border)
-        counts[w] = inner + n_border
+        xa, ya, xb, yb = low[w, 0], low[w, 1], high[w, 0], high[w, 1]
+        count = 0
+        for j in range(b_hi[w] - b_lo[w] + 1):
+            b = b_lo[w] + j
+            first = _lower_bound(x, band_start[b], band_start[b + 1], xa)
+            stop = _upper_bound(x, first, band_start[b + 1], xb)
+            spans[w, j, 0] = first
+            spans[w, j, 1] = stop
+            if b == b_lo[w] or b == b_hi[w]:  # border band: test each unit's y
+                for s in range(first, stop):
+                    count += (ya <= y[s]) & (y[s] <= yb)
+            else:
+                count += stop - first
+        counts[w] = count
 
 
 @_jit
-def _sample_rows(begin, end, order, x, y, band_start, max_bands, low, high, b_lo, b_hi, numbers, key, out):  # type: ignore[no-untyped-def]
+def _sample_rows(begin, end, order, y, low, high, b_lo, b_hi, spans, max_bands, numbers, key, out):  # type: ignore[no-untyped-def]
     run_start = np.empty(max_bands, np.int64)
-    run_end = np.empty(max_bands, np.int64)
     run_first = np.empty(max_bands + 1, np.int64)  # rank of each run's first unit
     run_at = np.empty(4 * max_bands + 2, np.int64)  # run holding rank b << shift
-    border = np.empty(len(x), np.int64)
-    marked = np.zeros(len(x), np.bool_)
+    border = np.empty(len(y), np.int64)
+    marked = np.zeros(len(y), np.bool_)
     ranks = np.empty(out.shape[1], np.int64)
     for w in range(begin, end):
-        runs, inner, n_border = _window_runs(x, y, band_start, low, high, b_lo, b_hi, w, run_start, run_end, border)
-        _draw(inner + n_border, _stream(key, numbers[w]), marked, ranks)
-        # ranks 0..inner-1 walk the runs in order, the rest the border units.  Buckets of
-        # 2**shift ranks, at most half a mean run long, find a rank's run in about one step.
+        # ranks 0..inner-1 are the units of the inner bands' runs, in order; the rest are
+        # the units of the border bands that lie inside the window
+        ya, yb = low[w, 1], high[w, 1]
+        bands = b_hi[w] - b_lo[w] + 1
+        runs = n_border = 0
         run_first[0] = 0
-        for r in range(runs):
-            run_first[r + 1] = run_first[r] + run_end[r] - run_start[r]
+        for j in range(bands):
+            first, stop = spans[w, j, 0], spans[w, j, 1]
+            if j == 0 or j == bands - 1:
+                for s in range(first, stop):  # written always, kept if inside
+                    border[n_border] = s
+                    n_border += (ya <= y[s]) & (y[s] <= yb)
+            elif stop > first:
+                run_start[runs] = first
+                run_first[runs + 1] = run_first[runs] + stop - first
+                runs += 1
+        inner = run_first[runs]
+        _draw(inner + n_border, _stream(key, numbers[w]), marked, ranks)
+        # buckets of 2**shift ranks, at most half a mean run long, find a rank's run in
+        # about one step
         shift = 0
         while runs and (inner >> (shift + 1)) >= 2 * runs:
             shift += 1
