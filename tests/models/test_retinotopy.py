@@ -182,7 +182,7 @@ def test_neighborhoods_do_not_depend_on_the_number_of_threads(monkeypatch):
     xy = np.random.default_rng(0).uniform(0, 10, (20_000, 2))
     results = []
     for threads in (1, 3):
-        monkeypatch.setattr(neighborhoods, "_threads", lambda: threads)
+        monkeypatch.setattr(neighborhoods, "_threads", lambda threads=threads: threads)
         results.append(build_neighborhoods(xy, 1.0, 3000, np.random.default_rng(7)))
     np.testing.assert_array_equal(results[0], results[1])
 
