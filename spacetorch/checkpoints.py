@@ -1,9 +1,10 @@
-"""Load VISSL checkpoints of TDANN models as plain torchvision modules.
+"""Load VISSL checkpoints of TDANN models as plain PyTorch modules.
 
 A VISSL checkpoint (``model_final_checkpoint_phase199.torch``, ``checkpoint.torch``, ...) is a
 ``torch.save`` dict.  The trunk's weights sit at
 ``ckpt["classy_state_dict"]["base_model"]["model"]["trunk"]`` with keys
-``base_model.<torchvision ResNet key>``; checkpoints of the original code hold every weight a
+``base_model.<model key>`` (for a ResNet, torchvision's keys); the model is any registered
+one (:func:`spacetorch.models.list_models`); checkpoints of the original code hold every weight a
 second time under ``_feature_blocks.*``, which is ignored here.  Heads sit at
 ``...["model"]["heads"]`` (``0.clf.0.weight`` for a linear-evaluation ``mlp`` head).
 
@@ -17,12 +18,12 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 import torch
 from torch import nn
 
-from spacetorch.models.layers import torchvision_resnet
+from spacetorch.models.registry import create_model, list_models, model_info
 
 __all__ = [
     "CheckpointError",
@@ -39,7 +40,6 @@ PathLike = Union[str, os.PathLike]
 MODEL_PATH = ("classy_state_dict", "base_model", "model")
 _TRUNK_PREFIX = "base_model."
 _DUPLICATE_PREFIX = "_feature_blocks."
-_KNOWN_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
 
 class CheckpointError(ValueError):
@@ -97,8 +97,11 @@ def _model_part(checkpoint: Mapping[str, Any], part: str, source: str) -> Dict[s
     return dict(node)
 
 
-def trunk_state_dict(checkpoint: Mapping[str, Any], source: str = "checkpoint") -> Dict[str, torch.Tensor]:
-    """The trunk's weights under torchvision names (``base_model.`` stripped, ``fc.`` dropped).
+def trunk_state_dict(
+    checkpoint: Mapping[str, Any], source: str = "checkpoint", classifier: Optional[str] = "fc"
+) -> Dict[str, torch.Tensor]:
+    """The trunk's weights under the model's own names (``base_model.`` stripped, the
+    ``classifier``'s weights dropped).
 
     Raises:
         CheckpointError: the dict is not a VISSL checkpoint, or its trunk keys are not
@@ -108,7 +111,7 @@ def trunk_state_dict(checkpoint: Mapping[str, Any], source: str = "checkpoint") 
     weights = {
         key[len(_TRUNK_PREFIX):]: value
         for key, value in trunk.items()
-        if key.startswith(_TRUNK_PREFIX) and not key.startswith(_TRUNK_PREFIX + "fc.")
+        if key.startswith(_TRUNK_PREFIX) and not (classifier and key.startswith(f"{_TRUNK_PREFIX}{classifier}."))
     }
     if not weights:
         raise CheckpointError(
@@ -119,9 +122,9 @@ def trunk_state_dict(checkpoint: Mapping[str, Any], source: str = "checkpoint") 
 
 
 def _mismatch(weights: Mapping[str, torch.Tensor], arch: str) -> List[str]:
-    """How ``weights`` differ from torchvision's ``arch`` (fc removed); empty when they match."""
+    """How ``weights`` differ from the registered model ``arch`` (classifier removed); empty when they match."""
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in torchvision_resnet(arch, drop_fc=True).state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in create_model(arch, headless=True).state_dict().items()}
     problems = []
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
@@ -137,14 +140,15 @@ def _mismatch(weights: Mapping[str, torch.Tensor], arch: str) -> List[str]:
 
 
 def load_trunk(path: PathLike, arch: str = "resnet18", *, trusted: bool = False) -> nn.Module:
-    """The trunk of a VISSL checkpoint as a torchvision ResNet without its classifier.
+    """The trunk of a VISSL checkpoint as the registered model ``arch`` without its classifier.
 
-    The model returns the pooled ``(B, D)`` features (``fc`` is an ``nn.Identity``) and is in
-    eval mode.  Works for the published TDANN checkpoints and for those of ``train.py``.
+    The model returns the pooled ``(B, D)`` features (its classifier, ``fc`` for a ResNet, is an
+    ``nn.Identity``) and is in eval mode.  Works for the published TDANN checkpoints (torchvision
+    ResNets) and for those of ``train.py``.
 
     Args:
         path: the checkpoint file.
-        arch: the torchvision architecture the trunk was trained as.
+        arch: the registered model the trunk was trained as (:func:`spacetorch.models.list_models`).
         trusted: see :func:`read_checkpoint`.
 
     Raises:
@@ -156,13 +160,15 @@ def load_trunk(path: PathLike, arch: str = "resnet18", *, trusted: bool = False)
         trunk = load_trunk("model_final_checkpoint_phase199.torch")
         trunk(images).shape  # torch.Size([8, 512])
     """
-    weights = trunk_state_dict(read_checkpoint(path, trusted=trusted), str(path))
+    info = model_info(arch)
+    weights = trunk_state_dict(read_checkpoint(path, trusted=trusted), str(path), info.classifier)
     problems = _mismatch(weights, arch)
     if problems:
-        fits = [other for other in _KNOWN_ARCHS if other != arch and not _mismatch(weights, other)]
-        hint = f"; the weights fit arch={fits[0]!r}" if fits else ""
+        family = [other for other in list_models() if other != arch and model_info(other).family == info.family]
+        fits = next((other for other in family if not _mismatch(weights, other)), None)
+        hint = f"; the weights fit arch={fits!r}" if fits else ""
         raise CheckpointError(f"checkpoint {path}: the trunk is not a {arch}: {'; '.join(problems)}{hint}")
-    model = torchvision_resnet(arch, drop_fc=True)
+    model = create_model(arch, headless=True)
     model.load_state_dict(weights)
     return model.eval()
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from spacetorch.models.layers import block_output_dims, residual_block_names, torchvision_resnet
+from spacetorch.models import create_model, model_info
+from spacetorch.models.capture import output_dims
 from spacetorch.models.positions import NetworkPositions
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "save_retinotopic_positions.py"
@@ -32,9 +33,9 @@ def test_writes_a_set_the_model_accepts(tmp_path, fmt):
     assert "wrote 8 layers" in result.stdout
     assert sorted(p.suffix for p in out.iterdir()) == [f".{fmt}"] * 8 + [".txt"]
     with torch.device("meta"):
-        model = torchvision_resnet("resnet18")
+        model = create_model("resnet18")
     positions = NetworkPositions.load_from_dir(out)
-    positions.check_layers(block_output_dims(model, residual_block_names(model)))
+    positions.check_layers(output_dims(model, model_info("resnet18").layer_names(model)))
     assert positions.version == 1
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 

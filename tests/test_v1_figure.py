@@ -35,7 +35,7 @@ def test_help_and_errors(small_model_files: Tuple[Path, Path], tmp_path: Path, c
     checkpoint, positions = small_model_files
     base = ["--checkpoint", str(checkpoint), "--positions", str(positions), "--out", str(tmp_path / "x.png"), "--quiet"]
     assert main(base) == 2  # 224 px gratings for 64 px positions
-    assert "layer 'layer2.0' gives features of shape (128, 28, 28)" in capsys.readouterr().err
+    assert "layer 'layer2.0' outputs features of shape (C, H, W) = (128, 28, 28)" in capsys.readouterr().err
     assert main(base + ["--image-size", "64"]) == 2  # the standard frequencies alias at 64 px
     assert "Nyquist" in capsys.readouterr().err
     assert main(["--checkpoint", str(tmp_path / "none.torch"), "--positions", str(positions)]) == 2

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from spacetorch.models.positions import PRESET_ARCHS, retinotopic_positions
+from spacetorch.models import list_models
+from spacetorch.models.positions import retinotopic_positions
 
 DEFAULT_OUT = "positions/{arch}_retinotopic_init"
 
@@ -17,16 +18,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="save_retinotopic_positions.py",
         description=(
-            "Place every unit of each residual block of a ResNet on a simulated cortical sheet "
-            "(retinotopic initialisation of the TDANN) and precompute its neighborhoods. Writes "
+            "Place every unit of each layer with positions of a registered model (every residual "
+            "block of a ResNet) on a simulated cortical sheet (retinotopic initialisation of the "
+            "TDANN) and precompute its neighborhoods. Writes "
             "one <layer>.pkl or <layer>.npz file per layer plus version.txt into --out, all or "
             "nothing."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--arch", default="resnet18", choices=PRESET_ARCHS, help="network preset")
+    parser.add_argument("--arch", default="resnet18", choices=list_models(), metavar="MODEL", help="registered model: %(choices)s")
     parser.add_argument(
-        "--input-size", type=_positive_int, default=224, help="input image side in px (sets each layer's H, W)"
+        "--input-size",
+        type=_positive_int,
+        default=None,
+        help="input image side in px (sets each layer's H, W) [default: the model's, 224 for the ResNets]",
     )
     parser.add_argument("--out", type=Path, default=None, help=f"output directory [default: {DEFAULT_OUT}]")
     parser.add_argument("--n-neighborhoods", type=_positive_int, default=20_000, help="windows drawn per layer")

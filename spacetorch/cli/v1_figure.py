@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--checkpoint", type=Path, required=True, help="VISSL checkpoint (.torch)")
     parser.add_argument("--positions", type=Path, required=True, help="the positions directory the model was trained with")
-    parser.add_argument("--arch", default="resnet18", help="torchvision architecture of the trunk")
+    parser.add_argument("--arch", default="resnet18", help="registered model the trunk was trained as (spacetorch.models.list_models())")
     parser.add_argument("--layer", default="layer2.0", help="the layer to analyse (the V1-like layer of a ResNet-18)")
     parser.add_argument("--out", type=Path, default=None, help="PNG to write [default: figures/<checkpoint>_<layer>_v1.png]")
     parser.add_argument("--image-size", type=int, default=224, help="grating side in px: the size the positions were made for")

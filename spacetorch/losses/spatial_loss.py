@@ -44,7 +44,8 @@ def spatial_loss(
 
     Returns:
         a scalar tensor, differentiable with respect to ``features``.  Computed in float32
-        (or float64 for float64 input) whatever the features' dtype.
+        (or float64 for float64 input) whatever the features' dtype, with autocast off, also
+        inside an autocast region.
 
     Raises:
         ValueError: for a batch of fewer than 2 samples, mismatched shapes or an unknown kind.
@@ -77,19 +78,22 @@ def spatial_loss(
 
     dtype = torch.float64 if flat.dtype == torch.float64 else torch.float32
     k, q = hoods.shape
-    responses = flat.index_select(1, hoods.reshape(-1)).to(dtype).view(batch, k, q).transpose(0, 1)
-    corr = _correlation_matrices(responses)  # (K, Q, Q)
-    positions = coordinates.to(device=flat.device, dtype=dtype).index_select(0, hoods.reshape(-1)).view(k, q, 2)
-    inverse_distance = 1.0 / (torch.cdist(positions, positions) + 1.0)
+    # autocast off: correlations of nearly equal responses need full precision (a bfloat16
+    # matmul changes the loss in its 4th digit)
+    with torch.autocast(flat.device.type, enabled=False):
+        responses = flat.index_select(1, hoods.reshape(-1)).to(dtype).view(batch, k, q).transpose(0, 1)
+        corr = _correlation_matrices(responses)  # (K, Q, Q)
+        positions = coordinates.to(device=flat.device, dtype=dtype).index_select(0, hoods.reshape(-1)).view(k, q, 2)
+        inverse_distance = 1.0 / (torch.cdist(positions, positions) + 1.0)
 
-    rows, cols = torch.tril_indices(q, q, offset=-1, device=flat.device)
-    r = corr[:, rows, cols]
-    d = inverse_distance[:, rows, cols]
-    if kind == "absolute":
-        per_hood = (r - d).abs().mean(1)
-    else:
-        per_hood = (1.0 - _pearson(r, d)) / 2.0
-    return per_hood.mean()
+        rows, cols = torch.tril_indices(q, q, offset=-1, device=flat.device)
+        r = corr[:, rows, cols]
+        d = inverse_distance[:, rows, cols]
+        if kind == "absolute":
+            per_hood = (r - d).abs().mean(1)
+        else:
+            per_hood = (1.0 - _pearson(r, d)) / 2.0
+        return per_hood.mean()
 
 
 def _standardize(x: torch.Tensor, dim: int) -> torch.Tensor:

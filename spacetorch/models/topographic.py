@@ -3,9 +3,9 @@
 :class:`TopographicModel` answers the question users start with: *how does every unit of a
 layer respond to these images, and where on the cortical sheet does it sit?*
 
+    >>> from spacetorch.models import create_model
     >>> from spacetorch.models.positions import retinotopic_positions
-    >>> from spacetorch.models.layers import torchvision_resnet
-    >>> model = TopographicModel(torchvision_resnet("resnet18", drop_fc=True),
+    >>> model = TopographicModel(create_model("resnet18", headless=True),
     ...                          retinotopic_positions("resnet18", n_neighborhoods=10))
     >>> out = model.responses(torch.rand(4, 3, 224, 224), layers=["layer2.0"])
     >>> responses, coordinates = out["layer2.0"]
@@ -18,25 +18,18 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from spacetorch.models.capture import capture_outputs, eval_mode, install_taps
 from spacetorch.models.positions import LayerPositions, NetworkPositions, PositionsError
+from spacetorch.models.registry import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Images", "TopographicModel"]
 
-#: the normalisation of the training configs; images given to the model are in [0, 1]
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 #: a ``(B, 3, H, W)`` tensor, a Dataset of images or ``(image, label)`` pairs, or batches
 Images = Union[torch.Tensor, Dataset, Iterable]
-
-
-class _Stop(Exception):
-    """Raised by the last needed layer's hook: the rest of the network is not run."""
 
 
 class TopographicModel(nn.Module):
@@ -48,6 +41,8 @@ class TopographicModel(nn.Module):
         positions: the units' positions, one :class:`LayerPositions` per layer.
         mean, std: per-channel normalisation applied to the ``[0, 1]`` input images (the
             training configs' ImageNet values); ``None`` for none.
+
+    The model's mode is left as it is; :meth:`responses` runs it in eval mode.
 
     Raises:
         PositionsError: a position layer names no submodule of ``model``.
@@ -65,18 +60,25 @@ class TopographicModel(nn.Module):
         std: Optional[Sequence[float]] = IMAGENET_STD,
     ) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model
         self.positions = positions
         modules = dict(model.named_modules())
         unknown = sorted(set(positions.layer_positions) - set(modules))
         if unknown:
             raise PositionsError(f"positions name layer(s) {unknown}, but {type(model).__name__} has no such submodules")
-        #: the layers with positions, in the model's forward order
+        #: the layers with positions, in ``named_modules()`` order
         self.layers: List[str] = [name for name in modules if name in positions.layer_positions]
-        self._modules_by_name = {name: modules[name] for name in self.layers}
+        install_taps(model, self.layers)
+        # learned from the first forward pass that captures every layer: the order in which
+        # the layers run, if each runs exactly once (then a forward may stop after the last
+        # layer it needs); None while unknown, [] if some layer runs several times
+        self._single_pass_order: Optional[List[str]] = None
         self.normalize = mean is not None and std is not None
         self.register_buffer("mean", torch.tensor(mean if mean is not None else (0.0,)).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std if std is not None else (1.0,)).view(1, -1, 1, 1), persistent=False)
+        param = next(model.parameters(), None)
+        if param is not None:  # the normalisation where the model is
+            self.to(param.device)
 
     @classmethod
     def from_checkpoint(
@@ -89,13 +91,16 @@ class TopographicModel(nn.Module):
     ) -> "TopographicModel":
         """A VISSL checkpoint's trunk (see :func:`spacetorch.checkpoints.load_trunk`) with its positions.
 
-        ``positions`` is a :class:`NetworkPositions` or a positions directory.
+        ``positions`` is a :class:`NetworkPositions` or a positions directory; ``arch`` a
+        registered model, whose normalisation is applied to the images.
         """
         from spacetorch.checkpoints import load_trunk
+        from spacetorch.models.registry import model_info
 
+        info = model_info(arch)
         if not isinstance(positions, NetworkPositions):
             positions = NetworkPositions.load_from_dir(positions)
-        return cls(load_trunk(checkpoint, arch, trusted=trusted), positions)
+        return cls(load_trunk(checkpoint, arch, trusted=trusted), positions, mean=info.mean, std=info.std)
 
     def layer_positions(self, layer: str) -> LayerPositions:
         """The positions of one layer (``"layer2.0"``)."""
@@ -103,14 +108,16 @@ class TopographicModel(nn.Module):
         return self.positions.layer_positions[layer]
 
     def _check_layers(self, layers: Sequence[str]) -> None:
-        unknown = [name for name in layers if name not in self._modules_by_name]
+        unknown = [name for name in layers if name not in self.layers]
         if unknown:
             raise ValueError(f"no positions for layer(s) {unknown}; this model's layers are {self.layers}")
 
     def forward(self, images: torch.Tensor, layers: Optional[Sequence[str]] = None) -> Dict[str, torch.Tensor]:
         """The features ``(B, C, H, W)`` of ``layers`` (default: all) for ``[0, 1]`` images ``(B, 3, H, W)``.
 
-        The network is run only as far as the last requested layer.
+        The network is run only as far as the last requested layer, once the first call (which
+        runs it to the end) has shown that each layer runs once per forward pass.  A layer that
+        runs several times yields its last call (see :mod:`spacetorch.models.capture`).
 
         Raises:
             ValueError: an unknown layer, or images not of shape ``(B, 3, H, W)``.
@@ -119,38 +126,23 @@ class TopographicModel(nn.Module):
         """
         names = self.layers if layers is None else list(layers)
         self._check_layers(names)
-        if images.ndim != 4 or (self.normalize and images.shape[1] != self.mean.shape[1]):
-            raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+        channels = self.mean.shape[1] if self.normalize else None
+        if images.ndim != 4 or (channels is not None and images.shape[1] != channels):
+            raise ValueError(f"images must have shape (B, {channels or 'C'}, H, W), got {tuple(images.shape)}")
         if self.normalize:
             images = (images - self.mean) / self.std
-        wanted = set(names)
-        last = max(names, key=self.layers.index) if names else None
-        captured: Dict[str, torch.Tensor] = {}
-
-        def record(name: str):  # type: ignore[no-untyped-def]
-            def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-                captured[name] = output
-                if name == last:
-                    raise _Stop
-
-            return hook
-
-        handles = [self._modules_by_name[name].register_forward_hook(record(name)) for name in wanted]
-        try:
-            self.model(images)
-        except _Stop:
-            pass
-        finally:
-            for handle in handles:
-                handle.remove()
+        order = self._single_pass_order
+        if order is None:  # learn how the layers run: capture all of them, run to the end
+            with capture_outputs(self.model, self.layers) as captured:
+                self.model(images)
+            ran_once = all(captured.calls.get(name) == 1 for name in self.layers)
+            self._single_pass_order = list(captured) if ran_once else []
+        else:
+            stop = max(names, key=order.index) if order and names else None
+            with capture_outputs(self.model, names, stop_after=stop) as captured:
+                self.model(images)
         for name in names:
-            dims = tuple(self.positions.layer_positions[name].dims)
-            if tuple(captured[name].shape[1:]) != dims:
-                raise PositionsError(
-                    f"layer {name!r} gives features of shape {tuple(captured[name].shape[1:])} for "
-                    f"{tuple(images.shape[2:])} px images, but its positions have dims {dims}; "
-                    "use the image size the positions were made for"
-                )
+            self.positions.layer_positions[name].check_features(captured[name], tuple(images.shape[2:]))
         return {name: captured[name] for name in names}
 
     @torch.no_grad()
@@ -194,21 +186,18 @@ class TopographicModel(nn.Module):
 
             batches = tqdm(batches, total=total, desc="responses", unit="batch")
         collected: Dict[str, List[torch.Tensor]] = {name: [] for name in names}
-        was_training = self.training
-        self.eval()  # batch-norm statistics from training, whatever mode the model was left in
-        try:
+        # batch-norm statistics from training, whatever mode the model was left in
+        with eval_mode(self):
             for batch in batches:
                 features = self(batch.to(self.mean.device, torch.float32), names)
                 for name in names:
                     collected[name].append(features[name].flatten(1).float().cpu())
-        finally:
-            self.train(was_training)
         if not any(collected.values()) and names:
             raise ValueError("no images were given")
         out = {}
         for name in names:
-            coordinates = torch.as_tensor(np.asarray(self.positions.layer_positions[name].coordinates), dtype=torch.float32)
-            out[name] = (torch.cat(collected[name]), coordinates)
+            coordinates = torch.as_tensor(self.positions.layer_positions[name].coordinates).detach()
+            out[name] = (torch.cat(collected[name]), coordinates.to("cpu", torch.float32))
         return out
 
 

@@ -184,10 +184,38 @@ def _check_spatial(cfg: Any) -> None:
     layers = params.get("layers") or [p.stem for p in position_files(path)]
     if not layers:
         raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: {path} holds no .pkl or .npz position files")
+    _check_model_layers(cfg, trunk, list(layers), path)
     outputs = {vissl_key(name) for name in layers}
     problem = layer_weight_mismatch(weights, outputs, trunk=f"trunk {trunk}")
     if problem:
         raise ConfigError(f"config.LOSS.{loss}.{problem} (its layers, from {path}: {sorted(outputs)})")
+
+
+def _check_model_layers(cfg: Any, trunk: str, layers: List[str], path: Path) -> None:
+    """The trunk's model is registered and has a submodule for every layer with positions."""
+    import torch
+    from vissl.models.trunks import get_model_trunk
+
+    from spacetorch.models.registry import create_model, model_info
+    from spacetorch.vissl.registry import model_from_config
+
+    try:
+        name = model_from_config(cfg.MODEL, getattr(get_model_trunk(trunk), "model_name", None))
+        info = model_info(name)
+    except KeyError as err:
+        raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.model: {err.args[0]}") from None
+    kwargs = dict(cfg.MODEL.TRUNK.TRUNK_PARAMS.get("model_kwargs") or {})
+    with torch.device("meta"):
+        model = create_model(name, headless=True, **kwargs)
+    modules = {module_name for module_name, _ in model.named_modules()}
+    foreign = [layer for layer in layers if layer not in modules]
+    if foreign:
+        raise ConfigError(
+            f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: the positions in {path} are for another model: "
+            f"{foreign[:4]} are not modules of {name} (trunk {trunk}), whose layers with positions are "
+            f"{info.layer_names(model)[:4]}...; make positions for {name} with "
+            f"scripts/save_retinotopic_positions.py --arch {name}"
+        )
 
 
 def _head_name(head: Any) -> str:

@@ -21,8 +21,9 @@ from vissl.models.heads import register_model_head
 from vissl.models.trunks import register_model_trunk
 
 from spacetorch.losses import LayerWeightedSpatialLoss
-from spacetorch.models.layers import torchvision_resnet
+from spacetorch.models.capture import layer_output
 from spacetorch.models.positions import NetworkPositions
+from spacetorch.models.registry import create_model
 from spacetorch.models.trunks import SpatialTrunk
 
 __all__ = [
@@ -33,12 +34,15 @@ __all__ = [
     "CrossEntropySpatialCorrelationLoss",
     "CustomResNet",
     "IdentityHead",
+    "PlainModel",
+    "SpatialModel",
+    "model_from_config",
     "SpatialCorrelationSimclrInfoNCELoss",
     "trunk_param",
 ]
 
 #: the registered trunks that read ``TRUNK_PARAMS.position_dir``
-SPATIAL_TRUNK_NAMES = ("spatial_resnet18", "spatial_resnet50", "spatial_resnet")
+SPATIAL_TRUNK_NAMES = ("spatial_model", "spatial_resnet18", "spatial_resnet50", "spatial_resnet")
 SPATIAL_LOSS_NAMES = ("spatial_correlation_simclr_info_nce_loss", "cross_entropy_spatial_correlation_loss")
 
 
@@ -56,54 +60,97 @@ def trunk_param(model_config: Any, key: str, default: Any = ...) -> Any:
 
 
 # -- trunks ------------------------------------------------------------------------------
-class _SpatialResNet(SpatialTrunk):
-    """A torchvision ResNet whose residual blocks output positions from ``position_dir``.
+class SpatialModelTrunk(SpatialTrunk):
+    """Any registered model whose layers output positions from ``position_dir``.
 
-    Config: ``TRUNK_PARAMS.position_dir`` (required), ``TRUNK_PARAMS.layers`` (optional list
-    of module names; default every layer of the position set), ``TRUNK_PARAMS.arch`` (only
-    for ``spatial_resnet``).
+    Config (``MODEL.TRUNK.TRUNK_PARAMS``): ``model`` (a registered name, see
+    ``spacetorch.models.list_models()``; ``arch`` for ``spatial_resnet``; fixed for
+    ``spatial_resnet18`` / ``spatial_resnet50``), ``position_dir`` (required), ``layers``
+    (optional module names; default every layer of the position set) and ``model_kwargs``
+    (optional, passed to the model's builder).
     """
 
-    arch: Optional[str] = None
+    #: the model of an alias trunk (``spatial_resnet18``); None: read from TRUNK_PARAMS
+    model_name: Optional[str] = None
 
     def __init__(self, model_config: Any, model_name: str) -> None:
-        backbone = torchvision_resnet(self.arch or trunk_param(model_config, "arch"), drop_fc=True)
+        name = model_from_config(model_config, type(self).model_name)
+        kwargs = dict(trunk_param(model_config, "model_kwargs", {}))
         positions = NetworkPositions.load_from_dir(trunk_param(model_config, "position_dir"))
         layers: Optional[Sequence[str]] = trunk_param(model_config, "layers", None)
-        super().__init__(backbone, positions, layers)
+        super().__init__(create_model(name, headless=True, **kwargs), positions, layers)
+
+
+def model_from_config(model_config: Any, fixed: Optional[str] = None, default: Optional[str] = None) -> str:
+    """The registered model a trunk config names: ``fixed``, else ``TRUNK_PARAMS.model`` (or
+    its older name ``arch``), else ``default``.
+
+    Raises:
+        KeyError: naming the key, when no model is named and there is no default.
+    """
+    if fixed is not None:
+        return fixed
+    params = model_config.TRUNK.TRUNK_PARAMS
+    for key in ("model", "arch"):
+        if params.get(key) is not None:
+            return str(params[key])
+    if default is not None:
+        return default
+    raise KeyError(
+        f"config key MODEL.TRUNK.TRUNK_PARAMS.model is not set (trunk {model_config.TRUNK.NAME!r}): name a "
+        "registered model (spacetorch.models.list_models()), e.g. +config.MODEL.TRUNK.TRUNK_PARAMS.model=resnet18"
+    )
+
+
+@register_model_trunk("spatial_model")
+class SpatialModel(SpatialModelTrunk):
+    pass
 
 
 @register_model_trunk("spatial_resnet18")
-class SpatialResNet18(_SpatialResNet):
-    arch = "resnet18"
+class SpatialResNet18(SpatialModelTrunk):
+    model_name = "resnet18"
 
 
 @register_model_trunk("spatial_resnet50")
-class SpatialResNet50(_SpatialResNet):
-    arch = "resnet50"
+class SpatialResNet50(SpatialModelTrunk):
+    model_name = "resnet50"
 
 
 @register_model_trunk("spatial_resnet")
-class SpatialResNet(_SpatialResNet):
-    arch = None
+class SpatialResNet(SpatialModelTrunk):
+    pass
 
 
-@register_model_trunk("custom_resnet")
-class CustomResNet(nn.Module):
-    """A plain torchvision ResNet trunk (``TRUNK_PARAMS.arch``, default resnet18), fc removed.
+class PlainModelTrunk(nn.Module):
+    """A registered model without its classifier (``TRUNK_PARAMS.model``, or ``arch``; default
+    resnet18), returning its pooled features, e.g. for linear evaluation.
 
-    Its weights are named ``base_model.*`` like the spatial trunks', so a spatial
-    checkpoint initialises it directly (linear evaluation).
+    Its weights are named ``base_model.*`` like the spatial trunks', so a spatial checkpoint
+    initialises it directly.
     """
 
     def __init__(self, model_config: Any, model_name: str) -> None:
         super().__init__()
-        self.base_model = torchvision_resnet(trunk_param(model_config, "arch", "resnet18"), drop_fc=True)
+        name = model_from_config(model_config, default="resnet18")
+        kwargs = dict(trunk_param(model_config, "model_kwargs", {}))
+        self.base_model = create_model(name, headless=True, **kwargs)
+        self._trunk_name = model_name
 
     def forward(self, x: torch.Tensor, out_feat_keys: Optional[List[str]] = None) -> List[torch.Tensor]:
         if out_feat_keys:
-            raise ValueError(f"custom_resnet outputs only its pooled features, got out_feat_keys={out_feat_keys}")
-        return [torch.flatten(self.base_model(x), 1)]
+            raise ValueError(f"{self._trunk_name} outputs only its pooled features, got out_feat_keys={out_feat_keys}")
+        return [torch.flatten(layer_output(self.base_model(x), self._trunk_name), 1)]
+
+
+@register_model_trunk("plain_model")
+class PlainModel(PlainModelTrunk):
+    pass
+
+
+@register_model_trunk("custom_resnet")
+class CustomResNet(PlainModelTrunk):
+    pass
 
 
 # -- heads -------------------------------------------------------------------------------

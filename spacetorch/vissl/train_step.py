@@ -180,32 +180,35 @@ def orientation_map_image(
 ) -> np.ndarray:
     """The orientation map of a spatial trunk's layer (VISSL key) as an ``(H, W, 3)`` uint8 image.
 
-    The trunk sees the sine gratings in eval mode (its mode is restored afterwards).
+    The trunk's backbone sees the sine gratings through
+    :meth:`~spacetorch.models.topographic.TopographicModel.responses` (eval mode; every
+    submodule's mode is restored afterwards).
+
+    Raises:
+        TypeError: ``trunk`` is not a :class:`~spacetorch.models.trunks.SpatialTrunk`.
+        KeyError: ``layer`` is not one of its layers.
     """
     from spacetorch.analyses import orientation_tuning
-    from spacetorch.models.topographic import IMAGENET_MEAN, IMAGENET_STD
+    from spacetorch.models.layers import layer_for_key
+    from spacetorch.models.topographic import TopographicModel
+    from spacetorch.models.trunks import SpatialTrunk
     from spacetorch.plots import figure_to_array, orientation_map_figure
     from spacetorch.stimuli import SPATIAL_FREQUENCIES, SineGratings
 
-    gratings = SineGratings(image_size, spatial_frequencies=spatial_frequencies or SPATIAL_FREQUENCIES)
-    device = next(trunk.parameters()).device
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    was_training = trunk.training
-    trunk.eval()
+    if not isinstance(trunk, SpatialTrunk):
+        raise TypeError(
+            f"ORIENTATION_MAP needs a spacetorch spatial trunk (spatial_model, spatial_resnet18, ...), "
+            f"got {type(trunk).__name__}; set HOOKS.TENSORBOARD_SETUP.ORIENTATION_MAP.EVERY_N_ITERATIONS=0"
+        )
     try:
-        responses, coordinates = [], None
-        for start in range(0, len(gratings), batch_size):
-            batch = torch.stack([gratings[i][0] for i in range(start, min(start + batch_size, len(gratings)))])
-            _, spatial = trunk((batch.to(device) - mean) / std)
-            if layer not in spatial:
-                raise KeyError(f"ORIENTATION_MAP.LAYER {layer!r} is not a spatial layer of the trunk ({sorted(spatial)})")
-            features, positions = spatial[layer]
-            responses.append(features.flatten(1).float().cpu())
-            coordinates = positions.coordinates
-    finally:
-        trunk.train(was_training)
-    xy = torch.as_tensor(coordinates).float().cpu().numpy()
-    tuning = orientation_tuning(torch.cat(responses).numpy(), gratings.orientation)
-    figure = orientation_map_figure(xy, tuning.selective_preferred(), title=f"{title}: {int(tuning.selective().sum())} selective units")
+        name = layer_for_key(layer, trunk.layer_names)
+    except KeyError as err:
+        raise KeyError(f"ORIENTATION_MAP.LAYER: {err.args[0]}") from None
+    gratings = SineGratings(image_size, spatial_frequencies=spatial_frequencies or SPATIAL_FREQUENCIES)
+    model = TopographicModel(trunk.base_model, trunk.network_positions())
+    responses, coordinates = model.responses(gratings, [name], batch_size=batch_size, progress=False)[name]
+    tuning = orientation_tuning(responses.numpy(), gratings.orientation)
+    figure = orientation_map_figure(
+        coordinates.numpy(), tuning.selective_preferred(), title=f"{title}: {int(tuning.selective().sum())} selective units"
+    )
     return figure_to_array(figure)

@@ -163,3 +163,19 @@ def test_module_runs_on_cuda_without_host_copies():
     loss = module(features)
     loss.backward()
     assert loss.device.type == "cuda" and module.neighborhoods.device.type == "cuda"
+
+
+@pytest.mark.parametrize("kind", ["relative", "absolute"])
+def test_computed_in_float32_under_bfloat16_autocast(layer, kind):
+    """Under autocast the correlations must not be computed in reduced precision."""
+    features, coords, hoods = (torch.as_tensor(a) for a in layer)
+    features = features.float().requires_grad_()
+    coords = coords.float()
+    expected = spatial_loss(features, coords, hoods, kind)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = spatial_loss(features, coords, hoods, kind)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+    (grad,) = torch.autograd.grad(got, features)
+    (expected_grad,) = torch.autograd.grad(expected, features)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-7)

@@ -42,9 +42,9 @@ def test_resnet50_preset_maps_every_block():
     assert [by_name[f"layer3.{i}"].area for i in range(6)] == ["V2"] * 3 + ["V4"] * 3
 
 
-def test_unknown_arch_lists_presets():
-    with pytest.raises(ValueError, match="presets: resnet18"):
-        retinotopic_layer_specs("vgg16")
+def test_unknown_model_lists_close_matches():
+    with pytest.raises(ValueError, match="unknown model 'resnet19'; did you mean resnet18"):
+        retinotopic_layer_specs("resnet19")
 
 
 def test_area_sizes_are_configurable():

@@ -65,7 +65,7 @@ def test_forward_stops_after_the_last_requested_layer(model) -> None:
 def test_errors_name_the_layer_and_the_image_size(model) -> None:
     with pytest.raises(ValueError, match=r"no positions for layer\(s\) \['layer5.0'\]; this model's layers are \['layer1.0'"):
         model.responses(torch.rand(1, 3, 64, 64), ["layer5.0"])
-    with pytest.raises(PositionsError, match=r"layer 'layer2.0' gives features of shape \(128, 28, 28\) for \(224, 224\) px"):
+    with pytest.raises(PositionsError, match=r"layer 'layer2.0' outputs features of shape \(C, H, W\) = \(128, 28, 28\) for \(224, 224\) px"):
         model.responses(torch.rand(1, 3, 224, 224), ["layer2.0"])
     with pytest.raises(ValueError, match=r"images must have shape \(B, 3, H, W\), got \(2, 1, 64, 64\)"):
         model(torch.rand(2, 1, 64, 64))

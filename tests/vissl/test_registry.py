@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,7 +16,7 @@ from vissl.models.trunks import get_model_trunk
 
 from spacetorch.losses import spatial_loss
 from spacetorch.models.layers import vissl_key
-from spacetorch.models.positions import LayerPositions, NetworkPositions, PositionsError, retinotopic_positions
+from spacetorch.models.positions import NetworkPositions, retinotopic_positions
 from spacetorch.vissl.config import compose
 from spacetorch.vissl.registry import CrossEntropySpatialCorrelationLoss, SpatialCorrelationSimclrInfoNCELoss
 from spacetorch.vissl.train_step import _describe_non_finite
@@ -35,24 +34,6 @@ def _model_config(position_dir: Path, trunk: str = "spatial_resnet18", *extra: s
         ]
     )
     return cfg
-
-
-@pytest.mark.parametrize("trunk_name, arch", [("spatial_resnet18", "resnet18"), ("spatial_resnet50", "resnet50")])
-def test_spatial_trunks_forward_backward_and_keys(tmp_path: Path, trunk_name: str, arch: str) -> None:
-    positions = retinotopic_positions(arch, n_neighborhoods=N_HOODS, input_size=IMAGE_SIZE)
-    positions.save(tmp_path / "pos")
-    cfg = _model_config(tmp_path / "pos", trunk_name)
-    trunk = get_model_trunk(trunk_name)(cfg.MODEL, trunk_name)
-    x = torch.randn(3, 3, IMAGE_SIZE, IMAGE_SIZE)
-    flat, spatial = trunk(x)
-    assert flat.shape == (3, 2048 if arch == "resnet50" else 512)
-    assert set(spatial) == {vissl_key(name) for name in positions}
-    for key, (features, layer) in spatial.items():
-        assert isinstance(layer, LayerPositions)
-        assert tuple(features.shape[1:]) == tuple(layer.dims)
-    loss = flat.square().mean() + sum(f.mean() for f, _ in spatial.values())
-    loss.backward()
-    assert trunk.base_model.conv1.weight.grad is not None
 
 
 def test_spatial_trunk_keys_match_shipped_config_layer_weights(small_positions: Path) -> None:
@@ -76,43 +57,6 @@ def test_trunk_weights_are_torchvision_resnet_weights(small_positions: Path) -> 
     x = torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE)
     with torch.no_grad():
         torch.testing.assert_close(trunk(x)[0], reference.eval()(x))
-
-
-def test_positions_move_with_the_module_and_copies_record_their_own_outputs(small_positions: Path) -> None:
-    cfg = _model_config(small_positions)
-    trunk = get_model_trunk("spatial_resnet18")(cfg.MODEL, "spatial_resnet18")
-    trunk.to(torch.float64)
-    layer = trunk.positions["layer2.0"]
-    assert layer.coordinates.dtype == torch.float32 and layer.neighborhood_indices.dtype == torch.int32
-    clone = copy.deepcopy(trunk)
-    _, spatial = clone(torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float64))
-    assert set(spatial) == {vissl_key(k) for k in trunk.positions}
-    assert not trunk._captured and not clone._captured
-
-
-def test_trunk_leaves_the_callers_positions_alone() -> None:
-    from spacetorch.models.trunks import spatial_resnet
-
-    positions = retinotopic_positions("resnet18", n_neighborhoods=N_HOODS, input_size=IMAGE_SIZE)
-    trunk = spatial_resnet("resnet18", positions).to(torch.float64)
-    assert isinstance(positions["layer2.0"].coordinates, np.ndarray)
-    assert trunk.positions["layer2.0"] is not positions["layer2.0"]
-
-
-def test_positions_for_another_image_size_are_refused_naming_the_layer(tmp_path: Path) -> None:
-    retinotopic_positions("resnet18", n_neighborhoods=N_HOODS, input_size=IMAGE_SIZE).save(tmp_path / "pos")
-    cfg = _model_config(tmp_path / "pos")
-    trunk = get_model_trunk("spatial_resnet18")(cfg.MODEL, "spatial_resnet18")
-    with pytest.raises(PositionsError, match=r"layer 'layer1\.0'.*dims \(64, 16, 16\)"):
-        trunk(torch.randn(2, 3, 96, 96))
-
-
-def test_positions_directory_missing_a_layer_is_refused(tmp_path: Path, small_positions: Path) -> None:
-    positions = NetworkPositions.load_from_dir(small_positions)
-    cfg = _model_config(small_positions, "spatial_resnet18", "+config.MODEL.TRUNK.TRUNK_PARAMS.layers=[layer1.0,layer9.0]")
-    with pytest.raises(PositionsError, match="layer 'layer9.0' has no positions"):
-        get_model_trunk("spatial_resnet18")(cfg.MODEL, "spatial_resnet18")
-    assert "layer9.0" not in positions
 
 
 def test_custom_resnet_and_identity_head() -> None:
@@ -192,16 +136,6 @@ def test_loss_explains_a_model_output_without_spatial_dict() -> None:
     loss = CrossEntropySpatialCorrelationLoss.from_config({"layer_weights": {"layer1_0": 1.0}})
     with pytest.raises(TypeError, match="identity"):
         loss(torch.randn(2, 3), torch.tensor([0, 1]))
-
-
-def test_user_trunk_numpy_positions_are_copied_once() -> None:
-    positions = retinotopic_positions("resnet18", n_neighborhoods=N_HOODS, input_size=IMAGE_SIZE)["layer4.1"]
-    loss = CrossEntropySpatialCorrelationLoss.from_config({"layer_weights": {"layer4_1": 1.0}})
-    features = torch.randn(4, *positions.dims)
-    first = loss.spatial._tables("layer4_1", positions, features.device)
-    second = loss.spatial._tables("layer4_1", positions, features.device)
-    assert first[0] is second[0] and first[1] is second[1]
-    assert first[1].dtype == torch.int32
 
 
 def test_non_finite_loss_message_names_iteration_and_layer(small_positions: Path) -> None:

@@ -10,7 +10,6 @@ from spacetorch.models.positions.layer_positions import LayerPositions, NetworkP
 from spacetorch.models.positions.neighborhoods import build_neighborhoods
 from spacetorch.models.positions.retinotopy import (
     AREAS,
-    PRESET_ARCHS,
     CorticalArea,
     RetinotopicLayerSpec,
     retinotopic_layer,
@@ -20,7 +19,6 @@ from spacetorch.models.positions.retinotopy import (
 
 __all__ = [
     "AREAS",
-    "PRESET_ARCHS",
     "CorticalArea",
     "LayerPositions",
     "NetworkPositions",

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -126,6 +126,26 @@ class LayerPositions:
         self.neighborhood_width = width
         return self
 
+    def check_features(self, features: torch.Tensor, input_shape: Optional[Sequence[int]] = None) -> None:
+        """Check that a ``(B, C, H, W)`` output of this layer matches :attr:`dims`.
+
+        The one check of features against positions, for every consumer (trunks, responses).
+
+        Args:
+            features: the layer's output.
+            input_shape: the input images' ``(H, W)``, named in the message.
+
+        Raises:
+            PositionsError: naming the layer, both shapes and the input size.
+        """
+        shape = tuple(features.shape[1:])
+        if shape != tuple(self.dims):
+            size = f" for {tuple(input_shape)} px input" if input_shape is not None else ""
+            raise PositionsError(
+                f"layer {self.name!r} outputs features of shape (C, H, W) = {shape}{size}, but its positions "
+                f"have dims {tuple(self.dims)}; use the model and image size the positions were made for"
+            )
+
     # -- conversion ---------------------------------------------------------------------
     def to_torch(self, device: Union[str, torch.device, None] = None) -> "LayerPositions":
         """Turn the arrays into tensors in place (float32 mm coordinates, int32 indices).
@@ -136,14 +156,6 @@ class LayerPositions:
         self.neighborhood_indices = torch.as_tensor(
             self.neighborhood_indices, device=device
         ).to(torch.int32)
-        return self
-
-    def to_numpy(self) -> "LayerPositions":
-        """Turn tensors back into numpy arrays in place; returns ``self``."""
-        if isinstance(self.coordinates, torch.Tensor):
-            self.coordinates = self.coordinates.detach().cpu().numpy()
-        if isinstance(self.neighborhood_indices, torch.Tensor):
-            self.neighborhood_indices = self.neighborhood_indices.detach().cpu().numpy()
         return self
 
     # -- files --------------------------------------------------------------------------

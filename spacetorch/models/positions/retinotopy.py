@@ -26,7 +26,6 @@ __all__ = [
     "retinotopic_layer_specs",
     "retinotopic_layer",
     "retinotopic_positions",
-    "PRESET_ARCHS",
 ]
 
 
@@ -46,10 +45,6 @@ AREAS: Dict[str, CorticalArea] = {
     "V4": CorticalArea(22.4, 2.545),
     "VTC": CorticalArea(70.0, 31.818),
 }
-
-#: Architectures with a preset (ResNets of torchvision, 224 px input).
-PRESET_ARCHS: Tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-
 
 @dataclass(frozen=True)
 class RetinotopicLayerSpec:
@@ -85,51 +80,56 @@ class RetinotopicLayerSpec:
             raise ValueError(f"layer {self.name!r}: rf_overlap must be in [0, 1], got {self.rf_overlap}")
 
 
-def _resnet_area(stage: int, block: int, blocks_in_stage: int) -> str:
-    """layer1 -> retina, layer2 -> V1, first half of layer3 -> V2, second half -> V4, layer4 -> VTC."""
-    if stage == 3:
-        return "V2" if block < max(blocks_in_stage // 2, 1) else "V4"
-    return {1: "retina", 2: "V1", 4: "VTC"}[stage]
-
-
 def retinotopic_layer_specs(
     arch: str = "resnet18",
-    input_size: int = 224,
+    input_size: Optional[int] = None,
     areas: Optional[Mapping[str, CorticalArea]] = None,
+    layer_names: Optional[Sequence[str]] = None,
 ) -> List[RetinotopicLayerSpec]:
-    """Layer specs for a torchvision ResNet: one per residual block, dims from the model.
+    """Layer specs of a registered model: one per layer with positions, dims from the model.
 
-    The RF overlap of a layer is ``min(0.1 * W1 / W, 1)``, ``W1`` the first block's width.
+    The model is built on the ``meta`` device and run once, so each layer's ``(C, H, W)`` is
+    its real output size at ``input_size``.  The RF overlap of a layer is
+    ``min(0.1 * W1 / W, 1)``, ``W1`` the first layer's width.
+
+    Args:
+        arch: a registered model name (:func:`spacetorch.models.list_models`).
+        input_size: input side in px (default: the model's registered input size).
+        areas: overrides of :data:`AREAS` (e.g. another V1 size).
+        layer_names: module names (default: the model's registered layers).
 
     Raises:
-        ValueError: naming the presets if ``arch`` has none.
+        UnknownModelError: an unknown model (listing close matches).
+        ValueError: a layer that is not a submodule, or whose output is not ``(C, H, W)``.
     """
-    if arch not in PRESET_ARCHS:
-        raise ValueError(f"no retinotopic preset for arch {arch!r}; presets: {', '.join(PRESET_ARCHS)}")
-    from spacetorch.models.layers import block_output_dims, residual_block_names, torchvision_resnet
+    from spacetorch.models.capture import output_dims
+    from spacetorch.models.registry import create_model, model_info
 
-    areas = dict(AREAS, **(areas or {}))
+    info = model_info(arch)
+    sheets = dict(AREAS, **(areas or {}))
     with torch.device("meta"):
-        model = torchvision_resnet(arch)
-    names = residual_block_names(model)
-    dims = block_output_dims(model, names, input_size)
+        model = create_model(arch, headless=True)
+    names = list(layer_names) if layer_names is not None else info.layer_names(model)
+    dims = output_dims(model, names, input_size or info.input_size, info.in_chans)
+    flat = [name for name in names if len(dims[name]) != 3]
+    if flat:
+        raise ValueError(f"model {arch!r}: layer(s) {flat} output {[dims[n] for n in flat]}, not (C, H, W) feature maps")
+    layer_areas = info.layer_areas(names)
+    unknown = sorted({area for area in layer_areas.values() if area not in sheets})
+    if unknown:
+        raise ValueError(f"model {arch!r}: cortical area(s) {unknown} have no sheet; known areas: {sorted(sheets)}")
     first_width = dims[names[0]][2]
-    per_stage: Dict[int, int] = {}
-    for name in names:
-        stage = int(name.split(".")[0][len("layer"):])
-        per_stage[stage] = per_stage.get(stage, 0) + 1
     specs = []
     for name in names:
-        stage_name, block = name.split(".")
-        stage = int(stage_name[len("layer"):])
-        area = _resnet_area(stage, int(block), per_stage[stage])
+        area = layer_areas[name]
+        c, h, w = dims[name]
         specs.append(
             RetinotopicLayerSpec(
                 name=name,
-                dims=dims[name],
-                tissue_size=areas[area].tissue_size,
-                neighborhood_width=areas[area].neighborhood_width,
-                rf_overlap=min(0.1 * first_width / dims[name][2], 1.0),
+                dims=(c, h, w),
+                tissue_size=sheets[area].tissue_size,
+                neighborhood_width=sheets[area].neighborhood_width,
+                rf_overlap=min(0.1 * first_width / w, 1.0),
                 area=area,
             )
         )
@@ -192,21 +192,23 @@ def retinotopic_positions(
     seed: int = 424,
     *,
     jitter: float = 0.3,
-    input_size: int = 224,
+    input_size: Optional[int] = None,
     layers: Optional[Sequence[RetinotopicLayerSpec]] = None,
     areas: Optional[Mapping[str, CorticalArea]] = None,
     progress: "bool | Callable[[str], None]" = False,
 ) -> NetworkPositions:
-    """Retinotopically initialised positions for every residual block of a network.
+    """Retinotopically initialised positions for every layer with positions of a registered model.
 
     Args:
-        arch: a preset (:data:`PRESET_ARCHS`); ignored when ``layers`` is given.
+        arch: a registered model name (:func:`spacetorch.models.list_models`); ignored
+            when ``layers`` is given.
         n_neighborhoods: windows drawn per layer before trimming.
         seed: the same seed gives the same positions.
         jitter: std of the Gaussian position noise, mm.
-        input_size: input image side in px (sets the preset's dims).
-        layers: explicit per-layer specs, instead of a preset.
-        areas: overrides of :data:`AREAS` for the preset (e.g. another V1 size).
+        input_size: input image side in px (sets each layer's dims; default: the model's
+            registered input size).
+        layers: explicit per-layer specs, instead of the model's.
+        areas: overrides of :data:`AREAS` (e.g. another V1 size).
         progress: show a progress bar (``True``) or call ``progress(layer_name)`` per layer.
 
     Returns:

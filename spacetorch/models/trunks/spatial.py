@@ -1,9 +1,10 @@
 """A trunk that returns chosen layers' features with their units' cortical positions.
 
-:class:`SpatialTrunk` wraps any backbone: it records the outputs of the named submodules
-with forward hooks and returns ``[flat, {key: (features, LayerPositions)}]``, the output of
-the original TDANN trunks.  ``key`` is the VISSL form of the module name (``layer2_0`` for
-``layer2.0``; see :mod:`spacetorch.models.layers`).
+:class:`SpatialTrunk` wraps any backbone: it captures the outputs of the named submodules
+(:func:`~spacetorch.models.capture.capture_outputs`) and returns
+``[flat, {key: (features, LayerPositions)}]``, the output of the original TDANN trunks.
+``key`` is the VISSL form of the module name (``layer2_0`` for ``layer2.0``; see
+:mod:`spacetorch.models.layers`).
 
 The position tensors move with the module (``.to()``, ``.cuda()``) once, but they are neither
 parameters nor buffers: checkpoints keep the original layout and DDP never broadcasts them.
@@ -12,27 +13,29 @@ parameters nor buffers: checkpoints keep the original layout and DDP never broad
 from __future__ import annotations
 
 import copy
-import functools
 import os
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
+from typing import Any, Union
 
 import torch
 from torch import nn
 
-from spacetorch.models.layers import torchvision_resnet, vissl_key
+from spacetorch.models.capture import capture_outputs, install_taps, layer_output
+from spacetorch.models.layers import vissl_key
 from spacetorch.models.positions import LayerPositions, NetworkPositions, PositionsError
 
-__all__ = ["SpatialOutputs", "SpatialTrunk", "spatial_resnet"]
+__all__ = ["SpatialOutputs", "SpatialTrunk", "spatial_model", "spatial_resnet"]
 
 #: ``{vissl key: (features, positions)}``, the second element of a spatial trunk's output.
-SpatialOutputs = Dict[str, Tuple[torch.Tensor, LayerPositions]]
+SpatialOutputs = dict[str, tuple[torch.Tensor, LayerPositions]]
 
 
 class SpatialTrunk(nn.Module):
     """Run ``backbone`` and also return the outputs of the layers that have positions.
 
     Args:
-        backbone: any module; its output is flattened to ``(B, D)`` as the first output.
+        backbone: any module; its output (its first element if a tuple or list, its first value
+            if a dict) is flattened to ``(B, D)`` as the first output.
         positions: one :class:`LayerPositions` per recorded layer, named by module path
             (``"layer2.0"``).
         layers: module names to record (default: every layer in ``positions``).
@@ -42,7 +45,7 @@ class SpatialTrunk(nn.Module):
 
     Example:
         >>> from spacetorch.models.positions import retinotopic_positions
-        >>> trunk = spatial_resnet("resnet18", retinotopic_positions("resnet18", n_neighborhoods=10))
+        >>> trunk = spatial_model("resnet18", retinotopic_positions("resnet18", n_neighborhoods=10))
         >>> flat, spatial = trunk(torch.randn(2, 3, 224, 224))
         >>> tuple(flat.shape), list(spatial)[:3], tuple(spatial["layer4_1"][0].shape)
         ((2, 512), ['layer1_0', 'layer1_1', 'layer2_0'], (2, 512, 7, 7))
@@ -52,7 +55,7 @@ class SpatialTrunk(nn.Module):
         self,
         backbone: nn.Module,
         positions: NetworkPositions,
-        layers: Optional[Sequence[str]] = None,
+        layers: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.base_model = backbone  # the original attribute name: checkpoint keys are base_model.*
@@ -67,72 +70,76 @@ class SpatialTrunk(nn.Module):
                 )
             if name not in modules:
                 raise PositionsError(
-                    f"positions name layer {name!r}, but {type(backbone).__name__} has no such submodule"
+                    f"positions name layer {name!r}, but {type(backbone).__name__} has no such submodule; "
+                    "are the positions for another model?"
                 )
         self.layer_names = names
         # plain attributes, not buffers: kept out of state_dict and away from DDP broadcasts;
         # shallow copies, so that moving the trunk never changes the caller's positions
-        self.positions: Dict[str, LayerPositions] = {
+        self.positions: dict[str, LayerPositions] = {
             name: copy.copy(positions.layer_positions[name]).to_torch() for name in names
         }
-        self._captured: Dict[str, torch.Tensor] = {}
-        for name in names:
-            # a partial of a bound method, so that copy.deepcopy(trunk) records into the copy
-            modules[name].register_forward_hook(functools.partial(self._record, name))
+        install_taps(backbone, names)  # before any replication (DataParallel, deepcopy)
 
-    def _record(self, name: str, _module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-        self._captured[name] = output
-
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> SpatialTrunk:
         # move the position tensors with the module (device only: coordinates stay float32
         # under .half(), indices stay int32)
         super()._apply(fn, recurse)
         for layer in self.positions.values():
-            layer.coordinates = fn(layer.coordinates).to(torch.float32)
-            layer.neighborhood_indices = fn(layer.neighborhood_indices)
+            layer.coordinates = fn(torch.as_tensor(layer.coordinates)).to(torch.float32)
+            layer.neighborhood_indices = fn(torch.as_tensor(layer.neighborhood_indices))
         return self
 
+    def network_positions(self) -> NetworkPositions:
+        """The trunk's positions as a :class:`NetworkPositions` (sharing its tensors)."""
+        return NetworkPositions(layer_positions=dict(self.positions))
+
     def forward(
-        self, x: torch.Tensor, out_feat_keys: Optional[List[str]] = None
-    ) -> List[Union[torch.Tensor, SpatialOutputs]]:
+        self, x: torch.Tensor, out_feat_keys: list[str] | None = None
+    ) -> list[torch.Tensor | SpatialOutputs]:
         """Return ``[flat (B, D), {key: (features, positions)}]``.
 
         ``out_feat_keys`` is accepted for VISSL's trunk signature and must be empty.
         """
         if out_feat_keys:
             raise ValueError(f"a spatial trunk has no selectable output features, got {out_feat_keys}")
-        self._captured.clear()
-        try:
-            flat = torch.flatten(self.base_model(x), 1)
-            spatial: SpatialOutputs = {}
-            for name in self.layer_names:
-                features = self._captured[name]
-                layer = self.positions[name]
-                if tuple(features.shape[1:]) != tuple(layer.dims):
-                    raise PositionsError(
-                        f"layer {name!r} outputs features of shape (C, H, W) = {tuple(features.shape[1:])} "
-                        f"for {tuple(x.shape[2:])} px input, but its positions have dims {tuple(layer.dims)}; "
-                        "generate positions for this model and image size"
-                    )
-                spatial[vissl_key(name)] = (features, layer)
-        finally:
-            self._captured.clear()
+        with capture_outputs(self.base_model, self.layer_names) as captured:
+            output = self.base_model(x)
+        flat = torch.flatten(layer_output(output, type(self.base_model).__name__), 1)
+        spatial: SpatialOutputs = {}
+        for name in self.layer_names:
+            layer = self.positions[name]
+            layer.check_features(captured[name], tuple(x.shape[2:]))
+            spatial[vissl_key(name)] = (captured[name], layer)
         return [flat, spatial]
 
     def extra_repr(self) -> str:
         return f"layers={self.layer_names}"
 
 
-def spatial_resnet(
-    arch: str,
-    positions: Union[NetworkPositions, str, os.PathLike],
-    layers: Optional[Sequence[str]] = None,
+def spatial_model(
+    name: str,
+    positions: Union[NetworkPositions, str, os.PathLike[str]],
+    layers: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> SpatialTrunk:
-    """A torchvision ResNet of depth ``arch`` (fc removed) as a :class:`SpatialTrunk`.
+    """The registered model ``name`` (classifier removed) as a :class:`SpatialTrunk`.
 
-    ``positions`` is a :class:`NetworkPositions` or a positions directory.  The backbone's
-    module names are torchvision's, so its weights load into ``torchvision.models.<arch>``.
+    ``positions`` is a :class:`NetworkPositions` or a positions directory; ``kwargs`` go to
+    the model's builder.  The backbone's module names are the model's own, so its weights
+    load into ``create_model(name, headless=True)``.
     """
+    from spacetorch.models.registry import create_model
+
     if not isinstance(positions, NetworkPositions):
         positions = NetworkPositions.load_from_dir(positions)
-    return SpatialTrunk(torchvision_resnet(arch, drop_fc=True), positions, layers)
+    return SpatialTrunk(create_model(name, headless=True, **kwargs), positions, layers)
+
+
+def spatial_resnet(
+    arch: str,
+    positions: Union[NetworkPositions, str, os.PathLike[str]],
+    layers: Sequence[str] | None = None,
+) -> SpatialTrunk:
+    """A torchvision ResNet of depth ``arch`` as a :class:`SpatialTrunk` (:func:`spatial_model`)."""
+    return spatial_model(arch, positions, layers)
