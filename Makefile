@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (Python 3.10+, no GPU needed):
 #   make run    the main job: train the embedded default, a TDANN ResNet-18 (SimCLR + spatial
 #               loss) on CPU for a few minutes, making its position set and image set first
-#   make test   type-check and run the test suite
+#   make test   lint, type-check and run the whole test suite (make test-fast: without the slow tier)
 # Both create the virtual environment in $(VENV) on first use.
 
 PYTHON ?= python3
@@ -13,15 +13,16 @@ POSITIONS := positions/resnet18_retinotopic_init
 DEMO_IMAGES := data/demo_images
 DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 
-.PHONY: help run v1-figure positions test bench env clean
+.PHONY: help run v1-figure positions test test-fast bench env clean
 
 help:
 	@echo "make run        train the embedded default ($(DEMO_CONFIG)) on CPU"
 	@echo "make v1-figure  orientation map, smoothness and pinwheels of the model make run trained"
 	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
-	@echo "make test   type-check and run the tests"
-	@echo "make bench  run the benchmarks in bench/"
-	@echo "make env    only build the virtual environment ($(VENV))"
+	@echo "make test       lint, type-check and run every test (what CI runs)"
+	@echo "make test-fast  the same without the slow tier (real train.py runs, the notebook)"
+	@echo "make bench      run the benchmarks in bench/"
+	@echo "make env        only build the virtual environment ($(VENV))"
 
 env: $(STAMP)
 
@@ -56,8 +57,14 @@ $(DEMO_IMAGES)/train: | $(STAMP)
 	$(BIN)/python scripts/make_demo_dataset.py --out $(DEMO_IMAGES)
 
 test: $(STAMP)
+	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_positions.py

@@ -38,9 +38,13 @@ setup(
         "scikit-image>=0.21",
         # pictures of cortical maps
         "matplotlib>=3.7",
+        # model families register with timm's registry too (timm.create_model works for them)
+        "timm>=1.0",
     ],
     # the tests also run demo.ipynb top to bottom
-    extras_require={"test": ["pytest>=8", "mypy>=1.10", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.20"]},
+    extras_require={
+        "test": ["pytest>=8", "mypy>=1.10", "ruff>=0.15", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.20"]
+    },
     entry_points={
         "console_scripts": [
             "spacetorch-save-positions=spacetorch.cli.save_retinotopic_positions:main",

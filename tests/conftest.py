@@ -2,8 +2,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from spacetorch.models.positions import LayerPositions
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """Tests marked gpu skip, saying why, where CUDA is absent."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device: torch.cuda.is_available() is False")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

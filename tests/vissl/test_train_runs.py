@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
+import pytest
 import torch
 import torchvision
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -96,6 +97,7 @@ def test_relative_checkpoint_dir_gets_a_working_latest_checkpoint_link(
     assert "training already finished" in again.stdout and "Starting phase" not in again.stdout
 
 
+@pytest.mark.slow
 def test_two_processes_train_with_gloo(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
     ckpt_dir = tmp_path / "ckpt"
     overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
@@ -107,6 +109,7 @@ def test_two_processes_train_with_gloo(small_positions: Path, small_images: Path
     assert (ckpt_dir / "model_final_checkpoint_phase0.torch").is_file()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
     ckpt_dir = tmp_path / "ckpt"
     overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
@@ -172,6 +175,7 @@ class EshedNet(nn.Module):
 '''
 
 
+@pytest.mark.slow
 def test_a_users_own_trunk_trains_with_the_spatial_loss(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
     trunk_file = tmp_path / "my_trunks.py"
     trunk_file.write_text(USER_TRUNK)
@@ -185,6 +189,7 @@ def test_a_users_own_trunk_trains_with_the_spatial_loss(small_positions: Path, s
     assert sorted(logged) == [0, 1, 2] and len(logged[0]) == 8
 
 
+@pytest.mark.slow
 def test_spatial_loss_goes_down_with_alpha(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
     overrides = small_run_overrides(small_positions, small_images, tmp_path / "ckpt")
     overrides[overrides.index("config.OPTIMIZER.num_epochs=1")] = "config.OPTIMIZER.num_epochs=6"
