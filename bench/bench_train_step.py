@@ -21,8 +21,8 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -97,7 +97,7 @@ def main() -> None:
         else retinotopic_positions("resnet18", n_neighborhoods=5000, input_size=args.image_size)
     )
     torch.manual_seed(0)
-    steps: Dict[str, Callable[[torch.Tensor], None]] = {
+    steps: dict[str, Callable[[torch.Tensor], None]] = {
         "alpha=0.25": build_step(args, positions, 0.25),
         "alpha=0": build_step(args, positions, 0.0),
     }
@@ -114,7 +114,7 @@ def main() -> None:
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    times: Dict[str, list] = {name: [] for name in steps}
+    times: dict[str, list] = {name: [] for name in steps}
     for i in range(args.warmup + args.steps):
         for name, fn in steps.items():
             elapsed = timed(fn)

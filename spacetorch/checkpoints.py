@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,7 +35,7 @@ __all__ = [
     "trunk_state_dict",
 ]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike[str]
 
 #: where VISSL keeps the model's weights inside a checkpoint
 MODEL_PATH = ("classy_state_dict", "base_model", "model")
@@ -50,7 +51,7 @@ class UnsafeCheckpointError(CheckpointError):
     """A checkpoint holds objects that only a full (code-running) unpickling can rebuild."""
 
 
-def read_checkpoint(path: PathLike, *, trusted: bool = False) -> Dict[str, Any]:
+def read_checkpoint(path: PathLike, *, trusted: bool = False) -> dict[str, Any]:
     """The dict stored in a checkpoint file, with every tensor on the CPU.
 
     Args:
@@ -83,7 +84,7 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False) -> Dict[str, Any]:
     return checkpoint
 
 
-def _model_part(checkpoint: Mapping[str, Any], part: str, source: str) -> Dict[str, torch.Tensor]:
+def _model_part(checkpoint: Mapping[str, Any], part: str, source: str) -> dict[str, torch.Tensor]:
     node: Any = checkpoint
     for depth, key in enumerate((*MODEL_PATH, part)):
         if not isinstance(node, Mapping) or key not in node:
@@ -98,8 +99,8 @@ def _model_part(checkpoint: Mapping[str, Any], part: str, source: str) -> Dict[s
 
 
 def trunk_state_dict(
-    checkpoint: Mapping[str, Any], source: str = "checkpoint", classifier: Optional[str] = "fc"
-) -> Dict[str, torch.Tensor]:
+    checkpoint: Mapping[str, Any], source: str = "checkpoint", classifier: str | None = "fc"
+) -> dict[str, torch.Tensor]:
     """The trunk's weights under the model's own names (``base_model.`` stripped, the
     ``classifier``'s weights dropped).
 
@@ -121,7 +122,7 @@ def trunk_state_dict(
     return weights
 
 
-def _mismatch(weights: Mapping[str, torch.Tensor], arch: str) -> List[str]:
+def _mismatch(weights: Mapping[str, torch.Tensor], arch: str) -> list[str]:
     """How ``weights`` differ from the registered model ``arch`` (classifier removed); empty when they match."""
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in create_model(arch, headless=True).state_dict().items()}

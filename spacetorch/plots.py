@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,13 +35,13 @@ __all__ = [
 _ORIENTATION_CMAP = "hsv"  # cyclic: 0 and 180 deg get the same colour
 
 
-def _figure(width: float, height: float) -> "Figure":
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _sheet_axes(ax: "Axes", title: str) -> None:
+def _sheet_axes(ax: Axes, title: str) -> None:
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
     ax.set_aspect("equal")
@@ -53,15 +53,15 @@ def _marker_size(n_points: int) -> float:
 
 
 def _scatter(
-    ax: "Axes",
+    ax: Axes,
     coordinates: np.ndarray,
     values: np.ndarray,
     *,
     label: str,
     title: str,
     cmap: str,
-    vmin: Optional[float] = None,
-    vmax: Optional[float] = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> None:
     xy = np.asarray(coordinates)
     points = ax.scatter(
@@ -71,7 +71,7 @@ def _scatter(
     _sheet_axes(ax, title)
 
 
-def response_map_figure(coordinates: np.ndarray, responses: np.ndarray, *, title: str) -> "Figure":
+def response_map_figure(coordinates: np.ndarray, responses: np.ndarray, *, title: str) -> Figure:
     """Each unit's response to one image at its cortical position.
 
     Args:
@@ -82,7 +82,7 @@ def response_map_figure(coordinates: np.ndarray, responses: np.ndarray, *, title
     return fig
 
 
-def orientation_map_figure(coordinates: np.ndarray, preferred: np.ndarray, *, title: str) -> "Figure":
+def orientation_map_figure(coordinates: np.ndarray, preferred: np.ndarray, *, title: str) -> Figure:
     """Units coloured by preferred orientation (NaN units, e.g. unselective ones, in grey)."""
     fig = _figure(5.5, 4.6)
     ax = fig.add_subplot()
@@ -90,7 +90,7 @@ def orientation_map_figure(coordinates: np.ndarray, preferred: np.ndarray, *, ti
     return fig
 
 
-def _orientation_panel(ax: "Axes", coordinates: np.ndarray, preferred: np.ndarray, title: str) -> None:
+def _orientation_panel(ax: Axes, coordinates: np.ndarray, preferred: np.ndarray, title: str) -> None:
     xy = np.asarray(coordinates)
     preferred = np.asarray(preferred, dtype=np.float64)
     missing = ~np.isfinite(preferred)
@@ -102,14 +102,14 @@ def _orientation_panel(ax: "Axes", coordinates: np.ndarray, preferred: np.ndarra
     )
 
 
-def smoothness_figure(curve: DistanceCurve, *, title: str, shuffled: Optional[DistanceCurve] = None) -> "Figure":
+def smoothness_figure(curve: DistanceCurve, *, title: str, shuffled: DistanceCurve | None = None) -> Figure:
     """Preference difference vs cortical distance (and the shuffled chance level)."""
     fig = _figure(5.0, 4.0)
     _smoothness_panel(fig.add_subplot(), curve, shuffled, title)
     return fig
 
 
-def _smoothness_panel(ax: "Axes", curve: DistanceCurve, shuffled: Optional[DistanceCurve], title: str) -> None:
+def _smoothness_panel(ax: Axes, curve: DistanceCurve, shuffled: DistanceCurve | None, title: str) -> None:
     ok = curve.pairs > 0
     ax.plot(curve.distances[ok], curve.mean_difference[ok], "o-", color="k", label=f"model (smoothness {curve.smoothness:.2f})")
     if shuffled is not None:
@@ -123,7 +123,7 @@ def _smoothness_panel(ax: "Axes", curve: DistanceCurve, shuffled: Optional[Dista
     ax.set_title(title)
 
 
-def v1_figure(result: OrientationMap, *, title: str) -> "Figure":
+def v1_figure(result: OrientationMap, *, title: str) -> Figure:
     """The standard V1 figure: orientation map, smoothness curve, gridded map with pinwheels."""
     fig = _figure(16.0, 4.8)
     left, middle, right = fig.subplots(1, 3)
@@ -145,7 +145,7 @@ def v1_figure(result: OrientationMap, *, title: str) -> "Figure":
     return fig
 
 
-def category_map_figure(coordinates: np.ndarray, t: np.ndarray, patches: CategoryPatches, *, title: str) -> "Figure":
+def category_map_figure(coordinates: np.ndarray, t: np.ndarray, patches: CategoryPatches, *, title: str) -> Figure:
     """Selectivity (t) of each unit for one category, with the outlines of its patches."""
     fig = _figure(5.8, 4.6)
     ax = fig.add_subplot()
@@ -158,7 +158,7 @@ def category_map_figure(coordinates: np.ndarray, t: np.ndarray, patches: Categor
     return fig
 
 
-def save_figure(fig: "Figure", path: Union[str, os.PathLike], dpi: int = 120) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically (a failed write leaves no file), making folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,11 +173,13 @@ def save_figure(fig: "Figure", path: Union[str, os.PathLike], dpi: int = 120) ->
     return path
 
 
-def figure_to_array(fig: "Figure", dpi: int = 80) -> np.ndarray:
+def figure_to_array(fig: Figure, dpi: int = 80) -> np.ndarray:
     """The rendered figure as ``(H, W, 3)`` uint8 RGB (e.g. for TensorBoard)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(fig)
     fig.set_dpi(dpi)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    canvas.draw()  # type: ignore[no-untyped-call]  # matplotlib's Agg canvas is not annotated
+    rgba: np.ndarray = np.asarray(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
+    rgb: np.ndarray = rgba[..., :3].copy()
+    return rgb

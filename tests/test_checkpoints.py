@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from conftest import write_original_layout_checkpoint
 
 from spacetorch.checkpoints import (
     CheckpointError,
@@ -18,6 +17,8 @@ from spacetorch.checkpoints import (
     load_trunk,
     read_checkpoint,
 )
+
+from conftest import write_original_layout_checkpoint
 
 
 def _reference(path: Path, arch: str = "resnet18") -> torch.nn.Module:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Tuple
 
 import nbformat
 import pytest
-from conftest import SMALL_IMAGE_SIZE
 from nbclient import NotebookClient
+
+from conftest import SMALL_IMAGE_SIZE
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "demo.ipynb"
 
 
 @pytest.mark.slow
-def test_demo_notebook_runs(small_model_files: Tuple[Path, Path], tmp_path: Path) -> None:
+def test_demo_notebook_runs(small_model_files: tuple[Path, Path], tmp_path: Path) -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "commit it without outputs"
     parameters = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]

@@ -5,17 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Tuple
 
-from conftest import SMALL_IMAGE_SIZE
 from PIL import Image
 
 from spacetorch.cli.v1_figure import main
 
+from conftest import SMALL_IMAGE_SIZE
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_script_writes_the_figure_and_prints_the_numbers(small_model_files: Tuple[Path, Path], tmp_path: Path) -> None:
+def test_script_writes_the_figure_and_prints_the_numbers(small_model_files: tuple[Path, Path], tmp_path: Path) -> None:
     checkpoint, positions = small_model_files
     out = tmp_path / "v1.png"
     result = subprocess.run(
@@ -29,7 +29,7 @@ def test_script_writes_the_figure_and_prints_the_numbers(small_model_files: Tupl
     assert Image.open(out).format == "PNG"
 
 
-def test_help_and_errors(small_model_files: Tuple[Path, Path], tmp_path: Path, capsys) -> None:
+def test_help_and_errors(small_model_files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "v1_figure.py"), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--checkpoint" in result.stdout and "--trust-checkpoint" in result.stdout
     checkpoint, positions = small_model_files

@@ -8,15 +8,15 @@ connected regions of 100 to 4,500 mm^2 holding at least 10 units are kept.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 __all__ = ["CategoryPatches", "Patch", "category_patches", "category_selectivity"]
 
 
-def category_selectivity(responses: np.ndarray, labels: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+def category_selectivity(responses: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Welch t-statistic of every unit for every category, one category vs the rest.
 
     Args:
@@ -70,7 +70,7 @@ class CategoryPatches:
         labels: ``(H, W)`` 0 outside kept patches, ``i + 1`` inside ``patches[i]``.
     """
 
-    patches: List[Patch]
+    patches: list[Patch]
     x: np.ndarray
     y: np.ndarray
     smoothed: np.ndarray
@@ -93,7 +93,7 @@ def category_patches(
     min_area: float = 100.0,
     max_area: float = 4500.0,
     min_units: int = 10,
-    resolution: Optional[float] = None,
+    resolution: float | None = None,
 ) -> CategoryPatches:
     """Patches of one category's selectivity map.
 
@@ -135,7 +135,7 @@ def category_patches(
     regions, n_regions = ndimage.label(np.where(covered, smoothed, -np.inf) > threshold)
     unit_region = regions[rows, cols]
     labels = np.zeros(shape, dtype=np.int64)
-    patches: List[Patch] = []
+    patches: list[Patch] = []
     for region in range(1, n_regions + 1):
         pixels = regions == region
         area = float(pixels.sum()) * step * step

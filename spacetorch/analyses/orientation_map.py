@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -74,7 +73,7 @@ def analyze_orientation_map(
     selective_cv: float = SELECTIVE_CV,
     window: float = 1.5,
     stride: float = 0.45,
-    max_distance: Optional[float] = None,
+    max_distance: float | None = None,
     seed: int = 0,
 ) -> OrientationMap:
     """Tuning, smoothness and pinwheels of one layer from its responses to oriented stimuli.

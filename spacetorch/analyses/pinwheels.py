@@ -112,7 +112,7 @@ def find_pinwheels(grid: OrientationGrid) -> Pinwheels:
     doubled = np.deg2rad(2 * grid.angle)
     corners = [doubled[:-1, :-1], doubled[:-1, 1:], doubled[1:, 1:], doubled[1:, :-1]]
     winding = np.zeros(corners[0].shape)
-    for a, b in zip(corners, corners[1:] + corners[:1]):
+    for a, b in zip(corners, corners[1:] + corners[:1], strict=False):
         winding += np.angle(np.exp(1j * (b - a)))  # the step wrapped into (-pi, pi]
     with np.errstate(invalid="ignore"):
         turns = np.rint(winding / (2 * np.pi))
@@ -149,4 +149,4 @@ def column_spacing(grid: OrientationGrid) -> float:
     # least two periods to be seen
     spectrum[:2] = 0.0
     peak = int(np.argmax(spectrum))
-    return 1.0 / (peak * step)
+    return float(1.0 / (peak * step))

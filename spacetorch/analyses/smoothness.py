@@ -13,7 +13,6 @@ Pairs are drawn as every unit against a random sample of anchor units, so the co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -37,7 +36,8 @@ class DistanceCurve:
     @property
     def distances(self) -> np.ndarray:
         """``(K,)`` bin centres, mm."""
-        return (self.bin_edges[:-1] + self.bin_edges[1:]) / 2
+        centres: np.ndarray = (self.bin_edges[:-1] + self.bin_edges[1:]) / 2
+        return centres
 
     @property
     def smoothness(self) -> float:
@@ -65,8 +65,8 @@ def distance_curve(
     coordinates: np.ndarray,
     values: np.ndarray,
     *,
-    period: Optional[float] = 180.0,
-    max_distance: Optional[float] = None,
+    period: float | None = 180.0,
+    max_distance: float | None = None,
     n_bins: int = 20,
     n_anchors: int = 500,
     seed: int = 0,

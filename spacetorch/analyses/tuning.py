@@ -13,7 +13,6 @@ in ``[0, 180)`` degrees; a unit is orientation-selective if ``CV < 0.6``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple, Union
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ __all__ = ["SELECTIVE_CV", "OrientationTuning", "orientation_tuning", "preferred
 #: units with a circular variance below this are orientation-selective
 SELECTIVE_CV = 0.6
 
-Array = Union[np.ndarray, torch.Tensor]
+Array = np.ndarray | torch.Tensor
 
 
 def _responses(responses: Array, n_stimuli: int) -> np.ndarray:
@@ -35,7 +34,7 @@ def _responses(responses: Array, n_stimuli: int) -> np.ndarray:
     return r.astype(np.float64, copy=False)
 
 
-def tuning_curves(responses: Array, values: Array) -> Tuple[np.ndarray, np.ndarray]:
+def tuning_curves(responses: Array, values: Array) -> tuple[np.ndarray, np.ndarray]:
     """Mean response per distinct stimulus value.
 
     Args:
@@ -56,7 +55,8 @@ def tuning_curves(responses: Array, values: Array) -> Tuple[np.ndarray, np.ndarr
 def preferred_value(responses: Array, values: Array) -> np.ndarray:
     """Each unit's preferred value of a parameter (the argmax of its tuning curve): ``(N,)``."""
     levels, curves = tuning_curves(responses, values)
-    return levels[np.argmax(curves, axis=0)]
+    preferred: np.ndarray = levels[np.argmax(curves, axis=0)]
+    return preferred
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from spacetorch.data import DEMO_PHOTOS, make_demo_image_folder
 
@@ -32,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.out.exists():
         print(f"error: --out {args.out} exists; delete it or choose another --out", file=sys.stderr)

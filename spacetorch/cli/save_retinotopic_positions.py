@@ -6,7 +6,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
 
 from spacetorch.models import list_models
 from spacetorch.models.positions import retinotopic_positions
@@ -50,7 +49,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = args.out if args.out is not None else Path(DEFAULT_OUT.format(arch=args.arch))
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any
 
 __all__ = ["main", "build_parser"]
 
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Any, List[str], int]:
+def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
     """Parse the command line; return the checked VISSL config, notices to print and the node id.
 
     Raises:
@@ -93,7 +94,7 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Any, List[str], int]:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    notices: List[str] = []
+    notices: list[str] = []
     try:
         if args.imports:
             from spacetorch.vissl import import_user_modules
@@ -104,7 +105,7 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Any, List[str], int]:
                 raise ConfigError(f"--import: {err}") from None
         overrides = list(args.overrides)
         cfg = compose(overrides)
-        extra: List[str] = []
+        extra: list[str] = []
         if args.gpus is not None:
             gpus = select_gpus(args.gpus)
             extra = [
@@ -145,7 +146,7 @@ def _summary(cfg: Any) -> str:
     return "\n".join("  " + line for line in lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     cfg, notices, node_id = prepare(argv)
     for notice in notices:
         print(f"train.py: {notice}", flush=True)

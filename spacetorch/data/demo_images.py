@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -39,20 +39,20 @@ DEMO_PHOTOS = (
 
 def photo_path(name: str) -> Path:
     """Path of a photograph bundled in the installed scikit-image wheel."""
-    path = Path(str(files("skimage").joinpath("data", name)))
+    path = Path(str(files("skimage").joinpath("data").joinpath(name)))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: scikit-image's bundled photograph {name!r} is missing")
     return path
 
 
 def make_demo_image_folder(
-    out_dir: Union[str, os.PathLike],
+    out_dir: str | os.PathLike[str],
     n_train: int = 384,
     n_val: int = 48,
     size: int = 256,
     seed: int = 0,
     photos: Sequence[str] = DEMO_PHOTOS,
-    progress: Optional[Callable[[int], None]] = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Write ``out_dir/{train,val}/<photo>/<i>.jpg``: random square crops resized to ``size``.
 

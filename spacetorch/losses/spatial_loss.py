@@ -13,7 +13,7 @@ For one neighborhood of ``Q`` units with responses ``F`` (batch x Q) and positio
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Mapping, Optional, Tuple
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
@@ -156,11 +156,11 @@ class SpatialLoss(nn.Module):
             "neighborhoods", torch.as_tensor(positions.neighborhood_indices).to(torch.int32), persistent=False
         )
 
-    def draw(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def draw(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Random rows of the neighborhood table, ``(neighborhoods_per_batch, Q)``, on its device."""
         return _draw_rows(self.neighborhoods, self.neighborhoods_per_batch, generator)
 
-    def forward(self, features: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         expected = self.coordinates.shape[0]
         if features.ndim < 2 or features[0].numel() != expected:
             raise ValueError(
@@ -178,7 +178,7 @@ class SpatialLoss(nn.Module):
 
 
 
-def _draw_rows(table: torch.Tensor, k: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def _draw_rows(table: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """``k`` random rows of ``table`` (with replacement), drawn on the table's device."""
     rows = torch.randint(table.shape[0], (k,), device=table.device, generator=generator)
     return table.index_select(0, rows)
@@ -191,7 +191,7 @@ def _check_kind_and_count(kind: str, neighborhoods_per_batch: int) -> None:
         raise ValueError(f"neighborhoods_per_batch must be >= 1, got {neighborhoods_per_batch}")
 
 
-def layer_weight_mismatch(weighted: Iterable[str], outputs: Iterable[str], trunk: str = "the trunk") -> Optional[str]:
+def layer_weight_mismatch(weighted: Iterable[str], outputs: Iterable[str], trunk: str = "the trunk") -> str | None:
     """Describe how ``layer_weights`` keys and a trunk's spatial layers differ (``None``: they match).
 
     >>> layer_weight_mismatch(["layer1_0", "layer9_0"], ["layer1_0", "layer1_1"])
@@ -243,15 +243,15 @@ class LayerWeightedSpatialLoss(nn.Module):
         self.kind = kind
         self.neighborhoods_per_batch = int(neighborhoods_per_batch)
         # key -> (source coordinates, source indices, device coordinates, device indices)
-        self._device_tables: Dict[str, Tuple[object, object, torch.Tensor, torch.Tensor]] = {}
+        self._device_tables: dict[str, tuple[object, object, torch.Tensor, torch.Tensor]] = {}
 
-    def check_keys(self, keys: "set[str] | Mapping[str, object]") -> None:
+    def check_keys(self, keys: set[str] | Mapping[str, object]) -> None:
         """Raise ``KeyError`` naming the layers that are in ``layer_weights`` xor in ``keys``."""
         problem = layer_weight_mismatch(self.layer_weights, keys)
         if problem:
             raise KeyError(f"{problem} (trunk layers: {sorted(keys)})")
 
-    def _tables(self, key: str, positions: LayerPositions, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _tables(self, key: str, positions: LayerPositions, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         coords, hoods = positions.coordinates, positions.neighborhood_indices
         if isinstance(coords, torch.Tensor) and isinstance(hoods, torch.Tensor):
             if coords.device == device and hoods.device == device:
@@ -265,11 +265,11 @@ class LayerWeightedSpatialLoss(nn.Module):
         return dev_coords, dev_hoods
 
     def forward(
-        self, spatial_outputs: Mapping[str, Tuple[torch.Tensor, LayerPositions]]
-    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        self, spatial_outputs: Mapping[str, tuple[torch.Tensor, LayerPositions]]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         self.check_keys(spatial_outputs)
-        total: Optional[torch.Tensor] = None
-        per_layer: Dict[str, torch.Tensor] = {}
+        total: torch.Tensor | None = None
+        per_layer: dict[str, torch.Tensor] = {}
         for key, weight in self.layer_weights.items():
             if weight == 0:
                 continue

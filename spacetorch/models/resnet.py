@@ -5,7 +5,8 @@ layer2 to V1, the first half of layer3 to V2 and its second half to V4, layer4 t
 models are torchvision's own (weights of the published checkpoints load as they are), so they
 stay out of timm's registry, where these names are timm's ResNets.
 
->>> [name for name in list_models("resnet*")]
+>>> from spacetorch.models import list_models
+>>> list_models("resnet*")
 ['resnet101', 'resnet152', 'resnet18', 'resnet34', 'resnet50']
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from torch import nn
 from torchvision.models import resnet as tv
 
-from spacetorch.models.registry import list_models, register_model
+from spacetorch.models.registry import register_model
 
 __all__ = [
     "resnet18",

@@ -16,7 +16,8 @@ layer respond to these images, and where on the cortical sheet does it sit?*
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ from spacetorch.models.registry import IMAGENET_MEAN, IMAGENET_STD
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Images", "TopographicModel"]
 
 #: a ``(B, 3, H, W)`` tensor, a Dataset of images or ``(image, label)`` pairs, or batches
-Images = Union[torch.Tensor, Dataset, Iterable]
+Images = torch.Tensor | Dataset[Any] | Iterable[Any]
 
 
 class TopographicModel(nn.Module):
@@ -56,8 +57,8 @@ class TopographicModel(nn.Module):
         model: nn.Module,
         positions: NetworkPositions,
         *,
-        mean: Optional[Sequence[float]] = IMAGENET_MEAN,
-        std: Optional[Sequence[float]] = IMAGENET_STD,
+        mean: Sequence[float] | None = IMAGENET_MEAN,
+        std: Sequence[float] | None = IMAGENET_STD,
     ) -> None:
         super().__init__()
         self.model = model
@@ -67,12 +68,12 @@ class TopographicModel(nn.Module):
         if unknown:
             raise PositionsError(f"positions name layer(s) {unknown}, but {type(model).__name__} has no such submodules")
         #: the layers with positions, in ``named_modules()`` order
-        self.layers: List[str] = [name for name in modules if name in positions.layer_positions]
+        self.layers: list[str] = [name for name in modules if name in positions.layer_positions]
         install_taps(model, self.layers)
         # learned from the first forward pass that captures every layer: the order in which
         # the layers run, if each runs exactly once (then a forward may stop after the last
         # layer it needs); None while unknown, [] if some layer runs several times
-        self._single_pass_order: Optional[List[str]] = None
+        self._single_pass_order: list[str] | None = None
         self.normalize = mean is not None and std is not None
         self.register_buffer("mean", torch.tensor(mean if mean is not None else (0.0,)).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std if std is not None else (1.0,)).view(1, -1, 1, 1), persistent=False)
@@ -83,12 +84,12 @@ class TopographicModel(nn.Module):
     @classmethod
     def from_checkpoint(
         cls,
-        checkpoint: Union[str, os.PathLike],
-        positions: Union[NetworkPositions, str, os.PathLike],
+        checkpoint: str | os.PathLike[str],
+        positions: NetworkPositions | str | os.PathLike[str],
         arch: str = "resnet18",
         *,
         trusted: bool = False,
-    ) -> "TopographicModel":
+    ) -> TopographicModel:
         """A VISSL checkpoint's trunk (see :func:`spacetorch.checkpoints.load_trunk`) with its positions.
 
         ``positions`` is a :class:`NetworkPositions` or a positions directory; ``arch`` a
@@ -112,7 +113,7 @@ class TopographicModel(nn.Module):
         if unknown:
             raise ValueError(f"no positions for layer(s) {unknown}; this model's layers are {self.layers}")
 
-    def forward(self, images: torch.Tensor, layers: Optional[Sequence[str]] = None) -> Dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """The features ``(B, C, H, W)`` of ``layers`` (default: all) for ``[0, 1]`` images ``(B, 3, H, W)``.
 
         The network is run only as far as the last requested layer, once the first call (which
@@ -149,12 +150,12 @@ class TopographicModel(nn.Module):
     def responses(
         self,
         images: Images,
-        layers: Optional[Sequence[str]] = None,
+        layers: Sequence[str] | None = None,
         *,
         batch_size: int = 64,
-        device: Union[str, torch.device, None] = None,
-        progress: Optional[bool] = None,
-    ) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
+        device: str | torch.device | None = None,
+        progress: bool | None = None,
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Every unit's response with its cortical position: ``{layer: (responses, coordinates)}``.
 
         Args:
@@ -185,7 +186,7 @@ class TopographicModel(nn.Module):
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, total=total, desc="responses", unit="batch")
-        collected: Dict[str, List[torch.Tensor]] = {name: [] for name in names}
+        collected: dict[str, list[torch.Tensor]] = {name: [] for name in names}
         # batch-norm statistics from training, whatever mode the model was left in
         with eval_mode(self):
             for batch in batches:
@@ -201,12 +202,12 @@ class TopographicModel(nn.Module):
         return out
 
 
-def _batches(images: Images, batch_size: int) -> Tuple[Iterator[torch.Tensor], Optional[int]]:
+def _batches(images: Images, batch_size: int) -> tuple[Iterator[torch.Tensor], int | None]:
     """Image batches, and how many (``None`` if unknown)."""
     if isinstance(images, torch.Tensor):
         if images.ndim == 3:
             images = images[None]
-        return iter(images.split(batch_size)), -(-images.shape[0] // batch_size)
+        return iter(torch.split(images, batch_size)), -(-images.shape[0] // batch_size)
     if isinstance(images, Dataset) and hasattr(images, "__len__"):
         loader = DataLoader(images, batch_size=batch_size, shuffle=False)
         return (_images_of(batch) for batch in loader), len(loader)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Tuple, Union
 
 import numpy as np
 import torch
@@ -13,7 +12,7 @@ from torch.utils.data import Dataset
 __all__ = ["ImageFolderStimuli"]
 
 
-class ImageFolderStimuli(Dataset):
+class ImageFolderStimuli(Dataset[tuple[torch.Tensor, int]]):
     """Images under ``root/<category>/*``, resized and centre-cropped to ``size``, in ``[0, 1]``.
 
     Item ``i`` is ``(image (3, size, size) float32, label)``; ``categories[label]`` names the
@@ -24,7 +23,7 @@ class ImageFolderStimuli(Dataset):
         FileNotFoundError: ``root`` does not exist, or holds no category folder with images.
     """
 
-    def __init__(self, root: Union[str, os.PathLike], size: int = 224) -> None:
+    def __init__(self, root: str | os.PathLike[str], size: int = 224) -> None:
         from torchvision import datasets, transforms
 
         root = Path(root)
@@ -46,13 +45,13 @@ class ImageFolderStimuli(Dataset):
             ) from None
         self.root = root
         self.size = size
-        self.categories: List[str] = list(self._folder.classes)
+        self.categories: list[str] = list(self._folder.classes)
         self.labels = np.asarray(self._folder.targets, dtype=np.int64)
-        self.paths: List[str] = [path for path, _ in self._folder.samples]
+        self.paths: list[str] = [path for path, _ in self._folder.samples]
 
     def __len__(self) -> int:
         return len(self._folder)
 
-    def __getitem__(self, index: int) -> Tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image, label = self._folder[index]
         return image, int(label)

@@ -14,7 +14,7 @@ green and blue.  Images are ``(3, size, size)`` float32 in ``[0, 1]``.
 from __future__ import annotations
 
 import itertools
-from typing import Dict, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -23,13 +23,13 @@ from torch.utils.data import Dataset
 __all__ = ["COLORS", "ORIENTATIONS", "PHASES", "SPATIAL_FREQUENCIES", "SineGratings", "sine_grating"]
 
 #: stripe angles, degrees
-ORIENTATIONS: Tuple[float, ...] = tuple(np.arange(8) * 22.5)
+ORIENTATIONS: tuple[float, ...] = tuple(np.arange(8) * 22.5)
 #: cycles per image (8 deg of visual angle)
-SPATIAL_FREQUENCIES: Tuple[float, ...] = tuple(np.linspace(5.5, 110.0, 9)[:-1])
+SPATIAL_FREQUENCIES: tuple[float, ...] = tuple(np.linspace(5.5, 110.0, 9)[:-1])
 #: radians
-PHASES: Tuple[float, ...] = tuple(np.linspace(0.0, 2 * np.pi, 6)[:-1])
+PHASES: tuple[float, ...] = tuple(np.linspace(0.0, 2 * np.pi, 6)[:-1])
 #: black/white and red/cyan
-COLORS: Tuple[str, ...] = ("bw", "rc")
+COLORS: tuple[str, ...] = ("bw", "rc")
 
 #: degrees of visual angle an image spans
 IMAGE_DEGREES = 8.0
@@ -73,7 +73,7 @@ def _check_frequencies(size: int, spatial_frequencies: Sequence[float]) -> None:
         )
 
 
-class SineGratings(Dataset):
+class SineGratings(Dataset[tuple[torch.Tensor, int]]):
     """Every combination of orientation, spatial frequency, phase and colour, as a Dataset.
 
     Item ``i`` is ``(image (3, size, size), i)``; the parameters of image ``i`` are
@@ -101,7 +101,7 @@ class SineGratings(Dataset):
         phases: Sequence[float] = PHASES,
         colors: Sequence[str] = COLORS,
     ) -> None:
-        grid: Dict[str, Sequence[Union[float, str]]] = {
+        grid: dict[str, Sequence[float | str]] = {
             "orientations": orientations,
             "spatial_frequencies": spatial_frequencies,
             "phases": phases,
@@ -126,7 +126,7 @@ class SineGratings(Dataset):
     def __len__(self) -> int:
         return len(self.orientation)
 
-    def __getitem__(self, index: int) -> Tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"grating index {index} out of range for {len(self)} gratings")
         index = index % len(self)

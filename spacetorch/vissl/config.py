@@ -7,8 +7,9 @@ wrong config stops in a second instead of after the ranks have spawned.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from spacetorch.losses import layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
@@ -34,7 +35,7 @@ class ConfigError(ValueError):
     """The training config (or a command-line option) cannot work; the message says why."""
 
 
-def available_configs(config_dir: Path = CONFIG_DIR) -> List[str]:
+def available_configs(config_dir: Path = CONFIG_DIR) -> list[str]:
     """Names usable as ``config=<name>``."""
     return sorted(str(p.relative_to(config_dir).with_suffix("")) for p in config_dir.rglob("*.yaml"))
 
@@ -72,7 +73,7 @@ def compose(overrides: Sequence[str]) -> Any:
     return cfg
 
 
-def select_gpus(spec: str) -> List[int]:
+def select_gpus(spec: str) -> list[int]:
     """Make the GPUs named by ``--gpus`` (e.g. ``"1,3,5,7"``) the only visible ones.
 
     Indices refer to the GPUs visible to this process (``CUDA_VISIBLE_DEVICES`` if set).
@@ -127,7 +128,7 @@ def set_alpha(cfg: Any, alpha: float) -> None:
         cfg.LOSS[name].layer_weights[key] = float(alpha)
 
 
-def _layer_weights(cfg: Any) -> Dict[str, Any]:
+def _layer_weights(cfg: Any) -> dict[str, Any]:
     name = cfg.LOSS.name
     loss_cfg = cfg.LOSS.get(name)
     weights = None if loss_cfg is None else loss_cfg.get("layer_weights")
@@ -191,7 +192,7 @@ def _check_spatial(cfg: Any) -> None:
         raise ConfigError(f"config.LOSS.{loss}.{problem} (its layers, from {path}: {sorted(outputs)})")
 
 
-def _check_model_layers(cfg: Any, trunk: str, layers: List[str], path: Path) -> None:
+def _check_model_layers(cfg: Any, trunk: str, layers: list[str], path: Path) -> None:
     """The trunk's model is registered and has a submodule for every layer with positions."""
     import torch
     from vissl.models.trunks import get_model_trunk
@@ -231,7 +232,7 @@ def _check_data_paths(cfg: Any, split: str) -> None:
             f"config.DATA.{split}: DATA_SOURCES {sources}, DATASET_NAMES {names} and DATA_PATHS {paths} "
             "must have one entry per dataset (DATA_PATHS may be empty to use the dataset catalog)"
         )
-    for i, (source, name) in enumerate(zip(sources, names)):
+    for i, (source, name) in enumerate(zip(sources, names, strict=False)):
         if source not in ("disk_folder", "disk_filelist"):
             continue
         if paths:
@@ -266,7 +267,7 @@ def _catalog_path(name: str, split: str) -> str:
     return str(entry[key][0])
 
 
-def cpu_fallback_overrides(cfg: Any) -> Optional[List[str]]:
+def cpu_fallback_overrides(cfg: Any) -> list[str] | None:
     """Overrides that move a GPU config to the CPU (gloo, no SyncBN, no AMP); ``None`` if on CPU."""
     if cfg.MACHINE.DEVICE != "gpu":
         return None

@@ -10,8 +10,9 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 from classy_vision.losses import ClassyLoss, register_loss
@@ -71,17 +72,17 @@ class SpatialModelTrunk(SpatialTrunk):
     """
 
     #: the model of an alias trunk (``spatial_resnet18``); None: read from TRUNK_PARAMS
-    model_name: Optional[str] = None
+    model_name: str | None = None
 
     def __init__(self, model_config: Any, model_name: str) -> None:
         name = model_from_config(model_config, type(self).model_name)
         kwargs = dict(trunk_param(model_config, "model_kwargs", {}))
         positions = NetworkPositions.load_from_dir(trunk_param(model_config, "position_dir"))
-        layers: Optional[Sequence[str]] = trunk_param(model_config, "layers", None)
+        layers: Sequence[str] | None = trunk_param(model_config, "layers", None)
         super().__init__(create_model(name, headless=True, **kwargs), positions, layers)
 
 
-def model_from_config(model_config: Any, fixed: Optional[str] = None, default: Optional[str] = None) -> str:
+def model_from_config(model_config: Any, fixed: str | None = None, default: str | None = None) -> str:
     """The registered model a trunk config names: ``fixed``, else ``TRUNK_PARAMS.model`` (or
     its older name ``arch``), else ``default``.
 
@@ -137,7 +138,7 @@ class PlainModelTrunk(nn.Module):
         self.base_model = create_model(name, headless=True, **kwargs)
         self._trunk_name = model_name
 
-    def forward(self, x: torch.Tensor, out_feat_keys: Optional[List[str]] = None) -> List[torch.Tensor]:
+    def forward(self, x: torch.Tensor, out_feat_keys: list[str] | None = None) -> list[torch.Tensor]:
         if out_feat_keys:
             raise ValueError(f"{self._trunk_name} outputs only its pooled features, got out_feat_keys={out_feat_keys}")
         return [torch.flatten(layer_output(self.base_model(x), self._trunk_name), 1)]
@@ -166,7 +167,7 @@ class IdentityHead(nn.Module):
 
 
 # -- losses ------------------------------------------------------------------------------
-class _SpatialTaskLoss(ClassyLoss):
+class _SpatialTaskLoss(ClassyLoss):  # type: ignore[misc]  # classy-vision is not annotated
     """``task loss + sum_l layer_weights[l] * SL_l`` on ``[task output, spatial outputs]``.
 
     After each call, ``last_task_loss`` and ``last_spatial_losses`` (``{layer key: SL}``)
@@ -185,11 +186,11 @@ class _SpatialTaskLoss(ClassyLoss):
             kind="absolute" if loss_config.get("use_old_version", False) else "relative",
             neighborhoods_per_batch=int(loss_config.get("neighborhoods_per_batch", 1)),
         )
-        self.last_task_loss: Optional[torch.Tensor] = None
-        self.last_spatial_losses: Dict[str, torch.Tensor] = {}
+        self.last_task_loss: torch.Tensor | None = None
+        self.last_spatial_losses: dict[str, torch.Tensor] = {}
 
     @classmethod
-    def from_config(cls, loss_config: Any) -> "_SpatialTaskLoss":
+    def from_config(cls, loss_config: Any) -> _SpatialTaskLoss:
         return cls(loss_config)
 
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -201,10 +202,11 @@ class _SpatialTaskLoss(ClassyLoss):
         spatial, per_layer = self.spatial(spatial_outputs)
         self.last_task_loss = task.detach()
         self.last_spatial_losses = per_layer
-        return task + spatial
+        total: torch.Tensor = task + spatial
+        return total
 
 
-def _split_output(output: Any, loss_name: str) -> Tuple[torch.Tensor, Mapping[str, Any]]:
+def _split_output(output: Any, loss_name: str) -> tuple[torch.Tensor, Mapping[str, Any]]:
     if (
         isinstance(output, (list, tuple))
         and len(output) == 2
@@ -230,7 +232,8 @@ class SpatialCorrelationSimclrInfoNCELoss(_SpatialTaskLoss):
         self.simclr = SimclrInfoNCELoss(loss_config)
 
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.simclr(output, target)
+        loss: torch.Tensor = self.simclr(output, target)
+        return loss
 
 
 @register_loss("cross_entropy_spatial_correlation_loss")
@@ -248,7 +251,7 @@ class CrossEntropySpatialCorrelationLoss(_SpatialTaskLoss):
 USER_MODULES_ENV = "SPACETORCH_IMPORTS"
 
 
-def import_user_modules(entries: Optional[Sequence[str]] = None) -> None:
+def import_user_modules(entries: Sequence[str] | None = None) -> None:
     """Import modules (``pkg.mod``) or files (``path/to/my_trunk.py``) that register with VISSL.
 
     With ``entries``, they are also added to ``$SPACETORCH_IMPORTS``, which every process

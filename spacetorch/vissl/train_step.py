@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
-@register_train_step("custom_train_step")
+@register_train_step("custom_train_step")  # type: ignore[untyped-decorator]  # VISSL is not annotated
 def custom_train_step(task: Any) -> Any:
     """One iteration: read a batch, forward, loss, backward, optimizer step, hooks."""
     if task.amp_type == AmpType.APEX:
@@ -95,13 +95,13 @@ def custom_train_step(task: Any) -> Any:
     return task
 
 
-def _spatial_losses(task: Any) -> Dict[str, torch.Tensor]:
+def _spatial_losses(task: Any) -> dict[str, torch.Tensor]:
     return dict(getattr(task.loss, "last_spatial_losses", {}) or {})
 
 
 def _describe_non_finite(task: Any, loss_value: float) -> str:
     bad = [key for key, value in _spatial_losses(task).items() if not math.isfinite(float(value))]
-    task_loss: Optional[torch.Tensor] = getattr(task.loss, "last_task_loss", None)
+    task_loss: torch.Tensor | None = getattr(task.loss, "last_task_loss", None)
     parts = [f"the training loss is {loss_value} at iteration {task.iteration}"]
     if bad:
         parts.append(f"spatial loss not finite in layer(s) {', '.join(bad)}")
@@ -173,7 +173,7 @@ def orientation_map_image(
     trunk: torch.nn.Module,
     layer: str,
     image_size: int,
-    spatial_frequencies: Optional[List[float]] = None,
+    spatial_frequencies: list[float] | None = None,
     *,
     title: str,
     batch_size: int = 64,

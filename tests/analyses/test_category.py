@@ -32,7 +32,7 @@ def test_planted_patches_are_found_with_their_areas() -> None:
         t[np.hypot(xy[:, 0] - cx, xy[:, 1] - cy) < radius] += 6.0
     result = category_patches(xy, t)
     assert len(result) == 2
-    for patch, ((cx, cy), radius) in zip(sorted(result.patches, key=lambda p: p.x), blobs[:2]):
+    for patch, ((cx, cy), radius) in zip(sorted(result.patches, key=lambda p: p.x), blobs[:2], strict=False):
         assert patch.x == pytest.approx(cx, abs=1.0) and patch.y == pytest.approx(cy, abs=1.0)
         assert patch.area == pytest.approx(np.pi * radius**2, rel=0.25)  # smoothing blurs the edge
         assert patch.n_units > 10

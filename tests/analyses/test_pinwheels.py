@@ -11,7 +11,7 @@ from spacetorch.analyses import column_spacing, find_pinwheels, orientation_grid
 def _planted_map(centres, signs, n=30_000, size=20.0, seed=0):
     """Orientation = half the sum of signed angles around each centre (each a +-180 deg pinwheel)."""
     xy = np.random.default_rng(seed).uniform(0, size, (n, 2))
-    doubled = sum(s * np.arctan2(xy[:, 1] - cy, xy[:, 0] - cx) for (cx, cy), s in zip(centres, signs))
+    doubled = sum(s * np.arctan2(xy[:, 1] - cy, xy[:, 0] - cx) for (cx, cy), s in zip(centres, signs, strict=False))
     return xy, np.rad2deg(doubled) / 2 % 180
 
 
@@ -22,7 +22,7 @@ def test_planted_pinwheels_are_found_with_their_signs() -> None:
     grid = orientation_grid(xy, theta, window=1.5, stride=0.45)
     pinwheels = find_pinwheels(grid)
     assert len(pinwheels) == len(centres)
-    for (cx, cy), sign in zip(centres, signs):
+    for (cx, cy), sign in zip(centres, signs, strict=False):
         nearest = np.argmin(np.hypot(pinwheels.x - cx, pinwheels.y - cy))
         assert np.hypot(pinwheels.x[nearest] - cx, pinwheels.y[nearest] - cy) < 0.5
         assert pinwheels.sign[nearest] == sign

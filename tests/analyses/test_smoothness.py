@@ -13,7 +13,7 @@ def _smooth_map(n: int = 4000, seed: int = 0):
     xy = rng.uniform(0, 20, (n, 2))
     # a sum of plane waves in e^{2 i theta}: a smooth orientation map with about 5 mm columns
     z = sum(np.exp(1j * (2 * np.pi / 5 * (xy @ [np.cos(a), np.sin(a)]) + p))
-            for a, p in zip(rng.uniform(0, np.pi, 6), rng.uniform(0, 2 * np.pi, 6)))
+            for a, p in zip(rng.uniform(0, np.pi, 6), rng.uniform(0, 2 * np.pi, 6), strict=False))
     return xy, np.rad2deg(np.angle(z)) / 2 % 180
 
 

@@ -42,7 +42,7 @@ def test_unknown_names_list_the_close_matches() -> None:
 
 
 def test_the_tdann_resnet_area_map() -> None:
-    names = [f"layer{s}.{b}" for s, n in zip(range(1, 5), (3, 4, 23, 3)) for b in range(n)]  # ResNet-101
+    names = [f"layer{s}.{b}" for s, n in zip(range(1, 5), (3, 4, 23, 3), strict=False) for b in range(n)]  # ResNet-101
     areas = RESNET_AREAS(names)
     assert [areas[f"layer1.{b}"] for b in range(3)] == ["retina"] * 3
     assert {areas[f"layer2.{b}"] for b in range(4)} == {"V1"} and {areas[f"layer4.{b}"] for b in range(3)} == {"VTC"}

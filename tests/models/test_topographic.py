@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Tuple
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from spacetorch.models.topographic import IMAGENET_MEAN, IMAGENET_STD, Topograph
 
 
 @pytest.fixture(scope="module")
-def model(small_model_files: Tuple[Path, Path]) -> TopographicModel:
+def model(small_model_files: tuple[Path, Path]) -> TopographicModel:
     checkpoint, positions = small_model_files
     return TopographicModel.from_checkpoint(checkpoint, positions)
 

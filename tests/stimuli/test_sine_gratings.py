@@ -18,7 +18,7 @@ def test_standard_set_has_640_labelled_gratings() -> None:
     np.testing.assert_allclose(SPATIAL_FREQUENCIES, np.linspace(5.5, 110, 9)[:-1])
     assert len(PHASES) == 5 and COLORS == ("bw", "rc")
     expected = list(itertools.product(ORIENTATIONS, SPATIAL_FREQUENCIES, PHASES, COLORS))
-    got = list(zip(gratings.orientation, gratings.spatial_frequency, gratings.phase, gratings.color))
+    got = list(zip(gratings.orientation, gratings.spatial_frequency, gratings.phase, gratings.color, strict=False))
     assert got == expected
     image, index = gratings[17]
     assert image.shape == (3, 224, 224) and image.dtype == torch.float32 and index == 17

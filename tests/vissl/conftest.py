@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Tuple
 
 import pytest
-from train_helpers import IMAGE_SIZE
 
 import spacetorch.vissl  # noqa: F401  (registers with VISSL)
 from spacetorch.data import make_demo_image_folder
 from spacetorch.models.positions import NetworkPositions
+
+from train_helpers import IMAGE_SIZE
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -28,7 +28,7 @@ def _run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def small_positions(small_model_files: Tuple[Path, Path]) -> Path:
+def small_positions(small_model_files: tuple[Path, Path]) -> Path:
     """ResNet-18 retinotopic positions for 64 px input (layer4 is 512 x 2 x 2); read-only."""
     positions = small_model_files[1]
     # made in tests/conftest.py: the same image size as these runs

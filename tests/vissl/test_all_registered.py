@@ -11,11 +11,12 @@ import torch
 from classy_vision.losses import LOSS_REGISTRY
 from vissl.models.heads import MODEL_HEADS_REGISTRY
 from vissl.models.trunks import MODEL_TRUNKS_REGISTRY, get_model_trunk
-from train_helpers import IMAGE_SIZE
 
 from spacetorch.models.positions import retinotopic_positions
 from spacetorch.vissl.config import compose
 from spacetorch.vissl.registry import SPATIAL_TRUNK_NAMES, model_from_config
+
+from train_helpers import IMAGE_SIZE
 
 
 def _ours(registry: dict) -> list[str]:
@@ -81,7 +82,7 @@ def test_registered_trunk_forward_backward(trunk: str, loss_name: str, positions
     module = get_model_trunk(trunk)(cfg.MODEL, trunk)
     flat, spatial = module(x)
     # a linear task head of the loss's size (the shipped heads, built by VISSL with the identity
-    # head, are tested in test_registry.py for the ResNet-18)
+    # head, are tested in test_vissl_registry.py for the ResNet-18)
     task_head = torch.nn.Linear(flat.shape[1], 128 if "simclr" in loss_name else 4)
     loss_config = copy.deepcopy(cfg.LOSS[loss_name])
     loss_config["layer_weights"] = dict.fromkeys(spatial, 0.25)  # every layer of this trunk

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def test_vissl_checkpoints_are_written_whole_or_not_at_all(tmp_path: Path) -> No
     assert Path(path) == tmp_path / "model_phase0.torch"
     assert torch.equal(torch.load(path, weights_only=True)["weights"], state["weights"])
 
-    with pytest.raises(Exception):
+    with pytest.raises((pickle.PicklingError, AttributeError)):  # which one depends on the pickler
         vissl_checkpoint.save_checkpoint(str(tmp_path), {"bad": lambda: 0}, checkpoint_file="model_phase1.torch")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model_phase0.torch"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List
 
 import pytest
 import torch
@@ -30,7 +29,7 @@ def test_simclr_buffer_params_are_inferred_from_processes_and_batch() -> None:
     assert params.effective_batch_size == 2 * 128 * 3
 
 
-def _good(small_positions: Path, small_images: Path) -> List[str]:
+def _good(small_positions: Path, small_images: Path) -> list[str]:
     return [
         "config=demo_cpu_simclr_spatial_resnet18",
         f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={small_positions}",

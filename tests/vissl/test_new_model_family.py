@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from train_helpers import IMAGE_SIZE, run_train, small_run_overrides
 
 from spacetorch.checkpoints import load_trunk
 from spacetorch.models import create_model, list_models
 from spacetorch.models.positions import retinotopic_positions
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.models.trunks import spatial_model
+
+from train_helpers import IMAGE_SIZE, run_train, small_run_overrides
 
 FAMILY = '''
 """A ResNet-18 with a CIFAR stem (3x3 conv, stride 1, no max-pool): a new family in one file."""

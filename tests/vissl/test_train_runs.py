@@ -9,20 +9,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
 
 import pytest
 import torch
 import torchvision
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from train_helpers import IMAGE_SIZE, TRAIN_PY, run_train, small_run_overrides
 
 from spacetorch.checkpoints import load_trunk
+
+from train_helpers import IMAGE_SIZE, TRAIN_PY, run_train, small_run_overrides
 
 SPATIAL_LINE = re.compile(r"Iteration (\d+): task loss ([\d.]+); spatial loss (.*)")
 
 
-def _spatial_log(stdout: str) -> Dict[int, Dict[str, float]]:
+def _spatial_log(stdout: str) -> dict[int, dict[str, float]]:
     """``{iteration: {layer: spatial loss}}`` from the train step's log lines."""
     logged = {}
     for match in SPATIAL_LINE.finditer(stdout):
@@ -205,6 +205,6 @@ def test_spatial_loss_goes_down_with_alpha(small_positions: Path, small_images: 
     _check(result)
     logged = _spatial_log(result.stdout)
     assert len(logged) == 36
-    mean_sl: List[float] = [sum(v.values()) / len(v) for _, v in sorted(logged.items())]
+    mean_sl: list[float] = [sum(v.values()) / len(v) for _, v in sorted(logged.items())]
     start, end = sum(mean_sl[:6]) / 6, sum(mean_sl[-6:]) / 6
     assert end < start - 0.02, f"mean spatial loss went from {start:.3f} to {end:.3f}"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_PY = REPO / "train.py"
 IMAGE_SIZE = 64
 N_HOODS = 400  # windows per layer: enough that every 64 px layer keeps some
 
-def small_run_overrides(positions: Path, images: Path, checkpoint_dir: Path) -> List[str]:
+def small_run_overrides(positions: Path, images: Path, checkpoint_dir: Path) -> list[str]:
     """Overrides of the CPU demo config for a run of a few seconds per epoch."""
     return [
         "config=demo_cpu_simclr_spatial_resnet18",

@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import importlib
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -35,10 +36,10 @@ def _numpy_core_attr(submodule: str, name: str) -> Any:
     return getattr(_numpy_core(submodule), name)
 
 
-def _allowed_globals() -> Dict[Tuple[str, str], Callable[[], Any]]:
+def _allowed_globals() -> dict[tuple[str, str], Callable[[], Any]]:
     from spacetorch.models.positions.layer_positions import LayerPositions
 
-    allowed: Dict[Tuple[str, str], Callable[[], Any]] = {
+    allowed: dict[tuple[str, str], Callable[[], Any]] = {
         ("spacetorch.models.positions", "LayerPositions"): lambda: LayerPositions,
         ("numpy", "ndarray"): lambda: np.ndarray,
         ("numpy", "dtype"): lambda: np.dtype,

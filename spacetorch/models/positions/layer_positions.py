@@ -15,9 +15,9 @@ import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -26,8 +26,8 @@ from spacetorch.models.positions._safe_pickle import safe_load_pickle
 
 __all__ = ["LayerPositions", "NetworkPositions", "PositionsError"]
 
-Array = Union[np.ndarray, torch.Tensor]
-PathLike = Union[str, os.PathLike]
+Array = np.ndarray | torch.Tensor
+PathLike = str | os.PathLike[str]
 _SUFFIXES = (".pkl", ".npz")
 
 
@@ -61,7 +61,7 @@ class LayerPositions:
     """
 
     name: str
-    dims: Tuple[int, int, int]
+    dims: tuple[int, int, int]
     coordinates: Array
     neighborhood_indices: Array
     neighborhood_width: float
@@ -83,7 +83,7 @@ class LayerPositions:
         return int(self.neighborhood_indices.shape[1])
 
     # -- checks -------------------------------------------------------------------------
-    def validate(self, source: Optional[PathLike] = None) -> "LayerPositions":
+    def validate(self, source: PathLike | None = None) -> LayerPositions:
         """Normalise field types and check consistency; return ``self``.
 
         Raises:
@@ -95,7 +95,7 @@ class LayerPositions:
         dims = tuple(int(d) for d in np.asarray(self.dims).reshape(-1))
         if len(dims) != 3 or min(dims) < 1:
             raise PositionsError(f"{where}: dims must be three positive ints (C, H, W), got {self.dims!r}")
-        self.dims = dims  # type: ignore[assignment]
+        self.dims = dims
         n = self.num_units
         coords = self.coordinates
         if tuple(coords.shape) != (n, 2):
@@ -126,7 +126,7 @@ class LayerPositions:
         self.neighborhood_width = width
         return self
 
-    def check_features(self, features: torch.Tensor, input_shape: Optional[Sequence[int]] = None) -> None:
+    def check_features(self, features: torch.Tensor, input_shape: Sequence[int] | None = None) -> None:
         """Check that a ``(B, C, H, W)`` output of this layer matches :attr:`dims`.
 
         The one check of features against positions, for every consumer (trunks, responses).
@@ -147,7 +147,7 @@ class LayerPositions:
             )
 
     # -- conversion ---------------------------------------------------------------------
-    def to_torch(self, device: Union[str, torch.device, None] = None) -> "LayerPositions":
+    def to_torch(self, device: str | torch.device | None = None) -> LayerPositions:
         """Turn the arrays into tensors in place (float32 mm coordinates, int32 indices).
 
         Returns ``self``, as the original API used it in place.
@@ -182,7 +182,7 @@ class LayerPositions:
         )
 
     @classmethod
-    def load(cls, path: PathLike, *, trust_pickle: bool = False) -> "LayerPositions":
+    def load(cls, path: PathLike, *, trust_pickle: bool = False) -> LayerPositions:
         """Load a ``.pkl`` or ``.npz`` position file.
 
         ``.pkl`` files go through a restricted unpickler that admits only numpy arrays and
@@ -210,7 +210,7 @@ class LayerPositions:
         return obj.validate(source=path)
 
     @classmethod
-    def _load_npz(cls, path: Path) -> "LayerPositions":
+    def _load_npz(cls, path: Path) -> LayerPositions:
         required = ("name", "dims", "coordinates", "neighborhood_indices", "neighborhood_width")
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -224,13 +224,13 @@ class LayerPositions:
             raise PositionsError(f"{path}: not a readable npz position file ({err})") from err
         obj = cls.__new__(cls)
         obj.name = str(fields["name"])
-        obj.dims = tuple(fields["dims"].tolist())  # type: ignore[assignment]
+        obj.dims = tuple(fields["dims"].tolist())
         obj.coordinates = fields["coordinates"]
         obj.neighborhood_indices = fields["neighborhood_indices"]
         obj.neighborhood_width = float(fields["neighborhood_width"])
         return obj.validate(source=path)
 
-    def _numpy_fields(self) -> Dict[str, np.ndarray]:
+    def _numpy_fields(self) -> dict[str, np.ndarray]:
         def as_np(a: Array) -> np.ndarray:
             return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
@@ -253,8 +253,8 @@ class NetworkPositions:
         version: the integer in the directory's ``version.txt``, if any.
     """
 
-    layer_positions: Dict[str, LayerPositions]
-    version: Optional[int] = None
+    layer_positions: dict[str, LayerPositions]
+    version: int | None = None
 
     # -- mapping access -----------------------------------------------------------------
     def __getitem__(self, name: str) -> LayerPositions:
@@ -274,8 +274,8 @@ class NetworkPositions:
 
     # -- checks and conversion ------------------------------------------------------------
     def check_layers(
-        self, expected: Mapping[str, Tuple[int, int, int]], source: Optional[PathLike] = None
-    ) -> "NetworkPositions":
+        self, expected: Mapping[str, tuple[int, int, int]], source: PathLike | None = None
+    ) -> NetworkPositions:
         """Check that every expected layer is present with the expected dims.
 
         Raises:
@@ -295,7 +295,7 @@ class NetworkPositions:
                 )
         return self
 
-    def to_torch(self, device: Union[str, torch.device, None] = None) -> "NetworkPositions":
+    def to_torch(self, device: str | torch.device | None = None) -> NetworkPositions:
         """Turn every layer's arrays into tensors in place; returns ``self``."""
         for layer in self.layer_positions.values():
             layer.to_torch(device)
@@ -303,7 +303,7 @@ class NetworkPositions:
 
     # -- files --------------------------------------------------------------------------
     @classmethod
-    def load_from_dir(cls, load_dir: PathLike, *, trust_pickle: bool = False) -> "NetworkPositions":
+    def load_from_dir(cls, load_dir: PathLike, *, trust_pickle: bool = False) -> NetworkPositions:
         """Load every ``*.pkl`` / ``*.npz`` position file (and ``version.txt``) of a directory.
 
         Raises:
@@ -317,8 +317,8 @@ class NetworkPositions:
         files = position_files(load_dir)
         if not files:
             raise PositionsError(f"{load_dir}: no *.pkl or *.npz position files in this directory")
-        layers: Dict[str, LayerPositions] = {}
-        origin: Dict[str, Path] = {}
+        layers: dict[str, LayerPositions] = {}
+        origin: dict[str, Path] = {}
         for path in files:
             layer = LayerPositions.load(path, trust_pickle=trust_pickle)
             if layer.name != path.stem:
@@ -368,12 +368,12 @@ class NetworkPositions:
         return save_dir
 
 
-def position_files(directory: PathLike) -> List[Path]:
+def position_files(directory: PathLike) -> list[Path]:
     """The ``*.pkl`` / ``*.npz`` files of a positions directory, sorted by name (not loaded)."""
     return sorted(p for p in Path(directory).iterdir() if p.suffix in _SUFFIXES and p.is_file())
 
 
-def _read_version(load_dir: Path) -> Optional[int]:
+def _read_version(load_dir: Path) -> int | None:
     path = load_dir / "version.txt"
     if not path.exists():
         return None

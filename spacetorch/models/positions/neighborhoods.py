@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Tuple
+from typing import Any
 
 import numba
 import numpy as np
@@ -111,7 +112,7 @@ class Windows:
     spans: np.ndarray
     counts: np.ndarray
 
-    def select(self, rows: np.ndarray) -> "Windows":
+    def select(self, rows: np.ndarray) -> Windows:
         fields = (self.low, self.high, self.b_lo, self.b_hi, self.spans, self.counts)
         return Windows(*(np.ascontiguousarray(field[rows]) for field in fields))
 
@@ -192,7 +193,7 @@ def _over_threads(kernel: Callable[..., None], rows: int, *args: Any) -> None:
         kernel(0, rows, *args)
         return
     with ThreadPoolExecutor(len(bounds) - 1) as pool:  # the kernels release the GIL
-        for job in [pool.submit(kernel, begin, end, *args) for begin, end in zip(bounds[:-1], bounds[1:])]:
+        for job in [pool.submit(kernel, begin, end, *args) for begin, end in zip(bounds[:-1], bounds[1:], strict=False)]:
             job.result()
 
 
@@ -210,17 +211,18 @@ _jit = numba.njit(cache=True, nogil=True)
 def _mix(z: np.uint64) -> np.uint64:  # SplitMix64's output function
     z = (z ^ (z >> np.uint64(30))) * _MIX_A
     z = (z ^ (z >> np.uint64(27))) * _MIX_B
-    return z ^ (z >> np.uint64(31))
+    mixed: np.uint64 = z ^ (z >> np.uint64(31))
+    return mixed
 
 
 @_jit
-def _stream(key: np.uint64, number: np.int64) -> np.uint64:
+def _stream(key: np.uint64, number: int | np.int64) -> np.uint64:
     """Start of the random stream of window ``number``."""
     return _mix(key ^ _mix(np.uint64(number) * _GAMMA + _GAMMA))
 
 
 @_jit
-def _below(state: np.uint64, m: np.uint64) -> Tuple[np.uint64, np.uint64]:
+def _below(state: np.uint64, m: np.uint64) -> tuple[np.uint64, np.uint64]:
     """Next state and an exactly uniform integer in ``[0, m)``, ``1 <= m <= 2**32`` (Lemire)."""
     while True:
         state += _GAMMA

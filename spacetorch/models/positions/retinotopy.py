@@ -10,8 +10,8 @@ each axis is rescaled back to its original minimum and range.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ class CorticalArea:
 
 
 #: Areas of the TDANN (Margalit et al. 2024).
-AREAS: Dict[str, CorticalArea] = {
+AREAS: dict[str, CorticalArea] = {
     "retina": CorticalArea(2.4, 0.0475),
     "V1": CorticalArea(36.75, 1.626),
     "V2": CorticalArea(35.0, 3.977),
@@ -60,7 +60,7 @@ class RetinotopicLayerSpec:
     """
 
     name: str
-    dims: Tuple[int, int, int]
+    dims: tuple[int, int, int]
     tissue_size: float
     neighborhood_width: float
     rf_overlap: float
@@ -82,10 +82,10 @@ class RetinotopicLayerSpec:
 
 def retinotopic_layer_specs(
     arch: str = "resnet18",
-    input_size: Optional[int] = None,
-    areas: Optional[Mapping[str, CorticalArea]] = None,
-    layer_names: Optional[Sequence[str]] = None,
-) -> List[RetinotopicLayerSpec]:
+    input_size: int | None = None,
+    areas: Mapping[str, CorticalArea] | None = None,
+    layer_names: Sequence[str] | None = None,
+) -> list[RetinotopicLayerSpec]:
     """Layer specs of a registered model: one per layer with positions, dims from the model.
 
     The model is built on the ``meta`` device and run once, so each layer's ``(C, H, W)`` is
@@ -136,7 +136,7 @@ def retinotopic_layer_specs(
     return specs
 
 
-def rf_centres(size: float, n: int, overlap: float) -> Tuple[np.ndarray, float]:
+def rf_centres(size: float, n: int, overlap: float) -> tuple[np.ndarray, float]:
     """RF centres along one axis (``n`` of them, mm) and the RF radius (mm)."""
     rf_width = size / (n - n * overlap + overlap)
     radius = rf_width / 2
@@ -166,7 +166,7 @@ def retinotopic_coordinates(spec: RetinotopicLayerSpec, rng: np.random.Generator
 def retinotopic_layer(
     spec: RetinotopicLayerSpec,
     n_neighborhoods: int = 20_000,
-    seed: "int | np.random.SeedSequence" = 424,
+    seed: int | np.random.SeedSequence = 424,
     jitter: float = 0.3,
 ) -> LayerPositions:
     """Positions and neighborhoods of one layer (deterministic for a given ``seed``)."""
@@ -192,10 +192,10 @@ def retinotopic_positions(
     seed: int = 424,
     *,
     jitter: float = 0.3,
-    input_size: Optional[int] = None,
-    layers: Optional[Sequence[RetinotopicLayerSpec]] = None,
-    areas: Optional[Mapping[str, CorticalArea]] = None,
-    progress: "bool | Callable[[str], None]" = False,
+    input_size: int | None = None,
+    layers: Sequence[RetinotopicLayerSpec] | None = None,
+    areas: Mapping[str, CorticalArea] | None = None,
+    progress: bool | Callable[[str], None] = False,
 ) -> NetworkPositions:
     """Retinotopically initialised positions for every layer with positions of a registered model.
 
@@ -226,9 +226,9 @@ def retinotopic_positions(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(specs), desc="layers", unit="layer")
-    result: Dict[str, LayerPositions] = {}
+    result: dict[str, LayerPositions] = {}
     try:
-        for spec, layer_seed in zip(specs, seeds):
+        for spec, layer_seed in zip(specs, seeds, strict=False):
             if bar is not None:
                 bar.set_postfix_str(spec.name)
             result[spec.name] = retinotopic_layer(spec, n_neighborhoods, layer_seed, jitter)

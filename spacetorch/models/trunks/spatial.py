@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -84,7 +84,7 @@ class SpatialTrunk(nn.Module):
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> SpatialTrunk:
         # move the position tensors with the module (device only: coordinates stay float32
         # under .half(), indices stay int32)
-        super()._apply(fn, recurse)
+        super()._apply(fn, recurse)  # type: ignore[no-untyped-call]
         for layer in self.positions.values():
             layer.coordinates = fn(torch.as_tensor(layer.coordinates)).to(torch.float32)
             layer.neighborhood_indices = fn(torch.as_tensor(layer.neighborhood_indices))
@@ -119,7 +119,7 @@ class SpatialTrunk(nn.Module):
 
 def spatial_model(
     name: str,
-    positions: Union[NetworkPositions, str, os.PathLike[str]],
+    positions: NetworkPositions | str | os.PathLike[str],
     layers: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> SpatialTrunk:
@@ -138,7 +138,7 @@ def spatial_model(
 
 def spatial_resnet(
     arch: str,
-    positions: Union[NetworkPositions, str, os.PathLike[str]],
+    positions: NetworkPositions | str | os.PathLike[str],
     layers: Sequence[str] | None = None,
 ) -> SpatialTrunk:
     """A torchvision ResNet of depth ``arch`` as a :class:`SpatialTrunk` (:func:`spatial_model`)."""

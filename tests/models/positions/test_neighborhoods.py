@@ -6,8 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from spacetorch.models.positions import build_neighborhoods
-from spacetorch.models.positions import neighborhoods
+from spacetorch.models.positions import build_neighborhoods, neighborhoods
 from spacetorch.models.positions.neighborhoods import BandIndex, _sample_ranks, neighborhood_size
 
 
