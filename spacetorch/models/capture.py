@@ -154,11 +154,10 @@ def capture_outputs(model: nn.Module, names: Sequence[str], *, stop_after: str |
     Raises:
         ValueError: a name (or ``stop_after``) is not a submodule of ``model``.
     """
-    modules = _resolve(model, list(names) + ([stop_after] if stop_after is not None else []))
-    taps = {_tap(modules[name]): name for name in names}
+    recorded = list(dict.fromkeys([*names, *([stop_after] if stop_after is not None else [])]))
+    modules = _resolve(model, recorded)
+    taps = {_tap(modules[name]): name for name in recorded}
     stop = _tap(modules[stop_after]) if stop_after is not None else None
-    if stop is not None and stop not in taps:
-        taps[stop] = stop_after  # type: ignore[assignment]
     captured = Captured(taps, stop, _ACTIVE.get())
     token = _ACTIVE.set(captured)
     try:
