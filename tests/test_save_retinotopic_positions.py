@@ -31,7 +31,7 @@ def test_writes_a_set_the_model_accepts(tmp_path, fmt):
     result = _run("--out", str(out), "--n-neighborhoods", "200", "--format", fmt, "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "wrote 8 layers" in result.stdout
-    assert sorted(p.suffix for p in out.iterdir()) == [f".{fmt}"] * 8 + [".txt"]
+    assert sorted(p.suffix for p in out.iterdir()) == [".json"] + [f".{fmt}"] * 8 + [".txt"]
     with torch.device("meta"):
         model = create_model("resnet18")
     positions = NetworkPositions.load_from_dir(out)
@@ -58,5 +58,5 @@ def test_existing_directory_with_other_files_is_left_alone(tmp_path):
     (out / "notes.txt").write_text("mine")
     result = _run("--out", str(out), "--n-neighborhoods", "100", cwd=tmp_path)
     assert result.returncode == 2
-    assert f"--out {out} exists and is not an empty directory" in result.stderr
+    assert f"--out {out}: directory exists and is not empty" in result.stderr
     assert [p.name for p in out.iterdir()] == ["notes.txt"]

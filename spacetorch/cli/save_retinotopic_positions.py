@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
+from spacetorch.cli._signals import Interrupted, interrupts_as_exceptions
 from spacetorch.models import list_models
-from spacetorch.models.positions import retinotopic_positions
+from spacetorch.models.positions import check_output_dir, retinotopic_positions
 
 DEFAULT_OUT = "positions/{arch}_retinotopic_init"
 
@@ -36,8 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-neighborhoods", type=_positive_int, default=20_000, help="windows drawn per layer")
     parser.add_argument("--seed", type=int, default=424, help="random seed (same seed, same positions)")
     parser.add_argument("--format", choices=("pkl", "npz"), default="pkl", help="file format of each layer")
-    parser.add_argument("--jitter", type=float, default=0.3, help="std of the position noise, mm")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    parser.add_argument("--jitter", type=_non_negative_float, default=0.3, help="std of the position noise, mm (0: none)")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the position set in --out (refused if --out holds anything else)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -49,26 +54,36 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     out = args.out if args.out is not None else Path(DEFAULT_OUT.format(arch=args.arch))
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        print(
-            f"error: --out {out} exists and is not an empty directory; choose another --out "
-            "or pass --overwrite",
-            file=sys.stderr,
-        )
-        return 2
+    try:
+        check_output_dir(out, overwrite=args.overwrite)
+    except FileExistsError as err:
+        parser.exit(2, f"{parser.prog}: error: --out {err}\n")
     start = time.perf_counter()
-    positions = retinotopic_positions(
-        args.arch,
-        args.n_neighborhoods,
-        args.seed,
-        jitter=args.jitter,
-        input_size=args.input_size,
-        progress=not args.quiet,
-    )
-    positions.save(out, fmt=args.format, overwrite=args.overwrite)
+    try:
+        with interrupts_as_exceptions():
+            positions = retinotopic_positions(
+                args.arch,
+                args.n_neighborhoods,
+                args.seed,
+                jitter=args.jitter,
+                input_size=args.input_size,
+                progress=not args.quiet,
+            )
+            positions.save(out, fmt=args.format, overwrite=args.overwrite)
+    except Interrupted as stop:
+        print(f"{parser.prog}: interrupted by {stop.name}; nothing was written ({out} is as it was)", file=sys.stderr)
+        return stop.exit_code
     print(f"wrote {len(positions)} layers to {out} in {time.perf_counter() - start:.1f} s")
     for name, layer in positions.layer_positions.items():
         p, q = layer.neighborhood_indices.shape

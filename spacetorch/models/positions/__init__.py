@@ -6,7 +6,12 @@ position pickles written by the original code name the class
 """
 
 from spacetorch.models.positions._safe_pickle import UnsafePickleError
-from spacetorch.models.positions.layer_positions import LayerPositions, NetworkPositions, PositionsError
+from spacetorch.models.positions.layer_positions import (
+    LayerPositions,
+    NetworkPositions,
+    PositionsError,
+    check_output_dir,
+)
 from spacetorch.models.positions.neighborhoods import build_neighborhoods
 from spacetorch.models.positions.retinotopy import (
     AREAS,
@@ -26,6 +31,7 @@ __all__ = [
     "RetinotopicLayerSpec",
     "UnsafePickleError",
     "build_neighborhoods",
+    "check_output_dir",
     "retinotopic_layer",
     "retinotopic_layer_specs",
     "retinotopic_positions",

@@ -6,15 +6,18 @@ File formats (compatible with the original TDANN code):
   ``spacetorch.models.positions.LayerPositions``);
 * ``<layer name>.npz``: arrays ``coordinates``, ``neighborhood_indices`` and ``dims`` and
   scalars ``name`` and ``neighborhood_width``;
-* an optional ``version.txt`` holding one integer, per directory.
+* an optional ``version.txt`` holding one integer, per directory;
+* ``manifest.json``, written by :meth:`NetworkPositions.save`: every layer's file and size, so
+  that a directory that lost a layer, or holds a truncated file, is refused instead of loading
+  as a smaller set.  Directories without one (the original's) load as before.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
-import shutil
-import tempfile
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spacetorch.models.positions._safe_pickle import safe_load_pickle
+from spacetorch._files import atomic_directory, atomic_write, is_temporary
+from spacetorch.models.positions._safe_pickle import UnsafePickleError, safe_load_pickle
 
-__all__ = ["LayerPositions", "NetworkPositions", "PositionsError"]
+__all__ = ["LayerPositions", "NetworkPositions", "PositionsError", "check_output_dir", "position_files"]
 
 Array = np.ndarray | torch.Tensor
 PathLike = str | os.PathLike[str]
 _SUFFIXES = (".pkl", ".npz")
+MANIFEST = "manifest.json"
+VERSION_FILE = "version.txt"
 
 
 class PositionsError(ValueError):
@@ -120,6 +126,12 @@ class LayerPositions:
             raise PositionsError(
                 f"{where}: neighborhood_indices must lie in [0, {n - 1}], found values in [{low}, {high}]"
             )
+        repeated = _first_repeated_row(idx)
+        if repeated is not None:
+            raise PositionsError(
+                f"{where}: neighborhood {repeated} lists a unit more than once; each neighborhood "
+                "must hold Q distinct units"
+            )
         width = float(self.neighborhood_width)
         if not np.isfinite(width) or width <= 0:
             raise PositionsError(f"{where}: neighborhood_width must be a positive number (mm), got {width}")
@@ -160,17 +172,24 @@ class LayerPositions:
 
     # -- files --------------------------------------------------------------------------
     def save(self, save_dir: PathLike) -> Path:
-        """Pickle to ``save_dir/<name>.pkl`` (written atomically); returns the path."""
-        arrays = self._numpy_fields()
-        copy = LayerPositions.__new__(LayerPositions)
-        copy.__dict__.update(self.__dict__, **arrays)
-        return _atomic_write(Path(save_dir) / f"{self.name}.pkl", lambda f: pickle.dump(copy, f, protocol=4))
+        """Pickle to ``save_dir/<name>.pkl``; returns the path.
+
+        The file is written atomically; a ``manifest.json`` in ``save_dir`` is updated to it.
+        """
+        return _update_manifest(self._write(Path(save_dir), "pkl"))
 
     def save_np(self, save_dir: PathLike) -> Path:
-        """Write ``save_dir/<name>.npz`` (written atomically); returns the path."""
+        """Write ``save_dir/<name>.npz``; returns the path (atomically, as :meth:`save`)."""
+        return _update_manifest(self._write(Path(save_dir), "npz"))
+
+    def _write(self, save_dir: Path, fmt: str) -> Path:
         arrays = self._numpy_fields()
-        return _atomic_write(
-            Path(save_dir) / f"{self.name}.npz",
+        if fmt == "pkl":
+            copy = LayerPositions.__new__(LayerPositions)
+            copy.__dict__.update(self.__dict__, **arrays)
+            return atomic_write(save_dir / f"{self.name}.pkl", lambda f: pickle.dump(copy, f, protocol=4))
+        return atomic_write(
+            save_dir / f"{self.name}.npz",
             lambda f: np.savez(
                 f,
                 name=np.array(self.name),
@@ -198,13 +217,23 @@ class LayerPositions:
             raise PositionsError(f"{path}: position files end in .pkl or .npz")
         if not path.is_file():
             raise PositionsError(f"{path}: no such position file")
+        if path.stat().st_size == 0:
+            raise PositionsError(f"{path}: the file is empty (0 bytes); regenerate the position set")
         if path.suffix == ".npz":
             return cls._load_npz(path)
-        if trust_pickle:
-            with open(path, "rb") as f:
-                obj = pickle.load(f)  # noqa: S301 - explicit opt-in
-        else:
-            obj = safe_load_pickle(path)
+        try:
+            if trust_pickle:
+                with open(path, "rb") as f:
+                    obj = pickle.load(f)  # noqa: S301 - explicit opt-in
+            else:
+                obj = safe_load_pickle(path)
+        except UnsafePickleError:
+            raise
+        except Exception as err:  # a damaged pickle can raise almost anything
+            raise PositionsError(
+                f"{path}: not a readable position pickle, the file is truncated or corrupt "
+                f"({type(err).__name__}: {err}); regenerate the position set"
+            ) from None
         if not isinstance(obj, LayerPositions):
             raise PositionsError(f"{path}: expected a LayerPositions object, found {type(obj).__name__}")
         return obj.validate(source=path)
@@ -218,10 +247,13 @@ class LayerPositions:
                 if missing:
                     raise PositionsError(f"{path}: missing array(s) {missing}; expected {list(required)}")
                 fields = {key: data[key] for key in required}
-        except (OSError, ValueError) as err:
-            if isinstance(err, PositionsError):
-                raise
-            raise PositionsError(f"{path}: not a readable npz position file ({err})") from err
+        except PositionsError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise PositionsError(
+                f"{path}: not a readable npz position file, the file is truncated or corrupt "
+                f"({type(err).__name__}: {err}); regenerate the position set"
+            ) from None
         obj = cls.__new__(cls)
         obj.name = str(fields["name"])
         obj.dims = tuple(fields["dims"].tolist())
@@ -306,15 +338,21 @@ class NetworkPositions:
     def load_from_dir(cls, load_dir: PathLike, *, trust_pickle: bool = False) -> NetworkPositions:
         """Load every ``*.pkl`` / ``*.npz`` position file (and ``version.txt``) of a directory.
 
+        A directory written by :meth:`save` has a ``manifest.json``: the set loads only if
+        every layer it lists is there at the size it was written with, and nothing else is.
+
         Raises:
             PositionsError: the directory is missing or holds no position file, a layer has
                 both a ``.pkl`` and an ``.npz`` file, a file's stem differs from its layer
-                name, ``version.txt`` is not an integer, or a file is malformed.
+                name, ``version.txt`` is not an integer, a file is malformed (naming it), or
+                the set differs from its manifest (naming the missing or damaged files).
         """
         load_dir = Path(load_dir)
         if not load_dir.is_dir():
-            raise PositionsError(f"{load_dir}: positions directory does not exist")
+            what = "is not a directory" if load_dir.exists() else "does not exist"
+            raise PositionsError(f"{load_dir}: positions directory {what}")
         files = position_files(load_dir)
+        _check_manifest(load_dir, files)
         if not files:
             raise PositionsError(f"{load_dir}: no *.pkl or *.npz position files in this directory")
         layers: dict[str, LayerPositions] = {}
@@ -332,49 +370,174 @@ class NetworkPositions:
         return cls(layer_positions=layers, version=_read_version(load_dir))
 
     def save(self, save_dir: PathLike, fmt: str = "pkl", *, overwrite: bool = False) -> Path:
-        """Write every layer (and ``version.txt``) into ``save_dir``, all or nothing.
+        """Write every layer, ``version.txt`` and ``manifest.json`` into ``save_dir``, all or nothing.
 
-        The set is written to a temporary directory beside ``save_dir`` and renamed into
-        place, so an interrupted save never leaves a partial set that loads as complete.
+        The set is written to a temporary directory beside ``save_dir`` that then takes its
+        place in one step, so ``save_dir`` is at every moment the previous set or the complete
+        new one (or, on systems without an atomic exchange, briefly absent).  Files get the
+        permissions the umask gives.
+
+        Args:
+            overwrite: replace an existing position set.  Only a position set is ever
+                replaced (see :func:`check_output_dir`).
 
         Raises:
             ValueError: ``fmt`` is not ``"pkl"`` or ``"npz"``.
-            FileExistsError: ``save_dir`` exists and is not empty (unless ``overwrite``).
+            FileExistsError: ``save_dir`` exists and is not empty (unless ``overwrite``), or
+                it holds anything but a position set, or it holds the current directory.
         """
         if fmt not in ("pkl", "npz"):
             raise ValueError(f"fmt must be 'pkl' or 'npz', got {fmt!r}")
         save_dir = Path(save_dir)
-        if save_dir.exists():
-            if not save_dir.is_dir():
-                raise FileExistsError(f"{save_dir}: exists and is not a directory")
-            if any(save_dir.iterdir()) and not overwrite:
-                raise FileExistsError(
-                    f"{save_dir}: directory exists and is not empty; choose another output "
-                    "directory or pass overwrite=True (--overwrite) to replace it"
-                )
-        save_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{save_dir.name}.", dir=save_dir.parent))
-        try:
-            for layer in self.layer_positions.values():
-                layer.save(tmp) if fmt == "pkl" else layer.save_np(tmp)
+        check_output_dir(save_dir, overwrite=overwrite)
+        with atomic_directory(save_dir) as tmp:
+            written = [layer._write(tmp, fmt) for layer in self.layer_positions.values()]
             if self.version is not None:
-                (tmp / "version.txt").write_text(f"{int(self.version)}\n")
-            if save_dir.exists():
-                shutil.rmtree(save_dir)
-            os.replace(tmp, save_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+                version = f"{int(self.version)}\n".encode()
+                atomic_write(tmp / VERSION_FILE, lambda f: f.write(version))
+            _write_manifest(tmp, {path.stem: path for path in written})
         return save_dir
 
 
 def position_files(directory: PathLike) -> list[Path]:
     """The ``*.pkl`` / ``*.npz`` files of a positions directory, sorted by name (not loaded)."""
-    return sorted(p for p in Path(directory).iterdir() if p.suffix in _SUFFIXES and p.is_file())
+    return sorted(
+        p for p in Path(directory).iterdir() if p.suffix in _SUFFIXES and p.is_file() and not is_temporary(p)
+    )
+
+
+def check_output_dir(save_dir: PathLike, *, overwrite: bool = False) -> None:
+    """Check that a position set may be written to ``save_dir`` (before any work is done).
+
+    ``save_dir`` may be missing or empty.  With ``overwrite``, it may also hold a position set:
+    the files its ``manifest.json`` lists (or, without one, files that load as positions),
+    ``version.txt``, the manifest, and temporaries of an interrupted save; nothing else, so
+    that replacing it never deletes a file spacetorch did not write.
+
+    Raises:
+        FileExistsError: naming the directory and what in it may not be replaced.
+    """
+    save_dir = Path(save_dir)
+    if not save_dir.exists():
+        return
+    if not save_dir.is_dir():
+        raise FileExistsError(f"{save_dir}: exists and is not a directory")
+    entries = sorted(save_dir.iterdir())
+    if not entries:
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{save_dir}: directory exists and is not empty; choose another output directory, or "
+            "pass overwrite=True (--overwrite) to replace the position set in it"
+        )
+    resolved = save_dir.resolve()
+    if Path.cwd().resolve().is_relative_to(resolved):
+        raise FileExistsError(
+            f"{save_dir}: refusing to replace the directory you are working in ({resolved}); "
+            "write the position set to a subdirectory, e.g. positions/<name>"
+        )
+    foreign = [p.name for p in entries if not _belongs_to_set(p, save_dir)]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise FileExistsError(
+            f"{save_dir}: holds {shown}, which {'is' if len(foreign) == 1 else 'are'} not part of a position set; overwrite only "
+            "replaces a position set (layer files, version.txt, manifest.json), so nothing was "
+            "written. Choose another output directory"
+        )
+
+
+def _belongs_to_set(path: Path, save_dir: Path) -> bool:
+    if is_temporary(path):
+        return True
+    if not path.is_file() or path.is_symlink():
+        return False
+    if path.name in (VERSION_FILE, MANIFEST):
+        return True
+    if path.suffix not in _SUFFIXES:
+        return False
+    manifest = _read_manifest(save_dir)
+    if manifest is not None:
+        return path.name in {entry["file"] for entry in manifest.values()}
+    try:  # a set of the original code (no manifest): its files load as positions
+        LayerPositions.load(path)
+    except (PositionsError, UnsafePickleError):
+        return False
+    return True
+
+
+# -- manifest -------------------------------------------------------------------------------
+def _read_manifest(directory: Path) -> dict[str, dict[str, object]] | None:
+    """``{layer: {"file": name, "bytes": size}}`` from ``manifest.json``; None without one."""
+    path = directory / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        layers = data["layers"]
+        if not isinstance(layers, dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("bytes"), int)
+            for e in layers.values()
+        ):
+            raise ValueError("'layers' must map each layer to {'file': name, 'bytes': size}")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise PositionsError(
+            f"{path}: not a readable position-set manifest ({type(err).__name__}: {err}); "
+            "regenerate the set, or delete manifest.json to load the files without checking them"
+        ) from None
+    return layers
+
+
+def _write_manifest(directory: Path, files: Mapping[str, Path]) -> None:
+    layers = {name: {"file": path.name, "bytes": path.stat().st_size} for name, path in sorted(files.items())}
+    text = json.dumps({"format": "spacetorch position set", "format_version": 1, "layers": layers}, indent=1)
+    atomic_write(directory / MANIFEST, lambda f: f.write(text.encode() + b"\n"))
+
+
+def _update_manifest(written: Path) -> Path:
+    """Record a layer file saved on its own in its directory's manifest, if there is one."""
+    layers = _read_manifest(written.parent)
+    if layers is not None:
+        files = {name: written.parent / str(entry["file"]) for name, entry in layers.items()}
+        files[written.stem] = written
+        _write_manifest(written.parent, files)
+    return written
+
+
+def _check_manifest(load_dir: Path, files: Sequence[Path]) -> None:
+    layers = _read_manifest(load_dir)
+    if layers is None:
+        return
+    remedy = "regenerate the set (or delete manifest.json to load the files that are there without this check)"
+    missing = [str(e["file"]) for e in layers.values() if not (load_dir / str(e["file"])).is_file()]
+    if missing:
+        raise PositionsError(
+            f"{load_dir}: incomplete position set: manifest.json lists {len(layers)} layers, but "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing; {remedy}"
+        )
+    for entry in layers.values():
+        path = load_dir / str(entry["file"])
+        size = path.stat().st_size
+        if size != entry["bytes"]:
+            raise PositionsError(
+                f"{path}: {size} bytes, but manifest.json records {entry['bytes']}: the file is truncated "
+                f"or was changed after the set was written; {remedy}"
+            )
+    listed = {str(e["file"]) for e in layers.values()}
+    extra = [p.name for p in files if p.name not in listed]
+    if extra:
+        raise PositionsError(f"{load_dir}: {', '.join(extra)} not listed in manifest.json; {remedy}")
+
+
+def _first_repeated_row(indices: Array) -> int | None:
+    """The first row of a ``(P, Q)`` index table that holds a unit twice, or None."""
+    rows = indices.detach().cpu().numpy() if isinstance(indices, torch.Tensor) else np.asarray(indices)
+    ordered = np.sort(rows, axis=1)
+    bad = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+    return int(bad[0]) if bad.size else None
 
 
 def _read_version(load_dir: Path) -> int | None:
-    path = load_dir / "version.txt"
+    path = load_dir / VERSION_FILE
     if not path.exists():
         return None
     text = path.read_text().strip()
@@ -382,17 +545,3 @@ def _read_version(load_dir: Path) -> int | None:
         return int(text)
     except ValueError:
         raise PositionsError(f"{path}: expected one integer, found {text!r}") from None
-
-
-def _atomic_write(path: Path, write) -> Path:  # type: ignore[no-untyped-def]
-    """Write through ``write(file)`` to a temporary file, then rename onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

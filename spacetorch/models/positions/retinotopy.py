@@ -143,8 +143,18 @@ def rf_centres(size: float, n: int, overlap: float) -> tuple[np.ndarray, float]:
     return np.linspace(radius, size - radius, n), radius
 
 
+def _check_jitter(jitter: float) -> None:
+    if not (np.isfinite(jitter) and jitter >= 0):
+        raise ValueError(f"jitter is the std of the position noise in mm, a finite number >= 0; got {jitter}")
+
+
 def retinotopic_coordinates(spec: RetinotopicLayerSpec, rng: np.random.Generator, jitter: float = 0.3) -> np.ndarray:
-    """``(C * H * W, 2)`` unit coordinates in mm, channel-major (``features.flatten(1)``) order."""
+    """``(C * H * W, 2)`` unit coordinates in mm, channel-major (``features.flatten(1)``) order.
+
+    Raises:
+        ValueError: ``jitter`` is negative or not finite.
+    """
+    _check_jitter(jitter)
     c, h, w = spec.dims
     # square sheet; each axis is tiled by its own number of RFs with the layer's overlap
     x_centres, x_radius = rf_centres(spec.tissue_size, w, spec.rf_overlap)
@@ -204,7 +214,7 @@ def retinotopic_positions(
             when ``layers`` is given.
         n_neighborhoods: windows drawn per layer before trimming.
         seed: the same seed gives the same positions.
-        jitter: std of the Gaussian position noise, mm.
+        jitter: std of the Gaussian position noise, mm (finite, >= 0; 0 for none).
         input_size: input image side in px (sets each layer's dims; default: the model's
             registered input size).
         layers: explicit per-layer specs, instead of the model's.
@@ -219,6 +229,7 @@ def retinotopic_positions(
         >>> positions["layer2.0"].dims
         (128, 28, 28)
     """
+    _check_jitter(jitter)
     specs = list(layers) if layers is not None else retinotopic_layer_specs(arch, input_size, areas)
     seeds = np.random.SeedSequence(seed).spawn(len(specs))
     bar = None

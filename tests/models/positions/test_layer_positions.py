@@ -117,7 +117,9 @@ def _network(toy_layer, names=("layer1.0", "layer1.1")) -> NetworkPositions:
 @pytest.mark.parametrize("fmt", ["pkl", "npz"])
 def test_network_round_trip_with_version(tmp_path, toy_layer, fmt):
     out = _network(toy_layer).save(tmp_path / "set", fmt=fmt)
-    assert sorted(p.name for p in out.iterdir()) == sorted(["version.txt", f"layer1.0.{fmt}", f"layer1.1.{fmt}"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["version.txt", "manifest.json", f"layer1.0.{fmt}", f"layer1.1.{fmt}"]
+    )
     loaded = NetworkPositions.load_from_dir(out)
     assert loaded.version == 2 and list(loaded) == ["layer1.0", "layer1.1"]
     _assert_same(loaded["layer1.1"], toy_layer.__class__(**{**toy_layer.__dict__, "name": "layer1.1"}))
@@ -161,22 +163,22 @@ def test_save_refuses_a_non_empty_directory(tmp_path, toy_layer):
     (out / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not empty"):
         _network(toy_layer).save(out)
+    with pytest.raises(FileExistsError, match=r"holds notes.txt, which is not part of a position set"):
+        _network(toy_layer).save(out, overwrite=True)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
-    _network(toy_layer).save(out, overwrite=True)
-    assert not (out / "notes.txt").exists()
 
 
 def test_failed_save_leaves_nothing_behind(tmp_path, toy_layer, monkeypatch):
     calls = []
 
-    def failing_save(self, save_dir):
+    def failing_write(self, save_dir, fmt):
         calls.append(self.name)
         if len(calls) == 2:
             raise OSError("disk full")
-        return original(self, save_dir)
+        return original(self, save_dir, fmt)
 
-    original = LayerPositions.save
-    monkeypatch.setattr(LayerPositions, "save", failing_save)
+    original = LayerPositions._write
+    monkeypatch.setattr(LayerPositions, "_write", failing_write)
     with pytest.raises(OSError, match="disk full"):
         _network(toy_layer).save(tmp_path / "set")
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,175 @@
+"""Writing results all or nothing, with the permissions the user's umask gives.
+
+Every file and directory spacetorch writes as a result goes through here:
+
+* :func:`atomic_write` writes a file under a temporary name beside its target and renames it
+  into place: the target is the old file or the complete new one, never a partial one;
+* :func:`atomic_directory` builds a directory under a temporary name beside its target and
+  then puts it in the target's place, exchanging the two in one step where the system can
+  (Linux ``renameat2(RENAME_EXCHANGE)``); elsewhere the old directory is moved aside first,
+  so that an interruption between the two renames leaves no directory (which loaders refuse),
+  never a mixture.
+
+Temporary names are hidden and carry the writing process's id (``.<name>.<pid>.<random>.tmp``),
+so a later write to the same target removes what an earlier, killed writer left behind
+(:func:`remove_stale_temporaries`) and nothing else.  :func:`temporary_name` gives such a name
+to writers that open the file themselves (VISSL's checkpoint writer).  Files and directories get mode
+``0o666`` / ``0o777`` minus the umask, as ``open`` and ``mkdir`` give them, although the
+temporary files they start as are private.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = [
+    "atomic_directory",
+    "atomic_write",
+    "is_temporary",
+    "remove_stale_temporaries",
+    "temporary_name",
+    "umask",
+]
+
+PathLike = str | os.PathLike[str]
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # not thread-safe: only where /proc is missing
+    os.umask(mask)
+    return mask
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}.{os.getpid()}."
+
+
+def temporary_name(target: str, tag: str = "partial") -> str:
+    """A hidden temporary name for the file ``target`` written by this process."""
+    return f".{target}.{os.getpid()}.{tag}.tmp"
+
+
+def is_temporary(path: Path, target: Path | None = None) -> bool:
+    """Whether ``path`` is a temporary of this module (for ``target``, if given)."""
+    match = _TEMPORARY.match(path.name)
+    return match is not None and (target is None or match["target"] == target.name)
+
+
+def remove_stale_temporaries(directory: PathLike, target: str | None = None) -> list[Path]:
+    """Remove the temporaries in ``directory`` (of the file named ``target``, if given) that
+    writers which no longer run left behind; return their paths.
+
+    Only names this module makes are considered, and only those whose process id is not a
+    running process on this machine.
+    """
+    directory = Path(directory)
+    removed: list[Path] = []
+    if not directory.is_dir():
+        return removed
+    for path in directory.iterdir():
+        match = _TEMPORARY.match(path.name)
+        if match is None or (target is not None and match["target"] != target) or _is_running(int(match["pid"])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _is_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def atomic_write(path: PathLike, write: Callable[[IO[bytes]], object]) -> Path:
+    """Write ``path`` through ``write(binary_file)``, all or nothing; make its folder.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+        os.chmod(tmp, 0o666 & ~umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def atomic_directory(target: PathLike) -> Iterator[Path]:
+    """Build a directory to take ``target``'s place, all or nothing.
+
+    Yields an empty temporary directory beside ``target``; when the block ends without an
+    exception it replaces ``target`` (whatever ``target`` held is removed: the caller checks
+    first that it may be).  When the block raises, the temporary directory is removed and
+    ``target`` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target.parent, target.name)
+    tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~umask())
+        if not target.exists():
+            os.rename(tmp, target)
+            return
+        if not _exchange(tmp, target):
+            aside = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent))
+            os.rename(target, aside / "old")
+            os.rename(tmp, target)
+            tmp = aside
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)  # the replaced directory
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2``); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # glibc < 2.28, musl
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # a file system without exchange
+        return False
+    raise OSError(code, os.strerror(code), str(b))

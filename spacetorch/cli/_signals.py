@@ -1,0 +1,68 @@
+"""Ctrl-C and SIGTERM as one exception, so that commands clean up and exit with 128 + signal.
+
+A terminal's Ctrl-C sends SIGINT to every process of the foreground group; job schedulers send
+SIGTERM.  Inside :func:`interrupts_as_exceptions` either one raises :class:`Interrupted` in
+the command's main process: cleanup code (``finally``, ``except BaseException``) runs, and
+handlers that swallow :class:`KeyboardInterrupt` (VISSL's launcher does) let it through.
+Processes forked from it (data-loader workers) get a plain :class:`KeyboardInterrupt`, on
+which they exit quietly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from types import FrameType
+
+__all__ = ["Interrupted", "interrupts_as_exceptions"]
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived; :attr:`exit_code` is 128 + the signal number (130, 143)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+class _Received:
+    """The first signal that arrived (``None`` until one does)."""
+
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def interrupts_as_exceptions() -> Iterator[_Received]:
+    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (main thread only).
+
+    Yields an object whose ``signum`` records the first signal, also when the exception it
+    raised was replaced by another one on its way up.
+    """
+    owner = os.getpid()
+    received = _Received()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:  # a forked worker
+            raise KeyboardInterrupt
+        if received.signum is None:
+            received.signum = signum
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in _SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
