@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from spacetorch.models.registry import create_model, list_models, model_info
 
 __all__ = [
     "CheckpointError",
+    "check_checkpoint_file",
     "UnsafeCheckpointError",
     "load_linear_head",
     "load_trunk",
@@ -51,6 +53,48 @@ class UnsafeCheckpointError(CheckpointError):
     """A checkpoint holds objects that only a full (code-running) unpickling can rebuild."""
 
 
+def check_checkpoint_file(path: PathLike) -> Path:
+    """Check, without loading it, that ``path`` is a whole ``torch.save`` file; return it.
+
+    Reads only the file's header and, for the zip format of current PyTorch, its central
+    directory, which a truncated file lacks.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointError: ``path`` is a directory, empty, truncated, or not a torch file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.torch"))[:4]
+        hint = f" (it holds {', '.join(found)})" if found else ""
+        raise CheckpointError(
+            f"{path} is a directory; pass a checkpoint file such as {path}/checkpoint.torch or "
+            f"{path}/model_final_checkpoint_phase<N>.torch{hint}"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes)")
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if head == b"PK\x03\x04":  # torch.save's zip format
+        try:
+            with zipfile.ZipFile(path):
+                pass
+        except (zipfile.BadZipFile, OSError) as err:
+            raise CheckpointError(
+                f"checkpoint {path} is truncated or corrupt ({err}; {size} bytes); a run killed while "
+                "copying or saving it leaves such a file: use an earlier checkpoint or copy it again"
+            ) from None
+    elif head[:1] != b"\x80":  # the legacy format is a pickle (protocol 2+)
+        raise CheckpointError(
+            f"{path} is not a torch checkpoint: a torch.save file starts with a zip or pickle header, "
+            f"this one with {head!r}"
+        )
+    return path
+
+
 def read_checkpoint(path: PathLike, *, trusted: bool = False) -> dict[str, Any]:
     """The dict stored in a checkpoint file, with every tensor on the CPU.
 
@@ -62,23 +106,23 @@ def read_checkpoint(path: PathLike, *, trusted: bool = False) -> dict[str, Any]:
     Raises:
         FileNotFoundError: ``path`` does not exist.
         UnsafeCheckpointError: the file needs a full unpickling and ``trusted`` is False.
-        CheckpointError: the file is not a checkpoint dict.
+        CheckpointError: the file is a directory, damaged, not a torch file or not a dict.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    path = check_checkpoint_file(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=not trusted)
     except pickle.UnpicklingError as err:
         reason = str(err).strip().splitlines()
-        detail = next((line.strip() for line in reason if "GLOBAL" in line or "Unsupported" in line), reason[0] if reason else "")
+        detail = next((line.strip() for line in reason if "GLOBAL" in line or "Unsupported" in line), None)
+        if detail is None:
+            raise CheckpointError(f"{path} is not a readable torch checkpoint: {reason[0] if reason else err}") from None
         raise UnsafeCheckpointError(
             f"checkpoint {path} holds objects other than tensors and plain containers ({detail}); "
             "loading it would run code named by the file. If you trust its source, load it with "
             "trusted=True (command line: --trust-checkpoint)"
         ) from None
-    except (RuntimeError, EOFError) as err:
-        raise CheckpointError(f"{path} is not a readable torch checkpoint: {err}") from None
+    except Exception as err:  # a damaged file can raise almost anything (KeyError, EOFError...)
+        raise CheckpointError(f"{path} is not a readable torch checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, expected a VISSL checkpoint dict")
     return checkpoint

@@ -8,12 +8,12 @@ switching), returned as :class:`matplotlib.figure.Figure` and written with
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spacetorch._files import atomic_write
 from spacetorch.analyses.category import CategoryPatches
 from spacetorch.analyses.orientation_map import OrientationMap
 from spacetorch.analyses.smoothness import DistanceCurve
@@ -159,18 +159,12 @@ def category_map_figure(coordinates: np.ndarray, t: np.ndarray, patches: Categor
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically (a failed write leaves no file), making folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``fig`` as PNG to ``path``, all or nothing, making folders.
+
+    A failed or interrupted write leaves no file (or the previous one); the file gets the
+    permissions the umask gives.
+    """
+    return atomic_write(path, lambda file: fig.savefig(file, dpi=dpi, format="png"))
 
 
 def figure_to_array(fig: Figure, dpi: int = 80) -> np.ndarray:

@@ -113,6 +113,33 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
         load_trunk(tmp_path / "junk.torch")
 
 
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", r"is empty \(0 bytes\)"),
+        ("half", r"is truncated or corrupt"),
+        (b"epoch,loss\n1,0.5\n", r"is not a torch checkpoint: a torch.save file starts with a zip or pickle header, this one with b'epoc'"),
+    ],
+    ids=["empty", "truncated", "text"],
+)
+def test_damaged_checkpoints_are_named(tmp_path: Path, content: bytes | str, message: str) -> None:
+    path = tmp_path / "model_phase1.torch"
+    if content == "half":
+        torch.save({"classy_state_dict": {}}, path)
+        content = path.read_bytes()[:-100]
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=rf"{path}.* {message}"):
+        read_checkpoint(path)
+    with pytest.raises(CheckpointError, match=message):
+        load_trunk(path)
+
+
+def test_a_directory_is_not_a_checkpoint(tmp_path: Path) -> None:
+    torch.save({}, tmp_path / "model_final_checkpoint_phase199.torch")
+    with pytest.raises(CheckpointError, match=rf"{tmp_path} is a directory; pass a checkpoint file .*model_final_checkpoint_phase199.torch"):
+        load_trunk(tmp_path)
+
+
 def test_linear_head_loads_and_other_heads_are_described(tmp_path: Path) -> None:
     weight, bias = torch.randn(10, 512), torch.randn(10)
     path = write_original_layout_checkpoint(

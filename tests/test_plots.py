@@ -79,11 +79,24 @@ def test_each_figure_has_a_title_mm_axes_and_a_colour_bar(kind: str, v1_result, 
 def test_a_failed_save_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fig = response_map_figure(np.zeros((2, 2)), np.zeros(2), title="x")
 
-    def broken(*args, **kwargs):
-        Path(args[0]).write_bytes(b"partial")
+    def broken(file, **kwargs):
+        file.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(fig, "savefig", broken)
     with pytest.raises(OSError, match="disk full"):
         save_figure(fig, tmp_path / "out.png")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_figures_get_the_permissions_the_umask_gives(tmp_path: Path, mask: int) -> None:
+    import os
+
+    fig = response_map_figure(np.zeros((2, 2)), np.zeros(2), title="x")
+    previous = os.umask(mask)
+    try:
+        path = save_figure(fig, tmp_path / "out.png")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

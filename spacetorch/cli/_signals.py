@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["Interrupted", "interrupts_as_exceptions"]
+__all__ = ["Interrupted", "exit_on_interrupt", "interrupts_as_exceptions"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -66,3 +67,15 @@ def interrupts_as_exceptions() -> Iterator[_Received]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def exit_on_interrupt(prog: str, consequence: str) -> Iterator[None]:
+    """For a command's work: on SIGINT or SIGTERM, clean up, print
+    ``"<prog>: interrupted by SIGINT; <consequence>"`` and exit with 128 + the signal number."""
+    try:
+        with interrupts_as_exceptions():
+            yield
+    except Interrupted as stop:
+        print(f"{prog}: interrupted by {stop.name}; {consequence}", file=sys.stderr, flush=True)
+        raise SystemExit(stop.exit_code) from None

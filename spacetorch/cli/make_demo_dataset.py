@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data import DEMO_PHOTOS, make_demo_image_folder
 
 DEFAULT_OUT = Path("data/demo_images")
@@ -39,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     total = args.n_train + args.n_val
-    with tqdm(total=total, desc="demo images", unit="img", disable=args.quiet) as bar:
+    with (
+        exit_on_interrupt("make_demo_dataset.py", f"nothing was written ({args.out} does not exist)"),
+        tqdm(total=total, desc="demo images", unit="img", disable=args.quiet) as bar,
+    ):
         try:
             make_demo_image_folder(
                 args.out, args.n_train, args.n_val, args.size, args.seed, progress=lambda n: bar.update(n - bar.n)

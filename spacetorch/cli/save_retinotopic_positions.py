@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
-from spacetorch.cli._signals import Interrupted, interrupts_as_exceptions
+from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.models import list_models
 from spacetorch.models.positions import check_output_dir, retinotopic_positions
 
@@ -70,20 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     except FileExistsError as err:
         parser.exit(2, f"{parser.prog}: error: --out {err}\n")
     start = time.perf_counter()
-    try:
-        with interrupts_as_exceptions():
-            positions = retinotopic_positions(
-                args.arch,
-                args.n_neighborhoods,
-                args.seed,
-                jitter=args.jitter,
-                input_size=args.input_size,
-                progress=not args.quiet,
-            )
-            positions.save(out, fmt=args.format, overwrite=args.overwrite)
-    except Interrupted as stop:
-        print(f"{parser.prog}: interrupted by {stop.name}; nothing was written ({out} is as it was)", file=sys.stderr)
-        return stop.exit_code
+    with exit_on_interrupt(parser.prog, f"nothing was written ({out} is as it was)"):
+        positions = retinotopic_positions(
+            args.arch,
+            args.n_neighborhoods,
+            args.seed,
+            jitter=args.jitter,
+            input_size=args.input_size,
+            progress=not args.quiet,
+        )
+        positions.save(out, fmt=args.format, overwrite=args.overwrite)
     print(f"wrote {len(positions)} layers to {out} in {time.perf_counter() - start:.1f} s")
     for name, layer in positions.layer_positions.items():
         p, q = layer.neighborhood_indices.shape

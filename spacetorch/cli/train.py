@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from spacetorch._files import remove_stale_temporaries
+from spacetorch.cli._signals import interrupts_as_exceptions
 
 __all__ = ["main", "build_parser"]
 
@@ -147,6 +151,18 @@ def _summary(cfg: Any) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``train.py``; returns 0 when training finished, 128 + signal when interrupted."""
+    run: dict[str, Any] = {}  # "cfg": the config, once training starts
+    with interrupts_as_exceptions() as received:
+        try:
+            return _train(argv, run)
+        except BaseException:
+            if received.signum is None:
+                raise
+    return _report_interrupt(received.signum, run.get("cfg"))
+
+
+def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
     cfg, notices, node_id = prepare(argv)
     for notice in notices:
         print(f"train.py: {notice}", flush=True)
@@ -158,6 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         return 0
+    removed = remove_stale_temporaries(cfg.CHECKPOINT.DIR)
+    if removed:
+        print(
+            f"train.py: removed {len(removed)} partial checkpoint file(s) of an earlier run that was killed "
+            f"while saving: {', '.join(p.name for p in removed)}",
+            flush=True,
+        )
+    run["cfg"] = cfg
     print("train.py: starting VISSL training\n" + _summary(cfg), flush=True)
 
     from vissl.hooks import default_hook_generator
@@ -166,6 +190,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     launch_distributed(cfg, node_id=node_id, engine_name="train", hook_generator=default_hook_generator)
     logging.shutdown()
     return 0
+
+
+def _report_interrupt(signum: int, cfg: Any) -> int:
+    """Stop the ranks, say where the next run resumes from; return 128 + ``signum``."""
+    import multiprocessing
+    import signal
+
+    name = signal.Signals(signum).name
+    for child in multiprocessing.active_children():  # spawned ranks that did not get the signal
+        if child.pid is not None:
+            os.kill(child.pid, signal.SIGINT)
+    for child in multiprocessing.active_children():
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+    message = f"train.py: interrupted by {name}; training did not finish."
+    if cfg is not None:
+        from vissl.utils.checkpoint import get_resume_checkpoint
+
+        resume = get_resume_checkpoint(cfg, checkpoint_folder=cfg.CHECKPOINT.DIR)
+        if resume is not None:
+            message += f" Run the same command again to resume from {os.path.realpath(resume)}."
+        else:
+            message += f" No checkpoint was written to {cfg.CHECKPOINT.DIR} yet: running it again starts over."
+    print(message, file=sys.stderr, flush=True)
+    logging.shutdown()
+    return 128 + signum
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ import torch
 
 from spacetorch.analyses import analyze_orientation_map
 from spacetorch.checkpoints import CheckpointError
+from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.models.positions import PositionsError
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.plots import save_figure, v1_figure
@@ -48,9 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     out = args.out or Path("figures") / f"{args.checkpoint.parent.name}_{args.checkpoint.stem}_{args.layer}_v1.png"
+    with exit_on_interrupt(parser.prog, f"no figure was written ({out} is as it was)"):
+        return _figure(args, device, out)
+
+
+def _figure(args: argparse.Namespace, device: str, out: Path) -> int:
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
         gratings = SineGratings(args.image_size, spatial_frequencies=args.spatial_frequencies)

@@ -9,14 +9,14 @@ downloaded: only the files inside the installed wheel are read.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from spacetorch._files import atomic_directory
 
 __all__ = ["DEMO_PHOTOS", "make_demo_image_folder", "photo_path"]
 
@@ -75,10 +75,8 @@ def make_demo_image_folder(
         raise ValueError(f"need n_train >= {len(photos)} (one per photograph), n_val >= 0 and size >= 8")
     rng = np.random.default_rng(seed)
     sources = [Image.open(photo_path(name)).convert("RGB") for name in photos]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     written = 0
-    try:
+    with atomic_directory(out) as tmp:
         for split, count in (("train", n_train), ("val", n_val)):
             for i in range(count):
                 k = i % len(sources)
@@ -89,10 +87,6 @@ def make_demo_image_folder(
                 written += 1
                 if progress is not None:
                     progress(written)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

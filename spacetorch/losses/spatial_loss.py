@@ -13,6 +13,7 @@ For one neighborhood of ``Q`` units with responses ``F`` (batch x Q) and positio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -45,7 +46,9 @@ def spatial_loss(
     Returns:
         a scalar tensor, differentiable with respect to ``features``.  Computed in float32
         (or float64 for float64 input) whatever the features' dtype, with autocast off, also
-        inside an autocast region.
+        inside an autocast region.  NaN or inf in the features of a neighborhood's units
+        give a NaN loss: that is not checked here (it would cost a device sync per call);
+        ``custom_train_step`` stops training on it, naming the layer.
 
     Raises:
         ValueError: for a batch of fewer than 2 samples, mismatched shapes or an unknown kind.
@@ -240,6 +243,9 @@ class LayerWeightedSpatialLoss(nn.Module):
         if not layer_weights:
             raise ValueError("layer_weights is empty: name the weight of every spatial layer")
         self.layer_weights = {str(k): float(v) for k, v in layer_weights.items()}
+        bad = {k: v for k, v in self.layer_weights.items() if not (math.isfinite(v) and v >= 0)}
+        if bad:
+            raise ValueError(f"layer_weights must be finite numbers >= 0 (0: no spatial loss), got {bad}")
         self.kind = kind
         self.neighborhoods_per_batch = int(neighborhoods_per_batch)
         # key -> (source coordinates, source indices, device coordinates, device indices)

@@ -13,11 +13,21 @@ install-time choices live in setup.py / the Makefile instead:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import warnings
 from typing import Any
 
+from spacetorch._files import temporary_name
+
 _applied = False
+
+#: ``config.DATA.<split>.<key>: true`` trains on without unreadable images (each is named in a warning)
+SKIP_UNREADABLE_IMAGES = "SKIP_UNREADABLE_IMAGES"
+
+
+class UnreadableImageError(OSError):
+    """An image of a training or test folder cannot be decoded (the message names it)."""
 
 
 def apply() -> None:
@@ -29,6 +39,7 @@ def apply() -> None:
     _quiet_import_time_deprecations()
     _quiet_hydra_version_base()
     _atomic_checkpoints()
+    _name_unreadable_images()
 
 
 def _quiet_import_time_deprecations() -> None:
@@ -61,7 +72,8 @@ def _atomic_checkpoints() -> None:
         return
 
     def save_checkpoint_atomically(checkpoint_folder: str, state: Any, checkpoint_file: str = "checkpoint.torch") -> str:
-        partial = f".{checkpoint_file}.{os.getpid()}.partial"
+        # a name train.py removes at its next start if this process is killed while writing
+        partial = temporary_name(checkpoint_file)
         try:
             written = original(checkpoint_folder, state, checkpoint_file=partial)
         except BaseException:
@@ -74,6 +86,44 @@ def _atomic_checkpoints() -> None:
 
     save_checkpoint_atomically._spacetorch_atomic = True  # type: ignore[attr-defined]
     vissl_checkpoint.save_checkpoint = save_checkpoint_atomically
+
+
+def _name_unreadable_images() -> None:
+    # Symptom: one truncated or corrupt JPEG in a disk_folder dataset kills training with
+    # PIL's "image file is truncated" and a long traceback that never names the file:
+    # DiskImageDataset.__getitem__ indexes the ImageFolder (which decodes the image) before
+    # its own try block, so VISSL's "Couldn't load" handling never runs.  Raise an error that
+    # names the image and the ways out; with DATA.<split>.SKIP_UNREADABLE_IMAGES true, warn
+    # naming the image and use the next readable one instead.
+    from vissl.data.disk_dataset import DiskImageDataset
+
+    original = DiskImageDataset.__getitem__
+    if getattr(original, "_spacetorch_names_images", False):
+        return
+
+    def getitem(self: Any, idx: int) -> Any:
+        if self.data_source != "disk_folder":
+            return original(self, idx)
+        skip = bool(self.cfg["DATA"][self.split].get(SKIP_UNREADABLE_IMAGES, False))
+        attempts = len(self) if skip else 1
+        for offset in range(attempts):
+            index = (idx + offset) % len(self)
+            try:
+                return original(self, index)
+            except (OSError, ValueError, SyntaxError) as err:  # PIL's errors for damaged files
+                path, root = self.image_dataset.samples[index][0], self.image_dataset.root
+                if not skip:
+                    raise UnreadableImageError(
+                        f"{path}: cannot read this {self.split.lower()} image ({type(err).__name__}: {err}). "
+                        f"List every unreadable image with `python scripts/check_images.py {root}` (add "
+                        f"--move-to DIR to set them aside), or train without them, each named in a warning, "
+                        f"with ++config.DATA.{self.split}.{SKIP_UNREADABLE_IMAGES}=true"
+                    ) from None
+                logging.warning(f"skipping unreadable image {path} ({type(err).__name__}: {err})")
+        raise UnreadableImageError(f"{self.image_dataset.root}: no image of this folder can be read")
+
+    getitem._spacetorch_names_images = True  # type: ignore[attr-defined]
+    DiskImageDataset.__getitem__ = getitem
 
 
 def fix_config(cfg: Any) -> None:

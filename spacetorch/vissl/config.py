@@ -6,6 +6,7 @@ wrong config stops in a second instead of after the ranks have spawned.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 from spacetorch.losses import layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
-from spacetorch.models.positions.layer_positions import position_files
+from spacetorch.models.positions import NetworkPositions, PositionsError, UnsafePickleError
 from spacetorch.vissl.registry import SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_NAMES
 
 __all__ = [
@@ -123,6 +124,8 @@ def set_alpha(cfg: Any, alpha: float) -> None:
     name = cfg.LOSS.name
     if name not in SPATIAL_LOSS_NAMES:
         raise ConfigError(f"--alpha needs a spatial loss ({', '.join(SPATIAL_LOSS_NAMES)}), config.LOSS.name is {name!r}")
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise ConfigError(f"--alpha is the spatial loss weight, a finite number >= 0 (0: no spatial loss); got {alpha}")
     weights = _layer_weights(cfg)
     for key in weights:
         cfg.LOSS[name].layer_weights[key] = float(alpha)
@@ -145,19 +148,58 @@ def validate(cfg: Any) -> None:
     """
     if cfg.LOSS.name in SPATIAL_LOSS_NAMES:
         _check_spatial(cfg)
+    if "simclr" in cfg.LOSS.name:
+        world = cfg.DISTRIBUTED.NUM_NODES * cfg.DISTRIBUTED.NUM_PROC_PER_NODE
+        if cfg.DATA.TRAIN.BATCHSIZE_PER_REPLICA * world < 2:
+            raise ConfigError(
+                f"config.DATA.TRAIN.BATCHSIZE_PER_REPLICA is {cfg.DATA.TRAIN.BATCHSIZE_PER_REPLICA} on {world} "
+                f"process(es): {cfg.LOSS.name} contrasts each image with the others of the batch, so the "
+                "batch must hold at least 2 images"
+            )
     if cfg.OPTIMIZER.get("use_larc", False):
         raise ConfigError("config.OPTIMIZER.use_larc is true, but LARC needs NVIDIA apex: set config.OPTIMIZER.use_larc=false")
     splits = ["TRAIN"] + (["TEST"] if cfg.TEST_MODEL or cfg.TEST_ONLY else [])
     for split in splits:
         _check_data_paths(cfg, split)
+    _check_checkpoints(cfg)
+
+
+def _check_checkpoints(cfg: Any) -> None:
+    """The weights to start from and the checkpoint to resume from are whole torch files."""
+    from vissl.utils.checkpoint import get_resume_checkpoint
+
+    from spacetorch.checkpoints import CheckpointError, check_checkpoint_file
+
+    params_file = cfg.MODEL.WEIGHTS_INIT.PARAMS_FILE
+    if params_file:
+        try:
+            check_checkpoint_file(params_file)
+        except (CheckpointError, FileNotFoundError) as err:
+            raise ConfigError(f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE: {err}") from None
+    if Path(cfg.CHECKPOINT.DIR).is_dir():
+        resume = get_resume_checkpoint(cfg, checkpoint_folder=cfg.CHECKPOINT.DIR)
+        if resume is not None:
+            try:
+                check_checkpoint_file(resume)
+            except (CheckpointError, FileNotFoundError) as err:
+                raise ConfigError(
+                    f"config.CHECKPOINT.DIR: cannot resume: {err}. Delete that file to resume from an earlier "
+                    "checkpoint, or set config.CHECKPOINT.DIR to start a new run"
+                ) from None
 
 
 def _check_spatial(cfg: Any) -> None:
     loss = cfg.LOSS.name
     weights = _layer_weights(cfg)
     for key, value in weights.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ConfigError(f"config.LOSS.{loss}.layer_weights.{key} must be a number >= 0, got {value!r}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"config.LOSS.{loss}.layer_weights.{key} must be a finite number >= 0, got {value!r}")
+    batch = cfg.DATA.TRAIN.BATCHSIZE_PER_REPLICA
+    if batch < 2:
+        raise ConfigError(
+            f"config.DATA.TRAIN.BATCHSIZE_PER_REPLICA is {batch}; the spatial loss {loss} correlates "
+            "responses over the samples of each process's batch, so it needs at least 2"
+        )
     if cfg.TRAINER.TRAIN_STEP_NAME != "custom_train_step":
         raise ConfigError(
             f"config.TRAINER.TRAIN_STEP_NAME is {cfg.TRAINER.TRAIN_STEP_NAME!r}; the spatial loss {loss} "
@@ -182,9 +224,11 @@ def _check_spatial(cfg: Any) -> None:
             f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: {path} is not a directory "
             f"(relative to {Path.cwd()}); make one with `make run` or scripts/save_retinotopic_positions.py"
         )
-    layers = params.get("layers") or [p.stem for p in position_files(path)]
-    if not layers:
-        raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: {path} holds no .pkl or .npz position files")
+    try:  # every file read once here, so that a damaged one is named before any rank starts
+        positions = NetworkPositions.load_from_dir(path)
+    except (PositionsError, UnsafePickleError) as err:
+        raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: {err}") from None
+    layers = params.get("layers") or list(positions.layer_positions)
     _check_model_layers(cfg, trunk, list(layers), path)
     outputs = {vissl_key(name) for name in layers}
     problem = layer_weight_mismatch(weights, outputs, trunk=f"trunk {trunk}")

@@ -45,11 +45,15 @@ def test_valid_config_passes(small_positions: Path, small_images: Path) -> None:
     "override, message",
     [
         ("+config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer5_0=1.0", r"names \['layer5_0'\], which trunk"),
-        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=-1", r"layer_weights.layer2_0 must be a number >= 0"),
+        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=-1", r"layer_weights.layer2_0 must be a finite number >= 0"),
         ("config.MODEL.TRUNK.TRUNK_PARAMS.position_dir=/nonexistent/positions", r"position_dir: /nonexistent/positions is not a directory"),
         ("config.DATA.TRAIN.DATA_PATHS=[/nonexistent/images]", r"DATA_PATHS\[0\]: /nonexistent/images does not exist"),
         ("config.TRAINER.TRAIN_STEP_NAME=standard_train_step", r"needs custom_train_step"),
         ("config.OPTIMIZER.use_larc=true", r"LARC needs NVIDIA apex"),
+        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=nan", r"layer_weights.layer2_0 must be a finite number >= 0, got nan"),
+        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=inf", r"layer_weights.layer2_0 must be a finite number >= 0, got inf"),
+        ("config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=1", r"BATCHSIZE_PER_REPLICA is 1; the spatial loss .* needs at least 2"),
+        ("config.MODEL.WEIGHTS_INIT.PARAMS_FILE=/no/such/weights.torch", r"PARAMS_FILE: checkpoint /no/such/weights.torch does not exist"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(small_positions: Path, small_images: Path, override: str, message: str) -> None:
@@ -61,8 +65,8 @@ def test_bad_config_is_refused_naming_the_key(small_positions: Path, small_image
 def test_layer_weight_missing_for_a_trunk_layer_is_refused(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
     partial = tmp_path / "positions"
     partial.mkdir()
-    for path in small_positions.iterdir():
-        if not path.name.startswith("layer1.0"):
+    for path in small_positions.iterdir():  # a hand-made subset (no manifest)
+        if not path.name.startswith("layer1.0") and path.name != "manifest.json":
             (partial / path.name).write_bytes(path.read_bytes())
     cfg = compose(_good(partial, small_images) + [f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={partial}"])
     with pytest.raises(ConfigError, match=r"names \['layer1_0'\], which trunk spatial_resnet18 does not output"):
@@ -136,3 +140,56 @@ def test_train_cli_errors_exit_2_with_the_message(capsys: pytest.CaptureFixture[
         prepare(["config=demo_cpu_simclr_spatial_resnet18", "--import", "/no/such/trunk.py"])
     assert "--import" in capsys.readouterr().err
     assert "/no/such/trunk.py" not in os.environ.get("SPACETORCH_IMPORTS", "")
+
+
+@pytest.mark.parametrize("alpha", ["nan", "inf", "-inf", "-0.5"])
+def test_alpha_must_be_finite_and_non_negative(alpha: str, small_positions: Path, small_images: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        prepare(_good(small_positions, small_images) + [f"--alpha={alpha}"])
+    assert stop.value.code == 2
+    assert f"--alpha is the spatial loss weight, a finite number >= 0 (0: no spatial loss); got {float(alpha)}" in capsys.readouterr().err
+
+
+def test_plain_simclr_needs_two_images_per_batch(small_images: Path) -> None:
+    cfg = compose(
+        [
+            "config=demo_cpu_simclr_spatial_resnet18",
+            "config.LOSS.name=simclr_info_nce_loss",
+            "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=1",
+            f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]",
+        ]
+    )
+    with pytest.raises(ConfigError, match=r"BATCHSIZE_PER_REPLICA is 1 on 1 process\(es\): simclr_info_nce_loss contrasts"):
+        validate(cfg)
+
+
+def test_resnet50_positions_on_a_resnet18_trunk_say_they_are_for_another_model(
+    small_images: Path, tmp_path: Path
+) -> None:
+    from spacetorch.models.positions import retinotopic_positions
+
+    positions = retinotopic_positions("resnet50", 100, input_size=64).save(tmp_path / "resnet50_positions")
+    cfg = compose(_good(positions, small_images))
+    with pytest.raises(ConfigError, match=r"the positions in .*resnet50_positions are for another model: \['layer1.2'"):
+        validate(cfg)
+
+
+def test_a_damaged_position_file_is_named_before_any_rank_starts(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "positions"
+    damaged.mkdir()
+    for path in small_positions.iterdir():
+        (damaged / path.name).write_bytes(path.read_bytes())
+    (damaged / "manifest.json").unlink()  # a set of the original code, without manifest
+    data = (damaged / "layer3.1.pkl").read_bytes()
+    (damaged / "layer3.1.pkl").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ConfigError, match=rf"position_dir: {damaged / 'layer3.1.pkl'}: not a readable position pickle"):
+        validate(compose(_good(damaged, small_images)))
+
+
+def test_a_damaged_resume_checkpoint_is_named(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    checkpoints = tmp_path / "ckpt"
+    checkpoints.mkdir()
+    (checkpoints / "model_phase3.torch").write_bytes(b"PK\x03\x04 cut short")
+    cfg = compose(_good(small_positions, small_images) + [f"config.CHECKPOINT.DIR={checkpoints}"])
+    with pytest.raises(ConfigError, match=r"cannot resume: checkpoint .*model_phase3.torch is truncated or corrupt"):
+        validate(cfg)

@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from spacetorch.checkpoints import load_trunk
 
+from output_states import dead_pid
 from train_helpers import IMAGE_SIZE, TRAIN_PY, run_train, small_run_overrides
 
 SPATIAL_LINE = re.compile(r"Iteration (\d+): task loss ([\d.]+); spatial loss (.*)")
@@ -134,8 +135,13 @@ def test_killed_run_resumes_from_its_last_checkpoint(small_positions: Path, smal
         first.wait()
     assert not (ckpt_dir / "model_final_checkpoint_phase2.torch").exists()
 
+    # what a kill during a checkpoint save leaves: removed at the next start, never resumed from
+    orphan = ckpt_dir / f".model_phase1.torch.{dead_pid()}.partial.tmp"
+    orphan.write_bytes(b"PK\x03\x04 half a checkpoint")
     second = run_train(overrides, cwd=tmp_path)
     _check(second)
+    assert f"removed 1 partial checkpoint file(s) of an earlier run that was killed while saving: {orphan.name}" in second.stdout
+    assert not orphan.exists()
     assert "Starting phase 0 [train]" not in second.stdout, "phase 0 was trained again"
     assert "Starting phase 2 [train]" in second.stdout
     assert (ckpt_dir / "model_final_checkpoint_phase2.torch").is_file()
@@ -208,3 +214,79 @@ def test_spatial_loss_goes_down_with_alpha(small_positions: Path, small_images: 
     mean_sl: list[float] = [sum(v.values()) / len(v) for _, v in sorted(logged.items())]
     start, end = sum(mean_sl[:6]) / 6, sum(mean_sl[-6:]) / 6
     assert end < start - 0.02, f"mean spatial loss went from {start:.3f} to {end:.3f}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "processes, signum, to_group",
+    [(1, signal.SIGINT, True), (2, signal.SIGTERM, False)],
+    ids=["Ctrl-C to the terminal's process group, 1 process", "SIGTERM to train.py alone, 2 ranks"],
+)
+def test_interrupted_training_fails_and_says_where_it_resumes(
+    small_positions: Path, small_images: Path, tmp_path: Path, processes: int, signum: int, to_group: bool
+) -> None:
+    ckpt_dir = tmp_path / "ckpt"
+    overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
+    overrides[overrides.index("config.OPTIMIZER.num_epochs=1")] = "config.OPTIMIZER.num_epochs=100"
+    overrides[overrides.index("config.DATA.NUM_DATALOADER_WORKERS=0")] = "config.DATA.NUM_DATALOADER_WORKERS=2"
+    overrides.append(f"config.DISTRIBUTED.NUM_PROC_PER_NODE={processes}")
+    run = subprocess.Popen(
+        [sys.executable, str(TRAIN_PY), *overrides],
+        cwd=tmp_path,
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (ckpt_dir / "model_phase0.torch").exists():
+            assert run.poll() is None, "train.py ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint after 240 s"
+            time.sleep(0.2)
+        os.killpg(run.pid, signum) if to_group else os.kill(run.pid, signum)
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    name = signal.Signals(signum).name
+    assert run.returncode == 128 + signum, stderr[-3000:]
+    assert f"train.py: interrupted by {name}; training did not finish. Run the same command again to resume from {ckpt_dir}/model_phase" in stderr
+    assert "All Done" not in stdout + stderr
+    assert [p.name for p in ckpt_dir.iterdir() if p.name.startswith(".")] == [], "a partial checkpoint was left"
+    assert not list(ckpt_dir.glob("model_final_checkpoint_*"))
+
+
+def _damage_one_image(images: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the training images in which one JPEG is cut short; returns (folder, image)."""
+    import shutil
+
+    train = tmp_path / "images" / "train"
+    shutil.copytree(images / "train", train)
+    bad = sorted(train.glob("*/*.jpg"))[5]
+    bad.write_bytes(bad.read_bytes()[:400])
+    return train, bad
+
+
+def test_a_damaged_training_image_is_named(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    train, bad = _damage_one_image(small_images, tmp_path)
+    overrides = small_run_overrides(small_positions, small_images, tmp_path / "ckpt")
+    overrides[overrides.index(f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]")] = f"config.DATA.TRAIN.DATA_PATHS=[{train}]"
+    result = run_train(overrides, cwd=tmp_path)
+    assert result.returncode != 0
+    assert f"UnreadableImageError: {bad}: cannot read this train image (OSError: " in result.stderr
+    assert f"python scripts/check_images.py {train}" in result.stderr
+    assert "++config.DATA.TRAIN.SKIP_UNREADABLE_IMAGES=true" in result.stderr
+
+
+@pytest.mark.slow
+def test_damaged_images_can_be_skipped_with_a_warning_naming_each(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    train, bad = _damage_one_image(small_images, tmp_path)
+    overrides = small_run_overrides(small_positions, small_images, tmp_path / "ckpt")
+    overrides[overrides.index(f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]")] = f"config.DATA.TRAIN.DATA_PATHS=[{train}]"
+    result = run_train(overrides + ["++config.DATA.TRAIN.SKIP_UNREADABLE_IMAGES=true"], cwd=tmp_path)
+    _check(result)
+    assert f"skipping unreadable image {bad} (OSError: " in result.stdout + result.stderr
+    assert sorted(_spatial_log(result.stdout)) == list(range(6)), "48 images / 8 = 6 steps, none lost"

@@ -167,8 +167,9 @@ def test_script_interrupted_exits_130_and_writes_nothing(tmp_path, monkeypatch, 
         os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(NetworkPositions, "save", interrupted_save)
-    code = script.main(["--out", str(tmp_path / "set"), "--quiet", "--n-neighborhoods", "50"])
-    assert code == 130
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--out", str(tmp_path / "set"), "--quiet", "--n-neighborhoods", "50"])
+    assert stop.value.code == 130
     assert "interrupted by SIGINT; nothing was written" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 

@@ -1,0 +1,61 @@
+"""List (and optionally set aside) the images of a folder that cannot be decoded."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from spacetorch.cli._signals import exit_on_interrupt
+from spacetorch.data.image_check import find_unreadable_images, image_files
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="check_images.py",
+        description=(
+            "Decode every image under ROOT (e.g. an ImageFolder such as data/imagenet/train) as "
+            "training does, and print each one that fails with the reason. Exit status 1 when "
+            "some failed, 0 when all are readable."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("root", type=Path, help="folder to check (searched recursively)")
+    parser.add_argument(
+        "--move-to", type=Path, default=None, metavar="DIR",
+        help="move each unreadable image to DIR, keeping its path relative to ROOT",
+    )
+    parser.add_argument("--workers", type=int, default=None, help="decoding processes [default: the CPU count]")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.root.is_dir():
+        parser.exit(2, f"{parser.prog}: error: ROOT {args.root} is not a directory\n")
+    if args.workers is not None and args.workers < 1:
+        parser.exit(2, f"{parser.prog}: error: --workers must be >= 1, got {args.workers}\n")
+    from tqdm.auto import tqdm
+
+    total = len(image_files(args.root))
+    with (
+        exit_on_interrupt(parser.prog, "stopped before every image was checked"),
+        tqdm(total=total, desc="images", unit="img", disable=args.quiet) as bar,
+    ):
+        bad = find_unreadable_images(args.root, workers=args.workers, progress=lambda n: bar.update(n - bar.n))
+    for path, problem in bad:
+        print(f"{path}: {problem}")
+        if args.move_to is not None:
+            target = args.move_to / path.relative_to(args.root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+    moved = f"; moved to {args.move_to}" if args.move_to is not None and bad else ""
+    print(f"{len(bad)} of {total} images under {args.root} cannot be read{moved}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

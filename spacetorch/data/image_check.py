@@ -1,0 +1,82 @@
+"""Find the images of a folder that cannot be decoded (truncated downloads, corrupt files)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+__all__ = ["IMAGE_SUFFIXES", "find_unreadable_images", "image_files"]
+
+#: the suffixes torchvision's ImageFolder (VISSL's ``disk_folder``) loads
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def image_files(root: str | os.PathLike[str]) -> list[Path]:
+    """Every image file under ``root`` (by suffix, case-insensitive), sorted."""
+    return sorted(
+        Path(folder) / name
+        for folder, _, names in os.walk(root, followlinks=True)
+        for name in names
+        if name.lower().endswith(IMAGE_SUFFIXES)
+    )
+
+
+def _problem(path: Path) -> str | None:
+    """Why ``path`` cannot be decoded as an RGB image, or None when it can."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.convert("RGB")  # decodes every pixel, as the training loader does
+    except Exception as err:  # PIL raises OSError, ValueError, SyntaxError... for damaged files
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def _check_chunk(paths: list[Path]) -> list[str | None]:
+    return [_problem(path) for path in paths]
+
+
+def _chunks(paths: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(paths), size):
+        yield paths[start:start + size]
+
+
+def find_unreadable_images(
+    root: str | os.PathLike[str], *, workers: int | None = None, progress: Callable[[int], None] | None = None
+) -> list[tuple[Path, str]]:
+    """Decode every image under ``root``; return ``(path, what is wrong)`` for those that fail.
+
+    Args:
+        workers: processes decoding in parallel (default: the CPU count; 1 for none).
+        progress: called with the number of images checked after each chunk.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a directory.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such directory")
+    paths = image_files(root)
+    workers = workers or os.cpu_count() or 1
+    chunks = list(_chunks(paths, max(1, min(64, len(paths) // (4 * workers)))))
+    bad: list[tuple[Path, str]] = []
+    done = 0
+
+    def collect(chunk: list[Path], problems: list[str | None]) -> None:
+        nonlocal done
+        bad.extend((path, problem) for path, problem in zip(chunk, problems, strict=True) if problem)
+        done += len(chunk)
+        if progress is not None:
+            progress(done)
+
+    if workers == 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            collect(chunk, _check_chunk(chunk))
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for chunk, problems in zip(chunks, pool.map(_check_chunk, chunks), strict=True):
+                collect(chunk, problems)
+    return sorted(bad)
