@@ -56,3 +56,9 @@ def test_arguments_are_checked() -> None:
         LayerWeightedSpatialLoss({})
     with pytest.raises(ValueError, match="neighborhoods_per_batch must be >= 1, got 0"):
         LayerWeightedSpatialLoss({"a": 1.0}, neighborhoods_per_batch=0)
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf"), -0.25])
+def test_layer_weights_must_be_finite_and_non_negative(weight: float) -> None:
+    with pytest.raises(ValueError, match=rf"layer_weights must be finite numbers >= 0 \(0: no spatial loss\), got \{{'b': {weight}\}}"):
+        LayerWeightedSpatialLoss({"a": 1.0, "b": weight})
