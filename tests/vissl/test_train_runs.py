@@ -6,8 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from spacetorch.checkpoints import load_trunk
 
 from output_states import dead_pid
-from train_helpers import IMAGE_SIZE, TRAIN_PY, run_train, small_run_overrides
+from train_helpers import IMAGE_SIZE, run_train, small_run_overrides, start_train_until
 
 SPATIAL_LINE = re.compile(r"Iteration (\d+): task loss ([\d.]+); spatial loss (.*)")
 
@@ -115,24 +113,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(small_positions: Path, smal
     ckpt_dir = tmp_path / "ckpt"
     overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
     overrides[overrides.index("config.OPTIMIZER.num_epochs=1")] = "config.OPTIMIZER.num_epochs=3"
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
-    first = subprocess.Popen(
-        [sys.executable, str(TRAIN_PY), *overrides],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while not (ckpt_dir / "model_phase0.torch").exists():
-            assert first.poll() is None, "the first run ended before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint after 240 s"
-            time.sleep(0.2)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+    first = start_train_until(overrides, tmp_path, ckpt_dir / "model_phase0.torch")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
     assert not (ckpt_dir / "model_final_checkpoint_phase2.torch").exists()
 
     # what a kill during a checkpoint save leaves: removed at the next start, never resumed from
@@ -230,27 +213,15 @@ def test_interrupted_training_fails_and_says_where_it_resumes(
     overrides[overrides.index("config.OPTIMIZER.num_epochs=1")] = "config.OPTIMIZER.num_epochs=100"
     overrides[overrides.index("config.DATA.NUM_DATALOADER_WORKERS=0")] = "config.DATA.NUM_DATALOADER_WORKERS=2"
     overrides.append(f"config.DISTRIBUTED.NUM_PROC_PER_NODE={processes}")
-    run = subprocess.Popen(
-        [sys.executable, str(TRAIN_PY), *overrides],
-        cwd=tmp_path,
-        env=dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    run = start_train_until(overrides, tmp_path, ckpt_dir / "model_phase0.torch")
     try:
-        deadline = time.monotonic() + 240
-        while not (ckpt_dir / "model_phase0.torch").exists():
-            assert run.poll() is None, "train.py ended before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint after 240 s"
-            time.sleep(0.2)
         os.killpg(run.pid, signum) if to_group else os.kill(run.pid, signum)
-        stdout, stderr = run.communicate(timeout=120)
+        run.wait(timeout=120)
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
+    stdout, stderr = (tmp_path / "train.stdout").read_text(), (tmp_path / "train.stderr").read_text()
     name = signal.Signals(signum).name
     assert run.returncode == 128 + signum, stderr[-3000:]
     assert f"train.py: interrupted by {name}; training did not finish. Run the same command again to resume from {ckpt_dir}/model_phase" in stderr

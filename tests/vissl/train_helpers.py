@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,3 +42,27 @@ def run_train(args: Sequence[str], cwd: Path, timeout: float = 300) -> subproces
         text=True,
         timeout=timeout,
     )
+
+
+def start_train_until(args: Sequence[str], cwd: Path, checkpoint: Path, timeout: float = 240) -> subprocess.Popen:
+    """Start ``python train.py ARGS`` in its own process group (as a terminal does) and return
+    once it has written ``checkpoint``.  Its output goes to ``cwd/train.stdout`` and
+    ``cwd/train.stderr`` (files, not pipes, which a long log would fill and block)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", CUDA_VISIBLE_DEVICES="")
+    with open(cwd / "train.stdout", "w") as out, open(cwd / "train.stderr", "w") as err:
+        run = subprocess.Popen(
+            [sys.executable, str(TRAIN_PY), *args], cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout
+    try:
+        while not checkpoint.exists():
+            if run.poll() is not None:
+                raise AssertionError(f"train.py ended before writing {checkpoint.name}:\n{(cwd / 'train.stderr').read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {checkpoint.name} after {timeout} s")
+            time.sleep(0.2)
+    except BaseException:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+        raise
+    return run
