@@ -50,6 +50,7 @@ setup(
             "spacetorch-save-positions=spacetorch.cli.save_retinotopic_positions:main",
             "spacetorch-v1-figure=spacetorch.cli.v1_figure:main",
             "spacetorch-check-images=spacetorch.cli.check_images:main",
+            "spacetorch-swapopt=spacetorch.cli.swapopt:main",
         ]
     },
 )

@@ -29,6 +29,7 @@ __all__ = [
     "response_map_figure",
     "save_figure",
     "smoothness_figure",
+    "swapopt_figure",
     "v1_figure",
 ]
 
@@ -141,6 +142,27 @@ def v1_figure(result: OrientationMap, *, title: str) -> Figure:
     right.scatter(pw.x[pw.sign > 0], pw.y[pw.sign > 0], marker="o", facecolors="white", edgecolors="k", s=18, label="+")
     right.scatter(pw.x[pw.sign < 0], pw.y[pw.sign < 0], marker="o", facecolors="k", edgecolors="white", s=18, label="-")
     _sheet_axes(right, f"{len(pw)} pinwheels, {result.pinwheel_density:.2f} per spacing² (spacing {result.spacing:.2f} mm)")
+    fig.suptitle(title)
+    return fig
+
+
+def swapopt_figure(before: OrientationMap, after: OrientationMap, *, title: str) -> Figure:
+    """One layer before and after swap optimisation: each unit's preferred orientation at its
+    old and new position (the units and their tuning are the same), and both smoothness curves."""
+    fig = _figure(16.0, 4.8)
+    left, middle, right = fig.subplots(1, 3)
+    _orientation_panel(left, before.coordinates, before.tuning.preferred, "before: preferred orientation")
+    _orientation_panel(middle, after.coordinates, after.tuning.preferred, "after: preferred orientation")
+    ok_b, ok_a = before.curve.pairs > 0, after.curve.pairs > 0
+    right.plot(before.curve.distances[ok_b], before.curve.mean_difference[ok_b], "o-", color="0.55",
+               label=f"before (smoothness {before.smoothness:.2f})")
+    right.plot(after.curve.distances[ok_a], after.curve.mean_difference[ok_a], "o-", color="k",
+               label=f"after ({after.smoothness:.2f})")
+    right.set_xlabel("cortical distance (mm)")
+    right.set_ylabel("|difference in preference| (deg)")
+    right.set_ylim(bottom=0)
+    right.legend(loc="lower right", fontsize="small")
+    right.set_title(f"smoothness ({int(after.selective.sum())} selective units)")
     fig.suptitle(title)
     return fig
 

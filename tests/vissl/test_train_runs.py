@@ -261,3 +261,19 @@ def test_damaged_images_can_be_skipped_with_a_warning_naming_each(small_position
     _check(result)
     assert f"skipping unreadable image {bad} (OSError: " in result.stdout + result.stderr
     assert sorted(_spatial_log(result.stdout)) == list(range(6)), "48 images / 8 = 6 steps, none lost"
+
+
+@pytest.mark.slow
+def test_trains_on_swap_optimised_positions(small_model_files, small_images: Path, tmp_path: Path) -> None:
+    """The swapopt pipeline's last step: train.py with position_dir pointing at swapopt's output."""
+    from spacetorch.cli.swapopt import main as swapopt
+
+    checkpoint, positions = small_model_files
+    swapped = tmp_path / "swapped"
+    assert swapopt(["--checkpoint", str(checkpoint), "--positions", str(positions), "--attempts", "5000",
+                    "--out", str(swapped), "--figure", str(tmp_path / "swap.png"), "--n-neighborhoods", "400",
+                    "--image-size", str(IMAGE_SIZE), "--spatial-frequencies", "2", "4", "8", "16",
+                    "--device", "cpu", "--quiet"]) == 0
+    result = run_train(small_run_overrides(swapped, small_images, tmp_path / "ckpt"), cwd=tmp_path)
+    _check(result)
+    assert sorted(_spatial_log(result.stdout)) == list(range(6))

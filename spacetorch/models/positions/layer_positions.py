@@ -14,6 +14,7 @@ File formats (compatible with the original TDANN code):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -21,6 +22,7 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -369,7 +371,14 @@ class NetworkPositions:
             origin[layer.name] = path
         return cls(layer_positions=layers, version=_read_version(load_dir))
 
-    def save(self, save_dir: PathLike, fmt: str = "pkl", *, overwrite: bool = False) -> Path:
+    def save(
+        self,
+        save_dir: PathLike,
+        fmt: str = "pkl",
+        *,
+        overwrite: bool = False,
+        extra_files: Mapping[str, bytes] | None = None,
+    ) -> Path:
         """Write every layer, ``version.txt`` and ``manifest.json`` into ``save_dir``, all or nothing.
 
         The set is written to a temporary directory beside ``save_dir`` that then takes its
@@ -380,6 +389,8 @@ class NetworkPositions:
         Args:
             overwrite: replace an existing position set.  Only a position set is ever
                 replaced (see :func:`check_output_dir`).
+            extra_files: ``{name: content}`` of ``.json`` files written with the set (e.g. the
+                record of how it was made), listed in its manifest.
 
         Raises:
             ValueError: ``fmt`` is not ``"pkl"`` or ``"npz"``.
@@ -388,6 +399,10 @@ class NetworkPositions:
         """
         if fmt not in ("pkl", "npz"):
             raise ValueError(f"fmt must be 'pkl' or 'npz', got {fmt!r}")
+        extra_files = dict(extra_files or {})
+        bad = [name for name in extra_files if Path(name).name != name or not name.endswith(".json") or name == MANIFEST]
+        if bad:
+            raise ValueError(f"extra_files must be plain '<name>.json' file names other than {MANIFEST}, got {bad}")
         save_dir = Path(save_dir)
         check_output_dir(save_dir, overwrite=overwrite)
         with atomic_directory(save_dir) as tmp:
@@ -395,7 +410,9 @@ class NetworkPositions:
             if self.version is not None:
                 version = f"{int(self.version)}\n".encode()
                 atomic_write(tmp / VERSION_FILE, lambda f: f.write(version))
-            _write_manifest(tmp, {path.stem: path for path in written})
+            for name, content in extra_files.items():
+                atomic_write(tmp / name, functools.partial(_write_bytes, content))
+            _write_manifest(tmp, {path.stem: path for path in written}, [tmp / name for name in extra_files])
         return save_dir
 
 
@@ -453,6 +470,8 @@ def _belongs_to_set(path: Path, save_dir: Path) -> bool:
         return False
     if path.name in (VERSION_FILE, MANIFEST):
         return True
+    if path.suffix == ".json" and path.name in _read_extra(save_dir):
+        return True
     if path.suffix not in _SUFFIXES:
         return False
     manifest = _read_manifest(save_dir)
@@ -487,9 +506,25 @@ def _read_manifest(directory: Path) -> dict[str, dict[str, object]] | None:
     return layers
 
 
-def _write_manifest(directory: Path, files: Mapping[str, Path]) -> None:
+def _write_bytes(content: bytes, file: IO[bytes]) -> None:
+    file.write(content)
+
+
+def _read_extra(directory: Path) -> dict[str, int]:
+    """``{name: size}`` of the extra files the manifest lists (none without a manifest)."""
+    path = directory / MANIFEST
+    if _read_manifest(directory) is None:
+        return {}
+    extra = json.loads(path.read_text()).get("extra", {})
+    return {str(k): int(v) for k, v in extra.items()} if isinstance(extra, dict) else {}
+
+
+def _write_manifest(directory: Path, files: Mapping[str, Path], extra: Sequence[Path] = ()) -> None:
     layers = {name: {"file": path.name, "bytes": path.stat().st_size} for name, path in sorted(files.items())}
-    text = json.dumps({"format": "spacetorch position set", "format_version": 1, "layers": layers}, indent=1)
+    content: dict[str, object] = {"format": "spacetorch position set", "format_version": 1, "layers": layers}
+    if extra:
+        content["extra"] = {path.name: path.stat().st_size for path in extra}
+    text = json.dumps(content, indent=1)
     atomic_write(directory / MANIFEST, lambda f: f.write(text.encode() + b"\n"))
 
 
@@ -499,7 +534,7 @@ def _update_manifest(written: Path) -> Path:
     if layers is not None:
         files = {name: written.parent / str(entry["file"]) for name, entry in layers.items()}
         files[written.stem] = written
-        _write_manifest(written.parent, files)
+        _write_manifest(written.parent, files, [written.parent / name for name in _read_extra(written.parent)])
     return written
 
 

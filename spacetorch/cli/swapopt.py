@@ -1,0 +1,148 @@
+"""Swap-optimise a position set against a model's responses to sine gratings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from spacetorch.cli._signals import exit_on_interrupt
+
+DEFAULT_ATTEMPTS = 50_000_000  # per layer, as for the published models
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swapopt.py",
+        description=(
+            "Record a trained model's responses to the 640 standard sine gratings, then swap the "
+            "positions of pairs of units inside small windows of the cortical sheet whenever that "
+            "lowers the local spatial loss (the original TDANN 'swapopt'), and write the new position "
+            "set (the same units, permuted coordinates, neighborhoods drawn again) with swapopt.json "
+            "(settings, seed, attempts, swaps kept, loss before and after) and a before/after figure. "
+            "Train on the result with train.py config.MODEL.TRUNK.TRUNK_PARAMS.position_dir=OUT."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--checkpoint", type=Path, required=True, help="VISSL checkpoint of the model (e.g. trained with alpha = 0)")
+    parser.add_argument("--positions", type=Path, required=True, help="the position set to optimise (the model's)")
+    parser.add_argument("--arch", default="resnet18", help="registered model of the checkpoint")
+    parser.add_argument("--layers", nargs="+", default=None, help="layers to optimise [default: every layer of the set]")
+    parser.add_argument("--attempts", type=_count, default=DEFAULT_ATTEMPTS, help="swap attempts per layer (5e7 is accepted)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+    parser.add_argument("--out", type=Path, default=None, help="output directory [default: <positions>_swapopt]")
+    parser.add_argument("--overwrite", action="store_true", help="replace the position set in --out")
+    parser.add_argument("--image-size", type=int, default=224, help="grating side in px: the size the positions were made for")
+    parser.add_argument(
+        "--spatial-frequencies", type=float, nargs="+", default=None,
+        help="grating cycles per image (below image-size / 2) [default: the standard 8, 5.5 to 96.9]",
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="gratings per forward pass")
+    parser.add_argument("--device", default=None, help="torch device for the responses [default: cuda if available]")
+    parser.add_argument("--figure", type=Path, default=None, help="before/after PNG [default: figures/<out>_<layer>_swapopt.png]")
+    parser.add_argument("--figure-layer", default="layer2.0", help="layer shown in the figure (if optimised)")
+    parser.add_argument("--n-neighborhoods", type=int, default=20_000, help="neighborhoods drawn per layer for the new positions")
+    parser.add_argument("--trust-checkpoint", action="store_true", help="allow a checkpoint that needs full unpickling")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number like 1000000 or 5e7, got {text!r}") from None
+    if not (value >= 1 and value == int(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return int(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = args.out or args.positions.with_name(f"{args.positions.name}_swapopt")
+    resume = out.with_name(f"{out.name}.resume")
+    with exit_on_interrupt(parser.prog, f"{out} was not written; run the same command again to continue from {resume}"):
+        return _run(parser, args, out, resume)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, resume: Path) -> int:
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from spacetorch.analyses import analyze_orientation_map
+    from spacetorch.checkpoints import CheckpointError
+    from spacetorch.models.positions import PositionsError, check_output_dir
+    from spacetorch.models.positions.swapopt import swap_optimize
+    from spacetorch.models.topographic import TopographicModel
+    from spacetorch.plots import save_figure, swapopt_figure
+    from spacetorch.stimuli import SPATIAL_FREQUENCIES, SineGratings
+
+    def fail(message: str) -> int:
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        check_output_dir(out, overwrite=args.overwrite)
+    except FileExistsError as err:
+        return fail(f"--out {err}")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    start = time.perf_counter()
+    try:
+        model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
+        layers = args.layers or list(model.positions.layer_positions)
+        unknown = [name for name in layers if name not in model.positions.layer_positions]
+        if unknown:
+            return fail(f"--layers: {unknown} have no positions in {args.positions}; it has {list(model.positions.layer_positions)}")
+        gratings = SineGratings(args.image_size, spatial_frequencies=args.spatial_frequencies or SPATIAL_FREQUENCIES)
+        recorded = model.responses(gratings, layers, batch_size=args.batch_size, device=device, progress=not args.quiet)
+    except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
+        return fail(str(err))
+    responses = {name: r.numpy() for name, (r, _) in recorded.items()}
+    del recorded
+
+    def bar_for(name: str):  # type: ignore[no-untyped-def]
+        bar = tqdm(total=args.attempts, desc=name, unit="attempt", unit_scale=True, disable=args.quiet, leave=False)
+
+        def update(done: int, total: int, kept: int, loss: float) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+            bar.set_postfix(loss=f"{loss:.4f}", kept=kept)
+            if done >= total:
+                bar.close()
+        return update
+
+    try:
+        swapped, records = swap_optimize(
+            model.positions, responses, attempts=args.attempts, seed=args.seed, layers=layers, resume_dir=resume,
+            on_layer=bar_for, n_neighborhoods=args.n_neighborhoods,
+        )
+    except ValueError as err:
+        return fail(str(err))
+    record = {
+        "checkpoint": str(args.checkpoint), "arch": args.arch, "positions": str(args.positions),
+        "stimuli": f"{len(gratings)} sine gratings, {args.image_size} px", "seed": args.seed,
+        "attempts_per_layer": args.attempts, "layers": [r.to_dict() for r in records],
+    }
+    swapped.save(out, overwrite=args.overwrite, extra_files={"swapopt.json": json.dumps(record, indent=1).encode()})
+    shutil.rmtree(resume, ignore_errors=True)
+    for r in records:
+        print(f"{r.layer:10s} {r.accepted:>10,} of {r.attempts:,} swaps kept; loss {r.loss_before:.4f} -> {r.loss_after:.4f} ({r.seconds:.0f} s)")
+    print(f"wrote {out} ({len(swapped)} layers, {len(records)} optimised) in {time.perf_counter() - start:.0f} s")
+    if args.figure_layer in responses:
+        layer = args.figure_layer
+        orientation = np.asarray(gratings.orientation)
+        before = analyze_orientation_map(responses[layer], np.asarray(model.positions[layer].coordinates), orientation)
+        after = analyze_orientation_map(responses[layer], np.asarray(swapped[layer].coordinates), orientation)
+        figure = args.figure or Path("figures") / f"{out.name}_{layer}_swapopt.png"
+        save_figure(swapopt_figure(before, after, title=f"{layer}: swapopt of {args.positions} ({args.checkpoint})"), figure)
+        print(f"{layer} before: {before.summary()}\n{layer} after:  {after.summary()}\nwrote {figure}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""``scripts/swapopt.py`` as a user runs it: checkpoint + positions in, a swapped set out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spacetorch.cli.swapopt import main
+from spacetorch.models.positions import NetworkPositions
+
+SMALL = ["--image-size", "64", "--spatial-frequencies", "2", "4", "8", "16", "--device", "cpu", "--quiet"]
+
+
+def test_writes_the_swapped_set_its_record_and_the_figure(small_model_files, tmp_path, capsys) -> None:
+    checkpoint, positions = small_model_files
+    out, figure = tmp_path / "swapped", tmp_path / "before_after.png"
+    code = main(["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0", "layer3.0",
+                 "--attempts", "2e4", "--out", str(out), "--figure", str(figure), "--n-neighborhoods", "200", *SMALL])
+    assert code == 0, capsys.readouterr().err
+    old, new = NetworkPositions.load_from_dir(positions), NetworkPositions.load_from_dir(out)
+    assert list(new.layer_positions) == list(old.layer_positions)
+    for name in old.layer_positions:
+        same = np.array_equal(new[name].coordinates, old[name].coordinates)
+        assert same == (name not in ("layer2.0", "layer3.0")), name
+        assert sorted(map(tuple, new[name].coordinates)) == sorted(map(tuple, np.asarray(old[name].coordinates)))
+    record = json.loads((out / "swapopt.json").read_text())
+    assert [r["layer"] for r in record["layers"]] == ["layer2.0", "layer3.0"]
+    for r in record["layers"]:
+        assert r["attempts"] == 20_000 and 0 < r["accepted"] < 20_000 and r["loss_after"] < r["loss_before"]
+    assert Image.open(figure).size[0] > 1000
+    assert not (tmp_path / "swapped.resume").exists()
+    assert "layer2.0 after:" in capsys.readouterr().out
+
+
+def test_an_existing_output_is_refused_before_any_work(small_model_files, tmp_path, capsys) -> None:
+    checkpoint, positions = small_model_files
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code = main(["--checkpoint", str(checkpoint), "--positions", str(positions), "--out", str(out), *SMALL])
+    assert code == 2
+    assert f"--out {out}: directory exists and is not empty" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_unknown_layers_and_bad_attempts_are_named(small_model_files, tmp_path, capsys) -> None:
+    checkpoint, positions = small_model_files
+    code = main(["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer9.0",
+                 "--out", str(tmp_path / "x"), *SMALL])
+    assert code == 2
+    assert "--layers: ['layer9.0'] have no positions in" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", "c", "--positions", "p", "--attempts", "lots"])
+    assert "--attempts: must be a positive number like 1000000 or 5e7, got 'lots'" in capsys.readouterr().err
