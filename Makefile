@@ -13,11 +13,12 @@ POSITIONS := positions/resnet18_retinotopic_init
 DEMO_IMAGES := data/demo_images
 DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 
-.PHONY: help run v1-figure positions test test-fast bench env clean
+.PHONY: help run v1-figure swapopt-demo positions test test-fast bench env clean
 
 help:
 	@echo "make run        train the embedded default ($(DEMO_CONFIG)) on CPU"
 	@echo "make v1-figure  orientation map, smoothness and pinwheels of the model make run trained"
+	@echo "make swapopt-demo  the swapopt pipeline on CPU: alpha = 0 model, swapopt, TDANN on the result, V1 figure"
 	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
 	@echo "make test       lint, type-check and run every test (what CI runs)"
 	@echo "make test-fast  the same without the slow tier (real train.py runs, the notebook)"
@@ -48,6 +49,23 @@ $(DEMO_CHECKPOINT):
 v1-figure: $(DEMO_CHECKPOINT) | $(STAMP)
 	$(BIN)/python scripts/v1_figure.py --checkpoint $(DEMO_CHECKPOINT) --positions $(POSITIONS) --out figures/v1_demo.png
 
+# the swapopt pipeline on the demo data: an alpha = 0 model -> its responses to the gratings ->
+# swapopt (SWAP_ATTEMPTS per layer) -> the TDANN trained on the swapped positions -> V1 figure
+SWAP_ATTEMPTS ?= 5e6
+ALPHA0_DIR := checkpoints/demo_alpha0
+SWAPPED := positions/resnet18_swapopt_demo
+SWAPPED_DIR := checkpoints/demo_swapopt
+
+swapopt-demo: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train
+	$(BIN)/python train.py config=$(DEMO_CONFIG) --alpha 0 config.CHECKPOINT.DIR=$(ALPHA0_DIR)
+	$(BIN)/python scripts/swapopt.py --checkpoint $(ALPHA0_DIR)/model_final_checkpoint_phase2.torch \
+		--positions $(POSITIONS) --out $(SWAPPED) --attempts $(SWAP_ATTEMPTS) --overwrite \
+		--figure figures/swapopt_demo_layer2.0.png
+	$(BIN)/python train.py config=$(DEMO_CONFIG) config.MODEL.TRUNK.TRUNK_PARAMS.position_dir=$(SWAPPED) \
+		config.CHECKPOINT.DIR=$(SWAPPED_DIR)
+	$(BIN)/python scripts/v1_figure.py --checkpoint $(SWAPPED_DIR)/model_final_checkpoint_phase2.torch \
+		--positions $(SWAPPED) --out figures/v1_swapopt_demo.png
+
 positions: $(POSITIONS)/version.txt
 
 $(POSITIONS)/version.txt: | $(STAMP)
@@ -69,6 +87,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_positions.py
 	$(BIN)/python bench/bench_train_step.py
+	$(BIN)/python bench/bench_swapopt.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache

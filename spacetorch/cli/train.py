@@ -97,7 +97,7 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
     )
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may follow options, as in the README
     notices: list[str] = []
     try:
         if args.imports:

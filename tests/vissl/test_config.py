@@ -193,3 +193,10 @@ def test_a_damaged_resume_checkpoint_is_named(small_positions: Path, small_image
     cfg = compose(_good(small_positions, small_images) + [f"config.CHECKPOINT.DIR={checkpoints}"])
     with pytest.raises(ConfigError, match=r"cannot resume: checkpoint .*model_phase3.torch is truncated or corrupt"):
         validate(cfg)
+
+
+def test_overrides_may_follow_options_as_in_the_readme(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    first, *rest = _good(small_positions, small_images)
+    cfg, _, _ = prepare([first, "--alpha", "0", f"config.CHECKPOINT.DIR={tmp_path / 'alpha0'}", *rest])
+    assert cfg.CHECKPOINT.DIR == str(tmp_path / "alpha0")
+    assert set(dict(cfg.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights).values()) == {0.0}

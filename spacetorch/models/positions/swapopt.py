@@ -25,9 +25,9 @@ How it is made fast, with the same decisions:
   four dot products of length ``m`` per attempt, nothing recomputed from scratch.
 * **Many windows at once.** Windows that do not overlap touch disjoint units, so a window only
   waits for the earlier windows it overlaps.  Windows are grouped into waves by that rule;
-  each wave's correlation blocks are one batch of matrix products (BLAS, or torch on a GPU)
-  and its attempts run in parallel (numba threads, or torch).  The result equals the
-  one-window-at-a-time order for the same seed, on any number of threads.
+  each window's correlation block is one symmetric BLAS product, and a wave's attempts run in
+  parallel (numba threads).  The result equals the one-window-at-a-time order for the same
+  seed, on any number of threads.
 
 A swap whose change is below floating-point resolution (``1e-9`` of the terms) counts as no
 change, so ties never flip with rounding.
@@ -57,6 +57,7 @@ __all__ = [
     "ATTEMPTS_PER_WINDOW",
     "MAX_WINDOW_UNITS",
     "MIN_WINDOW_UNITS",
+    "SheetWindows",
     "SwapRecord",
     "WindowPlan",
     "plan_windows",
@@ -89,7 +90,6 @@ class SwapRecord:
     attempts_per_window: int
     max_window_units: int
     precision: str
-    backend: str
     seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -121,12 +121,12 @@ class WindowPlan:
 def standardize(responses: np.ndarray, dtype: type = np.float32) -> np.ndarray:
     """``(N, S)`` rows ``z`` with ``z_i . z_j = corr(r_i, r_j)``; constant units give zero rows
     (their correlation counts as 0, as the original's NaN -> 0)."""
-    r = np.asarray(responses, dtype=np.float64)
-    centred = r - r.mean(axis=0, keepdims=True)
-    norm = np.sqrt((centred * centred).sum(axis=0, keepdims=True))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(norm > 0, centred / norm, 0.0)
-    return np.ascontiguousarray(z.T, dtype=dtype)
+    z: np.ndarray = np.array(np.asarray(responses).T, dtype=dtype, order="C")  # (N, S), a copy
+    z -= z.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", z, z))
+    scale = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0)
+    z *= scale[:, None]
+    return z
 
 
 def _check_inputs(layer: LayerPositions, responses: np.ndarray, width: float) -> np.ndarray:
@@ -156,8 +156,9 @@ def _check_inputs(layer: LayerPositions, responses: np.ndarray, width: float) ->
 
 
 # -- planning ------------------------------------------------------------------------------------
-class _Windows:
-    """Slots inside square windows of one side, found through the neighborhoods' band index."""
+class SheetWindows:
+    """A layer's slots (unit places) inside square windows of side ``width`` mm, found through
+    the neighborhoods' band index."""
 
     def __init__(self, xy: np.ndarray, width: float) -> None:
         self.xy = xy
@@ -179,7 +180,7 @@ class _Windows:
 
 
 def plan_windows(
-    windows: _Windows,
+    windows: SheetWindows,
     n_windows: int,
     rng: np.random.Generator,
     attempts_per_window: int = ATTEMPTS_PER_WINDOW,
@@ -401,7 +402,7 @@ def swap_optimize_layer(
     z = standardize(responses, np.float32 if precision == "float32" else np.float64)
     xy = np.ascontiguousarray(np.asarray(layer.coordinates, dtype=np.float64))
     rng_plan, rng_eval, rng_hoods = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-    windows = _Windows(xy, width)
+    windows = SheetWindows(xy, width)
     evaluation = [s for s in windows.slots(windows.low + rng_eval.random((eval_windows, 2)) * (windows.extent - width))
                   if len(s) >= MIN_WINDOW_UNITS]
     evaluation = [s if len(s) <= max_window_units else np.sort(rng_eval.choice(s, max_window_units, replace=False))
@@ -439,7 +440,7 @@ def swap_optimize_layer(
         layer=layer.name, attempts=n_windows * attempts_per_window, windows=n_windows, skipped_windows=state.skipped,
         accepted=state.accepted, loss_before=state.loss_before, loss_after=window_loss(z, units, xy, evaluation),
         seed=seed, width=width, attempts_per_window=attempts_per_window, max_window_units=max_window_units,
-        precision=precision, backend="numba", seconds=time.perf_counter() - start,
+        precision=precision, seconds=time.perf_counter() - start,
     )
     if resume_file is not None:
         Path(resume_file).unlink(missing_ok=True)

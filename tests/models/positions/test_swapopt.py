@@ -35,7 +35,7 @@ def test_fast_path_takes_the_same_decisions_as_the_plain_reference(max_units: in
     layer = _layer()
     responses = _random_responses(layer.num_units)
     xy = np.asarray(layer.coordinates, dtype=np.float64)
-    plan = S.plan_windows(S._Windows(xy, layer.neighborhood_width), 60, np.random.default_rng(3), 200, max_units)
+    plan = S.plan_windows(S.SheetWindows(xy, layer.neighborhood_width), 60, np.random.default_rng(3), 200, max_units)
     assert plan.wave.max() > 0 and np.bincount(plan.wave).max() > 1, "windows must both overlap and run together"
 
     expected, decisions = reference_swaps(responses, xy, plan)
@@ -96,7 +96,7 @@ def test_same_seed_same_result_other_seed_other_result() -> None:
 def test_windows_of_more_than_500_units_work() -> None:
     layer = _layer(n_side=20, channels=4, size=10.0, width=9.0)  # 1,600 units, windows of ~1,300
     responses = _random_responses(layer.num_units, constant=0)
-    windows = S._Windows(np.asarray(layer.coordinates, dtype=np.float64), 9.0)
+    windows = S.SheetWindows(np.asarray(layer.coordinates, dtype=np.float64), 9.0)
     assert len(windows.slots(windows.low[None, :])[0]) > 500
     new, record = S.swap_optimize_layer(layer, responses, attempts=1_000, seed=0, n_neighborhoods=50)
     assert record.accepted > 0 and record.max_window_units == 500
