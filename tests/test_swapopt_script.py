@@ -55,3 +55,40 @@ def test_unknown_layers_and_bad_attempts_are_named(small_model_files, tmp_path, 
     with pytest.raises(SystemExit):
         main(["--checkpoint", "c", "--positions", "p", "--attempts", "lots"])
     assert "--attempts: must be a positive number like 1000000 or 5e7, got 'lots'" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_continues_where_it_stopped(small_model_files, tmp_path, capsys, monkeypatch) -> None:
+    import os
+    import signal
+
+    from spacetorch.models.positions import swapopt as S
+
+    checkpoint, positions = small_model_files
+    monkeypatch.setattr(S, "_CHUNK", 8)  # the state is saved every 8 windows
+    args = ["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0", "layer3.0",
+            "--attempts", "2e4", "--n-neighborhoods", "200", "--figure", str(tmp_path / "f.png"), *SMALL]
+    original = S._run_plan
+    calls = []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 9:  # layer2.0 took 5 blocks of 8 windows; this is layer3.0's fourth
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*a, **k)
+
+    monkeypatch.setattr(S, "_run_plan", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        main([*args, "--out", str(tmp_path / "set")])
+    assert stop.value.code == 130
+    resume = tmp_path / "set.resume"
+    assert f"set was not written; run the same command again to continue from {resume}" in capsys.readouterr().err
+    assert not (tmp_path / "set").exists()
+    assert sorted(p.name for p in resume.iterdir()) == ["layer2.0.done.npz", "layer3.0.state.npz"]
+
+    monkeypatch.setattr(S, "_run_plan", original)
+    assert main([*args, "--out", str(tmp_path / "set")]) == 0
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    resumed, whole = NetworkPositions.load_from_dir(tmp_path / "set"), NetworkPositions.load_from_dir(tmp_path / "whole")
+    for name in ("layer2.0", "layer3.0"):
+        np.testing.assert_array_equal(resumed[name].coordinates, whole[name].coordinates)
+    assert not resume.exists()

@@ -110,8 +110,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
 
         def update(done: int, total: int, kept: int, loss: float) -> None:
             bar.total = total
+            bar.set_postfix(loss=f"{loss:.4f}", kept=kept, refresh=False)
             bar.update(done - bar.n)
-            bar.set_postfix(loss=f"{loss:.4f}", kept=kept)
             if done >= total:
                 bar.close()
         return update
