@@ -216,7 +216,8 @@ class LayerWeightedSpatialLoss(nn.Module):
     VISSL form ``layer2_0``).  Position arrays already on the features' device are used as
     they are (the :class:`~spacetorch.models.trunks.SpatialTrunk` case); others (numpy
     arrays, CPU tensors of a user's trunk) are copied to the device once and cached for as
-    long as the trunk keeps the same arrays.  Layers of weight 0 are not computed.
+    long as the trunk keeps the same arrays.  Layers of weight 0 are measured without gradient
+    (no backward cost), so that every run logs every layer's SL, the alpha = 0 baseline too.
 
     Args:
         layer_weights: alpha per layer key; the trunk must output exactly these keys.
@@ -224,7 +225,7 @@ class LayerWeightedSpatialLoss(nn.Module):
         neighborhoods_per_batch: neighborhoods drawn per layer and call.
 
     Returns (forward):
-        ``(weighted sum, {key: detached SL of that layer})``.
+        ``(weighted sum, {key: detached SL of that layer, for every layer})``.
 
     Example:
         >>> from spacetorch.models.positions import retinotopic_positions
@@ -277,16 +278,17 @@ class LayerWeightedSpatialLoss(nn.Module):
         total: torch.Tensor | None = None
         per_layer: dict[str, torch.Tensor] = {}
         for key, weight in self.layer_weights.items():
-            if weight == 0:
-                continue
             features, positions = spatial_outputs[key]
             coords, hoods = self._tables(key, positions, features.device)
+            rows = _draw_rows(hoods, self.neighborhoods_per_batch)
             try:
-                loss = spatial_loss(features, coords, _draw_rows(hoods, self.neighborhoods_per_batch), self.kind)
+                with torch.set_grad_enabled(torch.is_grad_enabled() and weight != 0):
+                    loss = spatial_loss(features, coords, rows, self.kind)
             except ValueError as err:
                 raise ValueError(f"spatial loss of layer {key!r}: {err}") from None
             per_layer[key] = loss.detach()
-            total = weight * loss if total is None else total + weight * loss
+            if weight != 0:
+                total = weight * loss if total is None else total + weight * loss
         if total is None:  # every weight is 0
             first = next(iter(spatial_outputs.values()))[0]
             total = first.new_zeros((), dtype=torch.float32)

@@ -29,11 +29,20 @@ def test_weighted_sum_equals_the_per_layer_losses() -> None:
     torch.testing.assert_close(total, 0.5 * expected["layer1_0"] + 2.0 * expected["layer2_0"])
 
 
-def test_layers_of_weight_zero_are_not_computed() -> None:
-    layer = _layer("layer1.0")
-    loss = LayerWeightedSpatialLoss({"layer1_0": 0.0})
-    total, per_layer = loss({"layer1_0": (torch.randn(4, 2, 3, 3), layer)})
-    assert per_layer == {} and float(total) == 0.0
+def test_layers_of_weight_zero_are_measured_without_gradient() -> None:
+    layer = _layer("layer1.0")  # one neighborhood: every draw is that one
+    hoods = torch.as_tensor(layer.neighborhood_indices)
+    loss = LayerWeightedSpatialLoss({"layer1_0": 0.0, "layer1_1": 2.0})
+    torch.manual_seed(0)
+    features = torch.randn(4, 2, 3, 3, requires_grad=True)
+    other = torch.randn(4, 2, 3, 3, requires_grad=True)
+    total, per_layer = loss({"layer1_0": (features, layer), "layer1_1": (other, layer)})
+    coords = torch.as_tensor(layer.coordinates, dtype=torch.float32)
+    expected = spatial_loss(features.detach(), coords, hoods)
+    assert torch.isclose(per_layer["layer1_0"], expected)
+    assert torch.isclose(total, 2.0 * per_layer["layer1_1"])
+    total.backward()
+    assert features.grad is None and other.grad is not None
 
 
 def test_missing_and_extra_layers_are_named() -> None:

@@ -277,3 +277,12 @@ def test_trains_on_swap_optimised_positions(small_model_files, small_images: Pat
     result = run_train(small_run_overrides(swapped, small_images, tmp_path / "ckpt"), cwd=tmp_path)
     _check(result)
     assert sorted(_spatial_log(result.stdout)) == list(range(6))
+
+
+@pytest.mark.slow
+def test_an_alpha_0_run_logs_every_layers_spatial_loss(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    result = run_train(small_run_overrides(small_positions, small_images, tmp_path / "ckpt") + ["--alpha", "0"], cwd=tmp_path)
+    _check(result)
+    logged = _spatial_log(result.stdout)
+    assert sorted(logged) == list(range(6))
+    assert all(len(layers) == 8 and all(0 <= v <= 1 for v in layers.values()) for layers in logged.values())
