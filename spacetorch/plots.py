@@ -141,7 +141,9 @@ def v1_figure(result: OrientationMap, *, title: str) -> Figure:
     pw = result.pinwheels
     right.scatter(pw.x[pw.sign > 0], pw.y[pw.sign > 0], marker="o", facecolors="white", edgecolors="k", s=18, label="+")
     right.scatter(pw.x[pw.sign < 0], pw.y[pw.sign < 0], marker="o", facecolors="k", edgecolors="white", s=18, label="-")
-    _sheet_axes(right, f"{len(pw)} pinwheels, {result.pinwheel_density:.2f} per spacing² (spacing {result.spacing:.2f} mm)")
+    density = (f"{result.pinwheel_density:.2f} per spacing² (spacing {result.spacing:.2f} mm)"
+               if np.isfinite(result.spacing) else "no dominant column spacing")
+    _sheet_axes(right, f"{len(pw)} pinwheels, {density}")
     fig.suptitle(title)
     return fig
 

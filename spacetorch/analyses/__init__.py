@@ -9,7 +9,9 @@ from spacetorch.analyses.orientation_map import OrientationMap, analyze_orientat
 from spacetorch.analyses.pinwheels import (
     OrientationGrid,
     Pinwheels,
+    SpacingEstimate,
     column_spacing,
+    estimate_column_spacing,
     find_pinwheels,
     orientation_grid,
 )
@@ -31,11 +33,13 @@ __all__ = [
     "OrientationTuning",
     "Patch",
     "Pinwheels",
+    "SpacingEstimate",
     "analyze_orientation_map",
     "category_patches",
     "category_selectivity",
     "column_spacing",
     "distance_curve",
+    "estimate_column_spacing",
     "find_pinwheels",
     "orientation_grid",
     "orientation_tuning",

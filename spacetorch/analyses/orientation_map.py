@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spacetorch.analyses.pinwheels import OrientationGrid, Pinwheels, column_spacing, find_pinwheels, orientation_grid
+from spacetorch.analyses.pinwheels import (
+    OrientationGrid,
+    Pinwheels,
+    SpacingEstimate,
+    estimate_column_spacing,
+    find_pinwheels,
+    orientation_grid,
+)
 from spacetorch.analyses.smoothness import DistanceCurve, distance_curve
 from spacetorch.analyses.tuning import SELECTIVE_CV, OrientationTuning, orientation_tuning
 
@@ -25,7 +32,8 @@ class OrientationMap:
         shuffled_curve: the same with preferences shuffled across units (the chance level).
         grid: the map resampled on a grid.
         pinwheels: pinwheels found on the grid.
-        spacing: column spacing, mm (NaN if it could not be estimated).
+        spacing: column spacing, mm (NaN when the map has no dominant spacing).
+        spacing_note: why there is no spacing (empty when there is one).
     """
 
     coordinates: np.ndarray
@@ -36,6 +44,7 @@ class OrientationMap:
     grid: OrientationGrid
     pinwheels: Pinwheels
     spacing: float
+    spacing_note: str = ""
 
     @property
     def selective(self) -> np.ndarray:
@@ -60,8 +69,10 @@ class OrientationMap:
         return (
             f"{int(self.selective.sum())} of {len(self.selective)} units orientation-selective; "
             f"smoothness {self.smoothness:.3f} (shuffled {self.shuffled_curve.smoothness:.3f}); "
-            f"{len(self.pinwheels)} pinwheels, column spacing {self.spacing:.2f} mm, "
-            f"density {self.pinwheel_density:.2f} per spacing^2"
+            f"{len(self.pinwheels)} pinwheels, " + (
+                f"column spacing {self.spacing:.2f} mm, density {self.pinwheel_density:.2f} per spacing^2"
+                if np.isfinite(self.spacing) else f"no column spacing ({self.spacing_note}), so no pinwheel density"
+            )
         )
 
 
@@ -103,7 +114,9 @@ def analyze_orientation_map(
     shuffled_curve = distance_curve(xy, shuffled, max_distance=max_distance, seed=seed)
     grid = orientation_grid(xy, preferred, window=window, stride=stride)
     try:
-        spacing = column_spacing(grid)
-    except ValueError:
-        spacing = float("nan")
-    return OrientationMap(xy, tuning, selective_cv, curve, shuffled_curve, grid, find_pinwheels(grid), spacing)
+        estimate = estimate_column_spacing(grid)
+    except ValueError as err:
+        estimate = SpacingEstimate(float("nan"), float("nan"), str(err))
+    return OrientationMap(
+        xy, tuning, selective_cv, curve, shuffled_curve, grid, find_pinwheels(grid), estimate.spacing, estimate.reason
+    )

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["OrientationGrid", "Pinwheels", "column_spacing", "find_pinwheels", "orientation_grid"]
+__all__ = [
+    "OrientationGrid",
+    "Pinwheels",
+    "SpacingEstimate",
+    "column_spacing",
+    "estimate_column_spacing",
+    "find_pinwheels",
+    "orientation_grid",
+]
 
 
 @dataclass
@@ -126,27 +134,70 @@ def find_pinwheels(grid: OrientationGrid) -> Pinwheels:
     )
 
 
-def column_spacing(grid: OrientationGrid) -> float:
-    """Wavelength (mm) of the strongest spatial frequency of ``e^{2 i theta}`` on the grid.
+#: a spacing is dominant when its ring holds this many times the median ring power
+MIN_SPACING_CONTRAST = 3.0
 
-    Wavelengths longer than half the grid are not considered.
+
+@dataclass
+class SpacingEstimate:
+    """The column spacing of a map, or why it has none.
+
+    Attributes:
+        spacing: wavelength (mm) of the strongest ring of the spectrum; NaN when no ring
+            dominates.
+        contrast: that ring's power over the median ring power (about 1 to 1.5 for a map
+            without structure).
+        reason: empty when ``spacing`` is a number, else what was found instead.
+    """
+
+    spacing: float
+    contrast: float
+    reason: str = ""
+
+
+def estimate_column_spacing(grid: OrientationGrid, min_contrast: float = MIN_SPACING_CONTRAST) -> SpacingEstimate:
+    """The dominant wavelength of ``e^{2 i theta}`` on the grid, if there is one.
+
+    The radially averaged power spectrum is searched between two periods across the grid
+    and the grid's Nyquist ring.  There is no dominant spacing when the strongest ring holds
+    less than ``min_contrast`` times the median ring power (a map without structure), or
+    when it is the longest wavelength searched (power still rising towards longer
+    wavelengths: a smooth map whose scale the sheet does not contain).
 
     Raises:
-        ValueError: the grid is too small to hold a full period.
+        ValueError: the grid is too small to hold two periods of any wavelength.
     """
-    z = np.where(np.isfinite(grid.angle), np.exp(2j * np.deg2rad(np.nan_to_num(grid.angle))), 0)
-    z = z - z[np.isfinite(grid.angle)].mean()
+    finite = np.isfinite(grid.angle)
+    z = np.where(finite, np.exp(2j * np.deg2rad(np.nan_to_num(grid.angle))), 0)
+    z = np.where(finite, z - z[finite].mean(), 0)
     h, w = z.shape
-    if min(h, w) < 4:
+    if min(h, w) < 8:
         raise ValueError(f"the grid ({h} x {w} points) is too small to estimate a column spacing")
     power = np.abs(np.fft.fft2(z)) ** 2
     fy, fx = np.meshgrid(np.fft.fftfreq(h, grid.stride), np.fft.fftfreq(w, grid.stride), indexing="ij")
-    radius = np.hypot(fx, fy)
     step = 1.0 / (grid.stride * max(h, w))  # the finer of the two frequency resolutions
-    ring = np.rint(radius / step).astype(np.int64)
+    ring = np.rint(np.hypot(fx, fy) / step).astype(np.int64)
     spectrum = np.bincount(ring.ravel(), weights=power.ravel()) / np.maximum(np.bincount(ring.ravel()), 1)
-    # ring 0 is the mean and ring 1 a single period across the whole grid: a spacing needs at
-    # least two periods to be seen
-    spectrum[:2] = 0.0
-    peak = int(np.argmax(spectrum))
-    return float(1.0 / (peak * step))
+    # ring 0 is the mean and ring 1 one period across the grid: a spacing needs two periods
+    searched = spectrum[2:min(h, w) // 2]
+    peak = int(np.argmax(searched))
+    median = float(np.median(searched))
+    contrast = float(searched[peak] / median) if median > 0 else float("inf")
+    spacing = float(1.0 / ((peak + 2) * step))
+    if contrast < min_contrast:
+        return SpacingEstimate(float("nan"), contrast, f"no ring stands out (peak {contrast:.1f}x the median power)")
+    if peak == 0:
+        return SpacingEstimate(
+            float("nan"), contrast, f"power keeps rising up to the longest wavelength searched ({spacing:.1f} mm)"
+        )
+    return SpacingEstimate(spacing, contrast)
+
+
+def column_spacing(grid: OrientationGrid, min_contrast: float = MIN_SPACING_CONTRAST) -> float:
+    """Wavelength (mm) of the dominant spatial frequency of ``e^{2 i theta}`` on the grid, or
+    NaN when there is none (see :func:`estimate_column_spacing`, which also says why).
+
+    Raises:
+        ValueError: the grid is too small to hold two periods of any wavelength.
+    """
+    return estimate_column_spacing(grid, min_contrast).spacing

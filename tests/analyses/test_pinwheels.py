@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spacetorch.analyses import column_spacing, find_pinwheels, orientation_grid
+from spacetorch.analyses import column_spacing, estimate_column_spacing, find_pinwheels, orientation_grid
+from spacetorch.analyses.pinwheels import OrientationGrid
 
 
 def _planted_map(centres, signs, n=30_000, size=20.0, seed=0):
@@ -55,3 +56,39 @@ def test_bad_input_is_named() -> None:
         orientation_grid(np.zeros((2, 2)), np.full(2, np.nan))
     with pytest.raises(ValueError, match=r"window and stride must be > 0 mm"):
         orientation_grid(np.zeros((2, 2)), np.zeros(2), stride=0)
+
+
+def _grid(angle: np.ndarray, stride: float = 0.45) -> OrientationGrid:
+    h, w = angle.shape
+    return OrientationGrid(np.arange(w) * stride, np.arange(h) * stride, angle, np.ones_like(angle))
+
+
+def _filtered_map(seed: int, gain, n: int = 80, stride: float = 0.45) -> np.ndarray:
+    """Orientation from complex white noise filtered by ``gain(|k|)`` (k in cycles/mm)."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.fft2(rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n)))
+    fy, fx = np.meshgrid(np.fft.fftfreq(n, stride), np.fft.fftfreq(n, stride), indexing="ij")
+    return np.rad2deg(np.angle(np.fft.ifft2(spectrum * gain(np.hypot(fx, fy))))) % 360 / 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_map_without_structure_has_no_spacing_and_says_so(seed: int) -> None:
+    noise = np.random.default_rng(seed).uniform(0, 180, (80, 80))
+    estimate = estimate_column_spacing(_grid(noise))
+    assert np.isnan(estimate.spacing) and np.isnan(column_spacing(_grid(noise)))
+    assert estimate.reason.startswith("no ring stands out") and estimate.contrast < 2
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_smooth_map_without_a_scale_has_no_spacing(seed: int) -> None:
+    smooth = _filtered_map(seed, lambda k: 1 / np.maximum(k, 1 / 36) ** 1.5)
+    estimate = estimate_column_spacing(_grid(smooth))
+    assert np.isnan(estimate.spacing)
+    assert estimate.reason.startswith("power keeps rising up to the longest wavelength searched")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_band_limited_map_has_its_band_as_spacing(seed: int) -> None:
+    band = _filtered_map(seed, lambda k: np.exp(-(((k - 0.25) / 0.03) ** 2)))  # 4 mm columns
+    estimate = estimate_column_spacing(_grid(band))
+    assert estimate.spacing == pytest.approx(4.0, rel=0.1) and estimate.contrast > 10 and estimate.reason == ""
