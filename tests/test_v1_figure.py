@@ -41,3 +41,14 @@ def test_help_and_errors(small_model_files: tuple[Path, Path], tmp_path: Path, c
     assert main(["--checkpoint", str(tmp_path / "none.torch"), "--positions", str(positions)]) == 2
     assert "none.torch does not exist" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_border_units_are_left_out_by_default_and_the_counts_are_stated(small_model_files, tmp_path: Path, capsys) -> None:
+    checkpoint, positions = small_model_files
+    base = ["--checkpoint", str(checkpoint), "--positions", str(positions), "--image-size", str(SMALL_IMAGE_SIZE),
+            "--spatial-frequencies", "4", "8", "16", "--out", str(tmp_path / "v1.png"), "--quiet"]
+    assert main(base) == 0
+    # layer2.0 at 64 px is 128 x 8 x 8: its outermost ring holds 28 of the 64 positions of each channel
+    assert "layer2.0: 4608 of 8192 units analysed, 3584 in the 1 outermost feature-map rows/columns left out" in capsys.readouterr().out
+    assert main(base + ["--exclude-border", "0"]) == 0
+    assert "layer2.0: 8192 of 8192 units analysed\n" in capsys.readouterr().out

@@ -76,6 +76,30 @@ class OrientationMap:
         )
 
 
+def feature_map_border(dims: tuple[int, int, int], width: int = 1) -> np.ndarray:
+    """``(C * H * W,)`` bool: the units in the ``width`` outermost rows and columns of a
+    ``(C, H, W)`` feature map (channel-major unit order, as ``features.flatten(1)``).
+
+    Their receptive fields reach into the zero padding around the image, which gives them a
+    response to the border itself; maps measured on them show the border, not the stimulus.
+
+    >>> feature_map_border((1, 3, 3)).reshape(3, 3).astype(int)
+    array([[1, 1, 1],
+           [1, 0, 1],
+           [1, 1, 1]])
+    """
+    c, h, w = dims
+    if width < 0:
+        raise ValueError(f"border width must be >= 0 feature-map rows/columns, got {width}")
+    rows = np.zeros(h, dtype=bool)
+    cols = np.zeros(w, dtype=bool)
+    rows[:width], rows[h - width:] = True, True  # width 0: both slices are empty
+    cols[:width], cols[w - width:] = True, True
+    plane = rows[:, None] | cols[None, :]
+    border: np.ndarray = np.broadcast_to(plane, (c, h, w)).reshape(-1).copy()
+    return border
+
+
 def analyze_orientation_map(
     responses: np.ndarray,
     coordinates: np.ndarray,

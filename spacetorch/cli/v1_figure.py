@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from spacetorch.analyses import analyze_orientation_map
+from spacetorch.analyses import analyze_orientation_map, feature_map_border
 from spacetorch.checkpoints import CheckpointError
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.models.positions import PositionsError
@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--spatial-frequencies", type=float, nargs="+", default=list(SPATIAL_FREQUENCIES),
         help="cycles per image (must stay below image-size / 2)",
     )
+    parser.add_argument(
+        "--exclude-border", type=int, default=1, metavar="N",
+        help="leave out the units in the N outermost rows and columns of the layer's feature map (their "
+        "receptive fields reach into the zero padding, so they respond to the image border); 0 keeps every unit",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
     parser.add_argument("--title", default=None, help="figure title [default: the checkpoint's path and the layer]")
@@ -64,11 +69,19 @@ def _figure(args: argparse.Namespace, device: str, out: Path) -> int:
         responses, coordinates = model.responses(
             gratings, [args.layer], batch_size=args.batch_size, device=device, progress=not args.quiet
         )[args.layer]
-        result = analyze_orientation_map(responses.numpy(), coordinates.numpy(), gratings.orientation)
+        border = feature_map_border(model.positions[args.layer].dims, args.exclude_border)
+        keep = ~border
+        if not keep.any():
+            raise ValueError(f"--exclude-border {args.exclude_border} leaves no unit of {args.layer}")
+        result = analyze_orientation_map(responses.numpy()[:, keep], coordinates.numpy()[keep], gratings.orientation)
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    title = args.title or f"{args.checkpoint} - {args.layer}"
+    units = f"{int(keep.sum())} of {keep.size} units analysed"
+    if border.any():
+        units += f", {int(border.sum())} in the {args.exclude_border} outermost feature-map rows/columns left out"
+    title = (args.title or f"{args.checkpoint} - {args.layer}") + f"\n({units})"
+    print(f"{args.layer}: {units}")
     save_figure(v1_figure(result, title=title), out)
     print(f"{args.layer}: {result.summary()}")
     print(f"wrote {out}")

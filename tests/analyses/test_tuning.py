@@ -68,3 +68,16 @@ def test_shapes_are_checked() -> None:
         orientation_tuning(np.zeros((3, 2)), np.zeros(4))
     with pytest.raises(ValueError, match=r"shape \(S stimuli, N units\)"):
         tuning_curves(np.zeros(3), np.zeros(3))
+
+
+def test_feature_map_border_is_exactly_the_outer_rows_and_columns() -> None:
+    import numpy as np
+
+    from spacetorch.analyses import feature_map_border
+
+    c, h, w = 3, 6, 7
+    for width in (0, 1, 2):
+        mask = feature_map_border((c, h, w), width).reshape(c, h, w)
+        rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+        expected = (rows < width) | (rows >= h - width) | (cols < width) | (cols >= w - width)
+        assert (mask == expected[None]).all()
