@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from spacetorch.cli._signals import exit_on_interrupt
-from spacetorch.data import DEMO_PHOTOS, make_demo_image_folder
+from spacetorch.data import DEMO_PHOTOS, make_dead_leaves_folder, make_demo_image_folder
 
 DEFAULT_OUT = Path("data/demo_images")
 
@@ -16,14 +16,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="make_demo_dataset.py",
         description=(
-            "Make a small natural-image set without downloading anything: random square crops of "
-            f"the {len(DEMO_PHOTOS)} photographs bundled with scikit-image, as OUT/train/<photo>/*.jpg "
-            "and OUT/val/<photo>/*.jpg (an ImageFolder / VISSL disk_folder). Used by the CPU demo "
-            "config (dataset tdann_demo_folder in configs/config/dataset_catalog.json)."
+            "Make a small natural-image set without downloading anything, as an ImageFolder / VISSL "
+            "disk_folder (OUT/train/<class>/*, OUT/val/<class>/*). --source photos: random square crops "
+            f"of the {len(DEMO_PHOTOS)} photographs bundled with scikit-image, one class per photograph "
+            "(used by the CPU demo config, dataset tdann_demo_folder in configs/config/dataset_catalog.json). "
+            "--source dead-leaves: procedural dead-leaves images (occluding shapes with power-law sizes, "
+            "oriented textures, a 1/f^2 power spectrum), one class."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (must not exist)")
+    parser.add_argument("--source", choices=("photos", "dead-leaves"), default="photos", help="what the images are")
     parser.add_argument("--n-train", type=int, default=384, help="training images")
     parser.add_argument("--n-val", type=int, default=48, help="validation images")
     parser.add_argument("--size", type=int, default=256, help="image side, px")
@@ -45,9 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         tqdm(total=total, desc="demo images", unit="img", disable=args.quiet) as bar,
     ):
         try:
-            make_demo_image_folder(
-                args.out, args.n_train, args.n_val, args.size, args.seed, progress=lambda n: bar.update(n - bar.n)
-            )
+            make = make_demo_image_folder if args.source == "photos" else make_dead_leaves_folder
+            make(args.out, args.n_train, args.n_val, args.size, args.seed, progress=lambda n: bar.update(n - bar.n))
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -1,0 +1,78 @@
+"""Dead-leaves images: seeded, natural-like statistics, and an ImageFolder written whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spacetorch.data.dead_leaves import dead_leaves_image, make_dead_leaves_folder
+
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def images() -> list[np.ndarray]:
+    return [dead_leaves_image(SIZE, np.random.default_rng(seed)).astype(np.float64).mean(-1) for seed in range(12)]
+
+
+def test_the_same_seed_gives_the_same_image() -> None:
+    a, b = (dead_leaves_image(64, np.random.default_rng(7)) for _ in range(2))
+    c = dead_leaves_image(64, np.random.default_rng(8))
+    assert a.shape == (64, 64, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_the_power_spectrum_falls_as_about_one_over_f_squared(images: list[np.ndarray]) -> None:
+    fy, fx = np.meshgrid(np.fft.fftfreq(SIZE), np.fft.fftfreq(SIZE), indexing="ij")
+    ring = np.rint(np.hypot(fx, fy) * SIZE).astype(int).ravel()
+    spectrum = np.zeros(ring.max() + 1)
+    for image in images:
+        power = np.abs(np.fft.fft2(image - image.mean())) ** 2
+        spectrum += np.bincount(ring, power.ravel()) / np.bincount(ring)
+    k = np.arange(4, SIZE // 4)
+    slope = np.polyfit(np.log(k), np.log(spectrum[k]), 1)[0]
+    assert -2.6 < slope < -1.6, f"power spectrum slope {slope:.2f}, natural images have about -2"
+
+
+def test_edges_come_at_every_orientation(images: list[np.ndarray]) -> None:
+    """Spectral energy between 4 and SIZE/4 cycles per image, in 8 orientation bins centred on
+    0, 22.5, ... 157.5 deg (Fourier orientation, free of the pixel grid's gradient bias)."""
+    fy, fx = np.meshgrid(np.fft.fftfreq(SIZE), np.fft.fftfreq(SIZE), indexing="ij")
+    radius = np.hypot(fx, fy) * SIZE
+    band = (radius >= 4) & (radius < SIZE // 4)
+    bins = (np.rint(np.degrees(np.arctan2(fy, fx)) % 180 / 22.5).astype(int) % 8)[band]
+    energy = np.zeros(8)
+    for image in images:
+        power = np.abs(np.fft.fft2(image - image.mean())) ** 2
+        energy += np.bincount(bins, weights=power[band], minlength=8) / np.bincount(bins, minlength=8)
+    share = energy / energy.mean()
+    assert share.min() > 0.7 and share.max() < 1.3, f"orientation energy per 22.5 deg bin / mean: {np.round(share, 2)}"
+
+
+def test_the_folder_is_an_image_folder_written_whole(tmp_path: Path) -> None:
+    out = make_dead_leaves_folder(tmp_path / "leaves", n_train=3, n_val=2, size=32, seed=1)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "train/dead_leaves/00000.png", "train/dead_leaves/00001.png", "train/dead_leaves/00002.png",
+        "val/dead_leaves/00000.png", "val/dead_leaves/00001.png",
+    ]
+    assert Image.open(out / "train" / "dead_leaves" / "00000.png").size == (32, 32)
+    with pytest.raises(FileExistsError, match="leaves exists"):
+        make_dead_leaves_folder(out, n_train=1, n_val=0, size=32)
+    assert [p.name for p in tmp_path.iterdir()] == ["leaves"], "no temporary left behind"
+
+
+@pytest.mark.parametrize("source, classes", [("dead-leaves", ["dead_leaves"]), ("photos", None)])
+def test_make_demo_dataset_makes_either_source(tmp_path: Path, source: str, classes: list[str] | None, capsys) -> None:
+    from spacetorch.cli.make_demo_dataset import main
+    from spacetorch.data import DEMO_PHOTOS
+
+    out = tmp_path / source
+    assert main(["--source", source, "--out", str(out), "--n-train", "16", "--n-val", "2", "--size", "48", "--quiet"]) == 0
+    assert "wrote 18 images" in capsys.readouterr().out
+    expected = classes or sorted(Path(name).stem for name in DEMO_PHOTOS)
+    assert sorted(p.name for p in (out / "train").iterdir()) == expected
+    assert main(["--source", source, "--out", str(out), "--quiet"]) == 2, "an existing folder is refused"
