@@ -51,6 +51,7 @@ setup(
             "spacetorch-v1-figure=spacetorch.cli.v1_figure:main",
             "spacetorch-check-images=spacetorch.cli.check_images:main",
             "spacetorch-swapopt=spacetorch.cli.swapopt:main",
+            "spacetorch-compare-alpha=spacetorch.cli.compare_alpha:main",
         ]
     },
 )

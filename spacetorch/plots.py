@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "category_map_figure",
+    "comparison_figure",
     "figure_to_array",
     "orientation_map_figure",
     "response_map_figure",
@@ -166,6 +167,49 @@ def swapopt_figure(before: OrientationMap, after: OrientationMap, *, title: str)
     right.legend(loc="lower right", fontsize="small")
     right.set_title(f"smoothness ({int(after.selective.sum())} selective units)")
     fig.suptitle(title)
+    return fig
+
+
+def comparison_figure(rows: list[dict[str, Any]], maps: dict[float, OrientationMap], *, layer: str) -> Figure:
+    """An alpha comparison: the orientation map of each alpha (first seed), the post-hoc spatial
+    loss of every layer and the map's smoothness per alpha, each seed a point, the mean a line.
+
+    Args:
+        rows: one per run, with ``alpha``, ``seed``, ``sl`` (``{layer: SL}``), ``smoothness``
+            and ``shuffled_smoothness`` (as ``compare_alpha.py`` measures them).
+        maps: alpha -> the orientation map of its first seed.
+    """
+    alphas = sorted(maps)
+    fig = _figure(max(4.2 * len(alphas), 10.0), 9.0)
+    top, bottom = fig.subfigures(2, 1)  # type: ignore[misc]  # matplotlib types one subfigure or an array
+    for ax, alpha in zip(np.atleast_1d(top.subplots(1, len(alphas))), alphas, strict=True):
+        result = maps[alpha]
+        _orientation_panel(ax, result.coordinates, result.selective_preferred,
+                           f"alpha {alpha:g}: {layer} ({int(result.selective.sum())} selective)")
+    left, right = bottom.subplots(1, 2)
+    layers = list(rows[0]["sl"])
+    colours = {alpha: f"C{i}" for i, alpha in enumerate(alphas)}
+    for i, alpha in enumerate(alphas):
+        runs = [row for row in rows if row["alpha"] == alpha]
+        values = np.array([[row["sl"][name] for name in layers] for row in runs])
+        for run in values:
+            left.plot(range(len(layers)), run, "o", color=colours[alpha], alpha=0.5, markersize=4)
+        left.plot(range(len(layers)), values.mean(0), "-", color=colours[alpha], label=f"alpha {alpha:g} (n={len(runs)})")
+        smooth = [row["smoothness"] for row in runs]
+        shuffled = [row["shuffled_smoothness"] for row in runs]
+        right.plot([i] * len(smooth), smooth, "o", color=colours[alpha], alpha=0.7)
+        right.plot([i], [np.mean(smooth)], "_", color="k", markersize=24)
+        right.plot([i] * len(shuffled), shuffled, "x", color="0.55", label="shuffled map" if i == 0 else None)
+    left.set_xticks(range(len(layers)), layers, rotation=45)
+    left.set_ylabel("spatial loss on the gratings (post hoc)")
+    left.set_title("SL per layer (points: seeds, line: mean)")
+    left.legend(fontsize="small")
+    right.set_xticks(range(len(alphas)), [f"{alpha:g}" for alpha in alphas])
+    right.set_xlim(-0.5, len(alphas) - 0.5)
+    right.set_xlabel("alpha")
+    right.set_ylabel(f"{layer} smoothness")
+    right.set_title("smoothness (points: seeds, bar: mean)")
+    right.legend(fontsize="small")
     return fig
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "cpu_fallback_overrides",
     "select_gpus",
     "set_alpha",
+    "trunk_model_name",
     "validate",
 ]
 
@@ -59,6 +61,7 @@ def compose(overrides: Sequence[str]) -> Any:
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ConfigError(f"overrides look like config.KEY=value, got {bad}")
+    _use_shipped_configs()
     try:
         hydra_cfg = compose_hydra_configuration(list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
@@ -72,6 +75,17 @@ def compose(overrides: Sequence[str]) -> Any:
         raise ConfigError(f"cannot compose the config: {err}{hint}") from None
     _, cfg = convert_to_attrdict(hydra_cfg)
     return cfg
+
+
+def _use_shipped_configs() -> None:
+    """Make ``configs`` (the package Hydra composes from) this repository's, whichever script
+    runs: ``train.py`` sits beside it, but ``scripts/*.py`` do not."""
+    root = str(CONFIG_DIR.parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    loaded = sys.modules.get("configs")
+    if loaded is not None and Path(loaded.__file__ or "").resolve().parent != CONFIG_DIR.parent:
+        del sys.modules["configs"]  # VISSL's own, imported before the path was set
 
 
 def select_gpus(spec: str) -> list[int]:
@@ -236,16 +250,28 @@ def _check_spatial(cfg: Any) -> None:
         raise ConfigError(f"config.LOSS.{loss}.{problem} (its layers, from {path}: {sorted(outputs)})")
 
 
+def trunk_model_name(cfg: Any) -> str:
+    """The registered model a composed config's spatial trunk builds.
+
+    Raises:
+        KeyError: the trunk names no model (see :func:`~spacetorch.vissl.registry.model_from_config`).
+    """
+    from vissl.models.trunks import get_model_trunk
+
+    from spacetorch.vissl.registry import model_from_config
+
+    trunk = cfg.MODEL.TRUNK.NAME
+    return model_from_config(cfg.MODEL, getattr(get_model_trunk(trunk), "model_name", None))
+
+
 def _check_model_layers(cfg: Any, trunk: str, layers: list[str], path: Path) -> None:
     """The trunk's model is registered and has a submodule for every layer with positions."""
     import torch
-    from vissl.models.trunks import get_model_trunk
 
     from spacetorch.models.registry import create_model, model_info
-    from spacetorch.vissl.registry import model_from_config
 
     try:
-        name = model_from_config(cfg.MODEL, getattr(get_model_trunk(trunk), "model_name", None))
+        name = trunk_model_name(cfg)
         info = model_info(name)
     except KeyError as err:
         raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.model: {err.args[0]}") from None

@@ -1,0 +1,168 @@
+"""Train one config at alpha = 0 and at other alphas (same seeds, data and steps), then measure
+every checkpoint on the same stimuli: does the spatial loss make maps?"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from spacetorch.cli._signals import exit_on_interrupt
+
+TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="compare_alpha.py",
+        description=(
+            "Train CONFIG through train.py at alpha = 0 and at each --alphas value, for each --seeds value "
+            "(same data, steps and schedule), then measure every final checkpoint on the 640 sine gratings: "
+            "the spatial loss of every layer over many neighborhoods, and for --layer the fraction of "
+            "orientation-selective units, the map's smoothness against the shuffled map and the pinwheel "
+            "density. Writes OUT/results.json, OUT/results.csv and OUT/comparison.png (the maps of every "
+            "alpha, and SL per layer and smoothness with their spread over seeds). Runs already trained "
+            "in OUT/runs/ are measured again, not retrained."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", default="demo_cpu_simclr_spatial_resnet18", help="the config to train (config=NAME)")
+    parser.add_argument("--alphas", type=float, nargs="+", default=[2.5, 25.0], help="spatial loss weights besides 0")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="config.SEED_VALUE of each run")
+    parser.add_argument("--out", type=Path, default=Path("comparisons/alpha"), help="results and runs folder")
+    parser.add_argument("--override", action="append", default=[], metavar="config.KEY=VALUE",
+                        help="passed to every train.py run (repeatable)")
+    parser.add_argument("--gpus", default=None, help="passed to train.py")
+    parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
+    parser.add_argument("--image-size", type=int, default=None, help="grating side in px [default: the model's input size]")
+    parser.add_argument("--spatial-frequencies", type=float, nargs="+", default=None, help="grating cycles per image")
+    parser.add_argument("--exclude-border", type=int, default=1, help="feature-map border rows/columns left out of the map")
+    parser.add_argument("--neighborhoods", type=int, default=2000, help="neighborhoods per layer for the post-hoc spatial loss")
+    parser.add_argument("--device", default=None, help="torch device for the measurements [default: cuda if available]")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    alphas = sorted({0.0, *(float(a) for a in args.alphas)})
+    if any(not math.isfinite(a) or a < 0 for a in alphas):
+        parser.exit(2, f"{parser.prog}: error: --alphas must be finite numbers >= 0, got {args.alphas}\n")
+    with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
+        return _compare(parser, args, alphas)
+
+
+def _run_name(alpha: float, seed: int) -> str:
+    return f"alpha{alpha:g}_seed{seed}"
+
+
+def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: list[float]) -> int:
+    from tqdm.auto import tqdm
+
+    runs = [(alpha, seed) for alpha in alphas for seed in args.seeds]
+    checkpoints: dict[tuple[float, int], Path] = {}
+    for alpha, seed in tqdm(runs, desc="training", unit="run", disable=args.quiet):
+        folder = args.out / "runs" / _run_name(alpha, seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, str(TRAIN_PY), f"config={args.config}", "--alpha", f"{alpha:g}",
+                   f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}", *args.override]
+        if args.gpus is not None:
+            command += ["--gpus", args.gpus]
+        with open(folder / "train.out", "w") as log:
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        finals = sorted(folder.glob("model_final_checkpoint_phase*.torch"), key=lambda p: int(p.stem.rsplit("phase", 1)[1]))
+        if code != 0 or not finals:
+            tail = (folder / "train.out").read_text()[-2000:]
+            print(f"{parser.prog}: error: train.py failed for alpha {alpha:g}, seed {seed} (exit {code}); "
+                  f"its output is in {folder / 'train.out'}:\n{tail}", file=sys.stderr)
+            return 1
+        checkpoints[(alpha, seed)] = finals[-1]
+    rows, maps = _measure(args, checkpoints)
+    _write(args.out, rows, maps, args.layer)
+    for row in rows:
+        print(f"alpha {row['alpha']:g} seed {row['seed']}: {args.layer} SL {row['sl'][args.layer]:.4f}, "
+              f"{row['selective_fraction']:.1%} selective, smoothness {row['smoothness']:.3f} "
+              f"(shuffled {row['shuffled_smoothness']:.3f}), pinwheel density {row['pinwheel_density']:.2f}")
+    print(f"wrote {args.out / 'results.json'}, {args.out / 'results.csv'} and {args.out / 'comparison.png'}")
+    return 0
+
+
+def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path]) -> tuple[list[dict[str, Any]], dict[float, Any]]:
+    """Every checkpoint's post-hoc SL per layer and its map statistics; the first seed's map per alpha."""
+    import numpy as np
+    import torch
+
+    from spacetorch.analyses import analyze_orientation_map, feature_map_border
+    from spacetorch.models import model_info
+    from spacetorch.models.topographic import TopographicModel
+    from spacetorch.stimuli import SPATIAL_FREQUENCIES, SineGratings
+    from spacetorch.vissl.config import compose, trunk_model_name
+
+    cfg = compose([f"config={args.config}", *args.override])
+    params = cfg.MODEL.TRUNK.TRUNK_PARAMS
+    arch = trunk_model_name(cfg)
+    size = args.image_size or model_info(arch).input_size
+    gratings = SineGratings(size, spatial_frequencies=args.spatial_frequencies or SPATIAL_FREQUENCIES)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rows: list[dict[str, Any]] = []
+    maps: dict[float, Any] = {}
+    for (alpha, seed), checkpoint in checkpoints.items():
+        model = TopographicModel.from_checkpoint(checkpoint, params.position_dir, arch)
+        recorded = model.responses(gratings, batch_size=64, device=device, progress=False)
+        sl = {name: _posthoc_sl(r, model.positions[name], args.neighborhoods, device) for name, (r, _) in recorded.items()}
+        responses, coordinates = recorded[args.layer]
+        keep = ~feature_map_border(model.positions[args.layer].dims, args.exclude_border)
+        result = analyze_orientation_map(responses.numpy()[:, keep], coordinates.numpy()[keep], np.asarray(gratings.orientation))
+        rows.append({
+            "alpha": alpha, "seed": seed, "checkpoint": str(checkpoint), "layer": args.layer, "sl": sl,
+            "units_analysed": int(keep.sum()), "selective_fraction": float(result.selective.mean()),
+            "smoothness": result.smoothness, "shuffled_smoothness": result.shuffled_curve.smoothness,
+            "pinwheels": len(result.pinwheels), "column_spacing": result.spacing,
+            "pinwheel_density": result.pinwheel_density, "spacing_note": result.spacing_note,
+        })
+        maps.setdefault(alpha, result)
+    return rows, maps
+
+
+def _posthoc_sl(responses: Any, positions: Any, count: int, device: str) -> float:
+    """Mean spatial loss over the first ``count`` neighborhoods, on the stimuli's responses."""
+    import torch
+
+    from spacetorch.losses import spatial_loss
+
+    hoods = torch.as_tensor(positions.neighborhood_indices)[:count].to(device)
+    features = responses.to(device)
+    coords = torch.as_tensor(positions.coordinates, dtype=torch.float32).to(device)
+    total = 0.0
+    for chunk in torch.split(hoods, 64):
+        total += float(spatial_loss(features, coords, chunk)) * len(chunk)
+    return total / len(hoods)
+
+
+def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str) -> None:
+    from spacetorch._files import atomic_write
+    from spacetorch.plots import comparison_figure, save_figure
+
+    text = json.dumps({"layer": layer, "runs": rows}, indent=1, default=float)
+    atomic_write(out / "results.json", lambda f: f.write(text.encode()))
+    layers = list(rows[0]["sl"])
+    fields = ["alpha", "seed", "selective_fraction", "smoothness", "shuffled_smoothness", "pinwheels",
+              "column_spacing", "pinwheel_density", "units_analysed"] + [f"sl_{name}" for name in layers]
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, **{f"sl_{name}": value for name, value in row["sl"].items()}})
+    atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
+    save_figure(comparison_figure(rows, maps, layer=layer), out / "comparison.png")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
