@@ -114,7 +114,7 @@ def test_cross_entropy_spatial_loss(small_positions: Path) -> None:
     logits = torch.nn.Linear(512, 5)(flat)
     target = torch.tensor([0, 1, 2, 3])
     total = loss([logits, spatial], target)
-    assert set(loss.last_spatial_losses) == {"layer4_1"}  # weight-0 layers are not computed
+    assert set(loss.last_spatial_losses) == set(weights)  # weight-0 layers are measured (for the log) too
     expected = torch.nn.functional.cross_entropy(logits, target) + 2.0 * loss.last_spatial_losses["layer4_1"]
     torch.testing.assert_close(total.detach(), expected.detach())
 
