@@ -6,6 +6,8 @@ import torch
 
 from spacetorch.models.positions import LayerPositions
 
+from model_helpers import SMALL_IMAGE_SIZE, write_original_layout_checkpoint
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     """Tests marked gpu skip, saying why, where CUDA is absent."""
@@ -27,30 +29,6 @@ def toy_layer() -> LayerPositions:
     hoods = np.stack([rng.choice(c * h * w, 6, replace=False) for _ in range(5)]).astype(np.int32)
     return LayerPositions(name="layer1.0", dims=(c, h, w), coordinates=coords,
                           neighborhood_indices=hoods, neighborhood_width=2.0)
-
-
-SMALL_IMAGE_SIZE = 64  # px; layer2.0 of a ResNet-18 is then 128 x 8 x 8
-
-
-def write_original_layout_checkpoint(model: "torch.nn.Module", path: "Path", heads: "dict | None" = None) -> "Path":
-    """A VISSL checkpoint as the original TDANN code wrote it: trunk keys ``base_model.*`` and
-    again ``_feature_blocks.*`` (the classifier dropped), plus heads and training state."""
-    import torch
-
-    weights = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
-    trunk = {f"base_model.{k}": v for k, v in weights.items()}
-    trunk.update({f"_feature_blocks.{k}": v.clone() for k, v in weights.items()})
-    checkpoint = {
-        "phase_idx": 199,
-        "iteration": 1000,
-        "classy_state_dict": {
-            "train": True,
-            "base_model": {"model": {"trunk": trunk, "heads": heads or {}}, "meta": {}},
-            "optimizer": {"optim": {"state": {}, "param_groups": []}},
-        },
-    }
-    torch.save(checkpoint, path)
-    return path
 
 
 @pytest.fixture(scope="session")

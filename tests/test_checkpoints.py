@@ -18,7 +18,7 @@ from spacetorch.checkpoints import (
     read_checkpoint,
 )
 
-from conftest import write_original_layout_checkpoint
+from model_helpers import write_original_layout_checkpoint
 
 
 def _reference(path: Path, arch: str = "resnet18") -> torch.nn.Module:

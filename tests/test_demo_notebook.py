@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import SMALL_IMAGE_SIZE
+from model_helpers import SMALL_IMAGE_SIZE
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "demo.ipynb"
 

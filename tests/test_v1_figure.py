@@ -10,7 +10,7 @@ from PIL import Image
 
 from spacetorch.cli.v1_figure import main
 
-from conftest import SMALL_IMAGE_SIZE
+from model_helpers import SMALL_IMAGE_SIZE
 
 REPO = Path(__file__).resolve().parents[1]
 
