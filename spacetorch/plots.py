@@ -170,20 +170,26 @@ def swapopt_figure(before: OrientationMap, after: OrientationMap, *, title: str)
     return fig
 
 
-def comparison_figure(rows: list[dict[str, Any]], maps: dict[float, OrientationMap], *, layer: str) -> Figure:
+def comparison_figure(rows: list[dict[str, Any]], maps: dict[float, OrientationMap | None], *, layer: str) -> Figure:
     """An alpha comparison: the orientation map of each alpha (first seed), the post-hoc spatial
     loss of every layer and the map's smoothness per alpha, each seed a point, the mean a line.
 
     Args:
         rows: one per run, with ``alpha``, ``seed``, ``sl`` (``{layer: SL}``), ``smoothness``
             and ``shuffled_smoothness`` (as ``compare_alpha.py`` measures them).
-        maps: alpha -> the orientation map of its first seed.
+        maps: alpha -> the orientation map of its first seed that has one (None: no run of that
+            alpha has an orientation-selective unit).
     """
     alphas = sorted(maps)
     fig = _figure(max(4.2 * len(alphas), 10.0), 9.0)
     top, bottom = fig.subfigures(2, 1)  # type: ignore[misc]  # matplotlib types one subfigure or an array
     for ax, alpha in zip(np.atleast_1d(top.subplots(1, len(alphas))), alphas, strict=True):
         result = maps[alpha]
+        if result is None:
+            ax.text(0.5, 0.5, "no orientation-selective unit", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(f"alpha {alpha:g}: {layer}")
+            ax.set_axis_off()
+            continue
         _orientation_panel(ax, result.coordinates, result.selective_preferred,
                            f"alpha {alpha:g}: {layer} ({int(result.selective.sum())} selective)")
     left, right = bottom.subplots(1, 2)

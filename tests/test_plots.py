@@ -100,3 +100,18 @@ def test_figures_get_the_permissions_the_umask_gives(tmp_path: Path, mask: int) 
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_comparison_figure_marks_an_alpha_without_a_map(v1_result, tmp_path: Path) -> None:
+    from spacetorch.plots import comparison_figure
+
+    sl = {"layer1.0": 0.5, "layer2.0": 0.49}
+    nan = float("nan")
+    rows = [
+        {"alpha": 0.0, "seed": 0, "sl": sl, "smoothness": 0.3, "shuffled_smoothness": 0.05},
+        {"alpha": 25.0, "seed": 0, "sl": sl, "smoothness": nan, "shuffled_smoothness": nan},
+    ]
+    fig = comparison_figure(rows, {0.0: v1_result, 25.0: None}, layer="layer2.0")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no orientation-selective unit" in texts
+    assert save_figure(fig, tmp_path / "c.png").stat().st_size > 10_000

@@ -119,15 +119,27 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
         sl = {name: _posthoc_sl(r, model.positions[name], args.neighborhoods, device) for name, (r, _) in recorded.items()}
         responses, coordinates = recorded[args.layer]
         keep = ~feature_map_border(model.positions[args.layer].dims, args.exclude_border)
-        result = analyze_orientation_map(responses.numpy()[:, keep], coordinates.numpy()[keep], np.asarray(gratings.orientation))
-        rows.append({
-            "alpha": alpha, "seed": seed, "checkpoint": str(checkpoint), "layer": args.layer, "sl": sl,
-            "units_analysed": int(keep.sum()), "selective_fraction": float(result.selective.mean()),
-            "smoothness": result.smoothness, "shuffled_smoothness": result.shuffled_curve.smoothness,
-            "pinwheels": len(result.pinwheels), "column_spacing": result.spacing,
-            "pinwheel_density": result.pinwheel_density, "spacing_note": result.spacing_note,
-        })
-        maps.setdefault(alpha, result)
+        row = {"alpha": alpha, "seed": seed, "checkpoint": str(checkpoint), "layer": args.layer, "sl": sl,
+               "units_analysed": int(keep.sum())}
+        try:
+            result = analyze_orientation_map(
+                responses.numpy()[:, keep], coordinates.numpy()[keep], np.asarray(gratings.orientation)
+            )
+        except ValueError as err:  # no orientation-selective unit: a row without a map
+            nan = float("nan")
+            row.update(selective_fraction=0.0, smoothness=nan, shuffled_smoothness=nan, pinwheels=0,
+                       column_spacing=nan, pinwheel_density=nan, spacing_note=str(err))
+            maps.setdefault(alpha, None)
+        else:
+            row.update(
+                selective_fraction=float(result.selective.mean()), smoothness=result.smoothness,
+                shuffled_smoothness=result.shuffled_curve.smoothness, pinwheels=len(result.pinwheels),
+                column_spacing=result.spacing, pinwheel_density=result.pinwheel_density,
+                spacing_note=result.spacing_note,
+            )
+            if maps.get(alpha) is None:
+                maps[alpha] = result
+        rows.append(row)
     return rows, maps
 
 
