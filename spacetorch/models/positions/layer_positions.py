@@ -408,8 +408,7 @@ class NetworkPositions:
         with atomic_directory(save_dir) as tmp:
             written = [layer._write(tmp, fmt) for layer in self.layer_positions.values()]
             if self.version is not None:
-                version = f"{int(self.version)}\n".encode()
-                atomic_write(tmp / VERSION_FILE, lambda f: f.write(version))
+                atomic_write(tmp / VERSION_FILE, functools.partial(_write_bytes, f"{int(self.version)}\n".encode()))
             for name, content in extra_files.items():
                 atomic_write(tmp / name, functools.partial(_write_bytes, content))
             _write_manifest(tmp, {path.stem: path for path in written}, [tmp / name for name in extra_files])
@@ -453,7 +452,8 @@ def check_output_dir(save_dir: PathLike, *, overwrite: bool = False) -> None:
             f"{save_dir}: refusing to replace the directory you are working in ({resolved}); "
             "write the position set to a subdirectory, e.g. positions/<name>"
         )
-    foreign = [p.name for p in entries if not _belongs_to_set(p, save_dir)]
+    manifest = _read_manifest(save_dir)
+    foreign = [p.name for p in entries if not _belongs_to_set(p, manifest)]
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise FileExistsError(
@@ -463,20 +463,17 @@ def check_output_dir(save_dir: PathLike, *, overwrite: bool = False) -> None:
         )
 
 
-def _belongs_to_set(path: Path, save_dir: Path) -> bool:
+def _belongs_to_set(path: Path, manifest: _Manifest | None) -> bool:
     if is_temporary(path):
         return True
     if not path.is_file() or path.is_symlink():
         return False
     if path.name in (VERSION_FILE, MANIFEST):
         return True
-    if path.suffix == ".json" and path.name in _read_extra(save_dir):
-        return True
+    if manifest is not None:
+        return path.name in manifest.files()
     if path.suffix not in _SUFFIXES:
         return False
-    manifest = _read_manifest(save_dir)
-    if manifest is not None:
-        return path.name in {entry["file"] for entry in manifest.values()}
     try:  # a set of the original code (no manifest): its files load as positions
         LayerPositions.load(path)
     except (PositionsError, UnsafePickleError):
@@ -485,38 +482,44 @@ def _belongs_to_set(path: Path, save_dir: Path) -> bool:
 
 
 # -- manifest -------------------------------------------------------------------------------
-def _read_manifest(directory: Path) -> dict[str, dict[str, object]] | None:
-    """``{layer: {"file": name, "bytes": size}}`` from ``manifest.json``; None without one."""
+@dataclass
+class _Manifest:
+    """``manifest.json``: each layer's ``{"file": name, "bytes": size}``, and the sizes of the
+    extra files written with the set."""
+
+    layers: dict[str, dict[str, object]]
+    extra: dict[str, int]
+
+    def files(self) -> set[str]:
+        """Every file the set was written with, besides the manifest and ``version.txt``."""
+        return {str(entry["file"]) for entry in self.layers.values()} | set(self.extra)
+
+
+def _read_manifest(directory: Path) -> _Manifest | None:
+    """The directory's ``manifest.json``, or None without one."""
     path = directory / MANIFEST
     if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text())
-        layers = data["layers"]
+        layers, extra = data["layers"], data.get("extra", {})
         if not isinstance(layers, dict) or not all(
             isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("bytes"), int)
             for e in layers.values()
         ):
             raise ValueError("'layers' must map each layer to {'file': name, 'bytes': size}")
+        if not isinstance(extra, dict) or not all(isinstance(v, int) for v in extra.values()):
+            raise ValueError("'extra' must map each file name to its size")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
         raise PositionsError(
             f"{path}: not a readable position-set manifest ({type(err).__name__}: {err}); "
             "regenerate the set, or delete manifest.json to load the files without checking them"
         ) from None
-    return layers
+    return _Manifest(layers, {str(k): int(v) for k, v in extra.items()})
 
 
 def _write_bytes(content: bytes, file: IO[bytes]) -> None:
     file.write(content)
-
-
-def _read_extra(directory: Path) -> dict[str, int]:
-    """``{name: size}`` of the extra files the manifest lists (none without a manifest)."""
-    path = directory / MANIFEST
-    if _read_manifest(directory) is None:
-        return {}
-    extra = json.loads(path.read_text()).get("extra", {})
-    return {str(k): int(v) for k, v in extra.items()} if isinstance(extra, dict) else {}
 
 
 def _write_manifest(directory: Path, files: Mapping[str, Path], extra: Sequence[Path] = ()) -> None:
@@ -524,24 +527,25 @@ def _write_manifest(directory: Path, files: Mapping[str, Path], extra: Sequence[
     content: dict[str, object] = {"format": "spacetorch position set", "format_version": 1, "layers": layers}
     if extra:
         content["extra"] = {path.name: path.stat().st_size for path in extra}
-    text = json.dumps(content, indent=1)
-    atomic_write(directory / MANIFEST, lambda f: f.write(text.encode() + b"\n"))
+    text = json.dumps(content, indent=1) + "\n"
+    atomic_write(directory / MANIFEST, functools.partial(_write_bytes, text.encode()))
 
 
 def _update_manifest(written: Path) -> Path:
     """Record a layer file saved on its own in its directory's manifest, if there is one."""
-    layers = _read_manifest(written.parent)
-    if layers is not None:
-        files = {name: written.parent / str(entry["file"]) for name, entry in layers.items()}
+    manifest = _read_manifest(written.parent)
+    if manifest is not None:
+        files = {name: written.parent / str(entry["file"]) for name, entry in manifest.layers.items()}
         files[written.stem] = written
-        _write_manifest(written.parent, files, [written.parent / name for name in _read_extra(written.parent)])
+        _write_manifest(written.parent, files, [written.parent / name for name in manifest.extra])
     return written
 
 
 def _check_manifest(load_dir: Path, files: Sequence[Path]) -> None:
-    layers = _read_manifest(load_dir)
-    if layers is None:
+    manifest = _read_manifest(load_dir)
+    if manifest is None:
         return
+    layers = manifest.layers
     remedy = "regenerate the set (or delete manifest.json to load the files that are there without this check)"
     missing = [str(e["file"]) for e in layers.values() if not (load_dir / str(e["file"])).is_file()]
     if missing:
