@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from spacetorch._files import atomic_directory
+from spacetorch.data.demo_images import write_image_folder
 
 __all__ = ["dead_leaves_image", "make_dead_leaves_folder"]
 
@@ -112,15 +112,11 @@ def make_dead_leaves_folder(
         raise FileExistsError(f"{out} exists; delete it to make a new image set")
     if n_train < 1 or n_val < 0 or size < 16:
         raise ValueError(f"need n_train >= 1, n_val >= 0 and size >= 16, got {n_train}, {n_val}, {size}")
-    written = 0
-    with atomic_directory(out) as tmp:
+
+    def images() -> Iterator[tuple[str, Image.Image]]:
         for split, count, offset in (("train", n_train, 0), ("val", n_val, n_train)):
-            folder = tmp / split / "dead_leaves"
-            folder.mkdir(parents=True)
             for i in range(count):
-                rng = np.random.default_rng([seed, offset + i])
-                Image.fromarray(dead_leaves_image(size, rng)).save(folder / f"{i:05d}.png")
-                written += 1
-                if progress is not None:
-                    progress(written)
-    return out
+                image = dead_leaves_image(size, np.random.default_rng([seed, offset + i]))
+                yield f"{split}/dead_leaves/{i:05d}.png", Image.fromarray(image)
+
+    return write_image_folder(out, images(), progress)

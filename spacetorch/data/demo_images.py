@@ -9,7 +9,7 @@ downloaded: only the files inside the installed wheel are read.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.resources import files
 from pathlib import Path
 
@@ -75,18 +75,34 @@ def make_demo_image_folder(
         raise ValueError(f"need n_train >= {len(photos)} (one per photograph), n_val >= 0 and size >= 8")
     rng = np.random.default_rng(seed)
     sources = [Image.open(photo_path(name)).convert("RGB") for name in photos]
-    written = 0
-    with atomic_directory(out) as tmp:
+
+    def crops() -> Iterator[tuple[str, Image.Image]]:
         for split, count in (("train", n_train), ("val", n_val)):
             for i in range(count):
                 k = i % len(sources)
-                crop = _random_crop(sources[k], size, rng)
-                folder = tmp / split / Path(photos[k]).stem
-                folder.mkdir(parents=True, exist_ok=True)
-                crop.save(folder / f"{i:05d}.jpg", quality=92)
-                written += 1
-                if progress is not None:
-                    progress(written)
+                yield f"{split}/{Path(photos[k]).stem}/{i:05d}.jpg", _random_crop(sources[k], size, rng)
+
+    return write_image_folder(out, crops(), progress)
+
+
+def write_image_folder(
+    out: Path, images: Iterable[tuple[str, Image.Image]], progress: Callable[[int], None] | None = None
+) -> Path:
+    """Save ``(relative path, image)`` pairs under ``out``, all or nothing (JPEGs at quality 92).
+
+    Args:
+        progress: called with the number of images written so far.
+    """
+    with atomic_directory(out) as tmp:
+        for written, (name, image) in enumerate(images, start=1):
+            path = tmp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".jpg":
+                image.save(path, quality=92)
+            else:
+                image.save(path)
+            if progress is not None:
+                progress(written)
     return out
 
 
