@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from spacetorch.cli._signals import exit_on_interrupt
-from spacetorch.data.image_check import find_unreadable_images, image_files
+from spacetorch.data.image_check import find_unreadable_images
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,12 +40,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"{parser.prog}: error: --workers must be >= 1, got {args.workers}\n")
     from tqdm.auto import tqdm
 
-    total = len(image_files(args.root))
+    total = 0
+
+    def update(done: int, found: int) -> None:
+        nonlocal total
+        total = bar.total = found
+        bar.update(done - bar.n)
+
     with (
         exit_on_interrupt(parser.prog, "stopped before every image was checked"),
-        tqdm(total=total, desc="images", unit="img", disable=args.quiet) as bar,
+        tqdm(desc="images", unit="img", disable=args.quiet) as bar,
     ):
-        bad = find_unreadable_images(args.root, workers=args.workers, progress=lambda n: bar.update(n - bar.n))
+        bad = find_unreadable_images(args.root, workers=args.workers, progress=update)
     for path, problem in bad:
         print(f"{path}: {problem}")
         if args.move_to is not None:

@@ -45,13 +45,14 @@ def _chunks(paths: list[Path], size: int) -> Iterator[list[Path]]:
 
 
 def find_unreadable_images(
-    root: str | os.PathLike[str], *, workers: int | None = None, progress: Callable[[int], None] | None = None
+    root: str | os.PathLike[str], *, workers: int | None = None, progress: Callable[[int, int], None] | None = None
 ) -> list[tuple[Path, str]]:
     """Decode every image under ``root``; return ``(path, what is wrong)`` for those that fail.
 
     Args:
         workers: processes decoding in parallel (default: the CPU count; 1 for none).
-        progress: called with the number of images checked after each chunk.
+        progress: called with the number of images checked and the number found, after each
+            chunk (and once before the first).
 
     Raises:
         FileNotFoundError: ``root`` is not a directory.
@@ -64,13 +65,15 @@ def find_unreadable_images(
     chunks = list(_chunks(paths, max(1, min(64, len(paths) // (4 * workers)))))
     bad: list[tuple[Path, str]] = []
     done = 0
+    if progress is not None:
+        progress(0, len(paths))
 
     def collect(chunk: list[Path], problems: list[str | None]) -> None:
         nonlocal done
         bad.extend((path, problem) for path, problem in zip(chunk, problems, strict=True) if problem)
         done += len(chunk)
         if progress is not None:
-            progress(done)
+            progress(done, len(paths))
 
     if workers == 1 or len(chunks) <= 1:
         for chunk in chunks:
