@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spacetorch.cli._arguments import add_grating_arguments, device_of, gratings_of
 from spacetorch.cli._signals import exit_on_interrupt
 
 TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
@@ -40,11 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="passed to every train.py run (repeatable)")
     parser.add_argument("--gpus", default=None, help="passed to train.py")
     parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
-    parser.add_argument("--image-size", type=int, default=None, help="grating side in px [default: the model's input size]")
-    parser.add_argument("--spatial-frequencies", type=float, nargs="+", default=None, help="grating cycles per image")
+    add_grating_arguments(parser, image_size=None)
     parser.add_argument("--exclude-border", type=int, default=1, help="feature-map border rows/columns left out of the map")
     parser.add_argument("--neighborhoods", type=int, default=2000, help="neighborhoods per layer for the post-hoc spatial loss")
-    parser.add_argument("--device", default=None, help="torch device for the measurements [default: cuda if available]")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -97,25 +96,22 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
 def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path]) -> tuple[list[dict[str, Any]], dict[float, Any]]:
     """Every checkpoint's post-hoc SL per layer and its map statistics; the first seed's map per alpha."""
     import numpy as np
-    import torch
 
     from spacetorch.analyses import analyze_orientation_map, feature_map_border
     from spacetorch.models import model_info
     from spacetorch.models.topographic import TopographicModel
-    from spacetorch.stimuli import SPATIAL_FREQUENCIES, SineGratings
     from spacetorch.vissl.config import compose, trunk_model_name
 
     cfg = compose([f"config={args.config}", *args.override])
     params = cfg.MODEL.TRUNK.TRUNK_PARAMS
     arch = trunk_model_name(cfg)
-    size = args.image_size or model_info(arch).input_size
-    gratings = SineGratings(size, spatial_frequencies=args.spatial_frequencies or SPATIAL_FREQUENCIES)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    gratings = gratings_of(args, model_info(arch).input_size)
+    device = device_of(args)
     rows: list[dict[str, Any]] = []
     maps: dict[float, Any] = {}
     for (alpha, seed), checkpoint in checkpoints.items():
         model = TopographicModel.from_checkpoint(checkpoint, params.position_dir, arch)
-        recorded = model.responses(gratings, batch_size=64, device=device, progress=False)
+        recorded = model.responses(gratings, batch_size=args.batch_size, device=device, progress=False)
         sl = {name: _posthoc_sl(r, model.positions[name], args.neighborhoods, device) for name, (r, _) in recorded.items()}
         responses, coordinates = recorded[args.layer]
         keep = ~feature_map_border(model.positions[args.layer].dims, args.exclude_border)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from spacetorch.cli._arguments import add_checkpoint_arguments, add_grating_arguments, device_of, gratings_of
 from spacetorch.cli._signals import exit_on_interrupt
 
 DEFAULT_ATTEMPTS = 50_000_000  # per layer, as for the published models
@@ -27,25 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--checkpoint", type=Path, required=True, help="VISSL checkpoint of the model (e.g. trained with alpha = 0)")
-    parser.add_argument("--positions", type=Path, required=True, help="the position set to optimise (the model's)")
-    parser.add_argument("--arch", default="resnet18", help="registered model of the checkpoint")
+    add_checkpoint_arguments(
+        parser, checkpoint_help="VISSL checkpoint of the model (e.g. trained with alpha = 0)",
+        positions_help="the position set to optimise (the model's)",
+    )
     parser.add_argument("--layers", nargs="+", default=None, help="layers to optimise [default: every layer of the set]")
     parser.add_argument("--attempts", type=_count, default=DEFAULT_ATTEMPTS, help="swap attempts per layer (5e7 is accepted)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     parser.add_argument("--out", type=Path, default=None, help="output directory [default: <positions>_swapopt]")
     parser.add_argument("--overwrite", action="store_true", help="replace the position set in --out")
-    parser.add_argument("--image-size", type=int, default=224, help="grating side in px: the size the positions were made for")
-    parser.add_argument(
-        "--spatial-frequencies", type=float, nargs="+", default=None,
-        help="grating cycles per image (below image-size / 2) [default: the standard 8, 5.5 to 96.9]",
-    )
-    parser.add_argument("--batch-size", type=int, default=64, help="gratings per forward pass")
-    parser.add_argument("--device", default=None, help="torch device for the responses [default: cuda if available]")
+    add_grating_arguments(parser)
     parser.add_argument("--figure", type=Path, default=None, help="before/after PNG [default: figures/<out>_<layer>_swapopt.png]")
     parser.add_argument("--figure-layer", default="layer2.0", help="layer shown in the figure (if optimised)")
     parser.add_argument("--n-neighborhoods", type=int, default=20_000, help="neighborhoods drawn per layer for the new positions")
-    parser.add_argument("--trust-checkpoint", action="store_true", help="allow a checkpoint that needs full unpickling")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -71,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, resume: Path) -> int:
     import numpy as np
-    import torch
     from tqdm.auto import tqdm
 
     from spacetorch.analyses import analyze_orientation_map
@@ -80,7 +74,6 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
     from spacetorch.models.positions.swapopt import swap_optimize
     from spacetorch.models.topographic import TopographicModel
     from spacetorch.plots import save_figure, swapopt_figure
-    from spacetorch.stimuli import SPATIAL_FREQUENCIES, SineGratings
 
     def fail(message: str) -> int:
         print(f"{parser.prog}: error: {message}", file=sys.stderr)
@@ -90,7 +83,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
         check_output_dir(out, overwrite=args.overwrite)
     except FileExistsError as err:
         return fail(f"--out {err}")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device_of(args)
     start = time.perf_counter()
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
@@ -98,7 +91,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
         unknown = [name for name in layers if name not in model.positions.layer_positions]
         if unknown:
             return fail(f"--layers: {unknown} have no positions in {args.positions}; it has {list(model.positions.layer_positions)}")
-        gratings = SineGratings(args.image_size, spatial_frequencies=args.spatial_frequencies or SPATIAL_FREQUENCIES)
+        gratings = gratings_of(args)
         recorded = model.responses(gratings, layers, batch_size=args.batch_size, device=device, progress=not args.quiet)
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
         return fail(str(err))

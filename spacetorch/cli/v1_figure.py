@@ -6,15 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from spacetorch.analyses import analyze_orientation_map, feature_map_border
 from spacetorch.checkpoints import CheckpointError
+from spacetorch.cli._arguments import add_checkpoint_arguments, add_grating_arguments, device_of, gratings_of
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.models.positions import PositionsError
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.plots import save_figure, v1_figure
-from spacetorch.stimuli import SPATIAL_FREQUENCIES, SineGratings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,28 +25,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--checkpoint", type=Path, required=True, help="VISSL checkpoint (.torch)")
-    parser.add_argument("--positions", type=Path, required=True, help="the positions directory the model was trained with")
-    parser.add_argument("--arch", default="resnet18", help="registered model the trunk was trained as (spacetorch.models.list_models())")
+    add_checkpoint_arguments(
+        parser, checkpoint_help="VISSL checkpoint (.torch)", positions_help="the positions directory the model was trained with"
+    )
     parser.add_argument("--layer", default="layer2.0", help="the layer to analyse (the V1-like layer of a ResNet-18)")
     parser.add_argument("--out", type=Path, default=None, help="PNG to write [default: figures/<checkpoint>_<layer>_v1.png]")
-    parser.add_argument("--image-size", type=int, default=224, help="grating side in px: the size the positions were made for")
-    parser.add_argument(
-        "--spatial-frequencies", type=float, nargs="+", default=list(SPATIAL_FREQUENCIES),
-        help="cycles per image (must stay below image-size / 2)",
-    )
+    add_grating_arguments(parser)
     parser.add_argument(
         "--exclude-border", type=int, default=1, metavar="N",
         help="leave out the units in the N outermost rows and columns of the layer's feature map (their "
         "receptive fields reach into the zero padding, so they respond to the image border); 0 keeps every unit",
     )
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
     parser.add_argument("--title", default=None, help="figure title [default: the checkpoint's path and the layer]")
-    parser.add_argument(
-        "--trust-checkpoint", action="store_true",
-        help="allow a checkpoint that needs full unpickling (runs code named in the file; trusted files only)",
-    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -56,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device_of(args)
     out = args.out or Path("figures") / f"{args.checkpoint.parent.name}_{args.checkpoint.stem}_{args.layer}_v1.png"
     with exit_on_interrupt(parser.prog, f"no figure was written ({out} is as it was)"):
         return _figure(args, device, out)
@@ -65,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 def _figure(args: argparse.Namespace, device: str, out: Path) -> int:
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
-        gratings = SineGratings(args.image_size, spatial_frequencies=args.spatial_frequencies)
+        gratings = gratings_of(args)
         responses, coordinates = model.responses(
             gratings, [args.layer], batch_size=args.batch_size, device=device, progress=not args.quiet
         )[args.layer]
