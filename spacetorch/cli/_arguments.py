@@ -1,0 +1,57 @@
+"""Command-line options the commands that read a checkpoint and show it gratings share."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spacetorch.stimuli import SineGratings
+
+__all__ = ["add_checkpoint_arguments", "add_grating_arguments", "device_of", "gratings_of"]
+
+
+def add_checkpoint_arguments(parser: argparse.ArgumentParser, *, checkpoint_help: str, positions_help: str) -> None:
+    """``--checkpoint``, ``--positions``, ``--arch`` and ``--trust-checkpoint``."""
+    parser.add_argument("--checkpoint", type=Path, required=True, help=checkpoint_help)
+    parser.add_argument("--positions", type=Path, required=True, help=positions_help)
+    parser.add_argument("--arch", default="resnet18", help="registered model the trunk was trained as (spacetorch.models.list_models())")
+    parser.add_argument(
+        "--trust-checkpoint", action="store_true",
+        help="allow a checkpoint that needs full unpickling (runs code named in the file; trusted files only)",
+    )
+
+
+def add_grating_arguments(parser: argparse.ArgumentParser, *, image_size: int | None = 224) -> None:
+    """``--image-size``, ``--spatial-frequencies``, ``--batch-size`` and ``--device``."""
+    from spacetorch.stimuli import SPATIAL_FREQUENCIES
+
+    size_help = "grating side in px: the size the positions were made for"
+    parser.add_argument(
+        "--image-size", type=int, default=image_size,
+        help=size_help if image_size is not None else f"{size_help} [default: the model's input size]",
+    )
+    parser.add_argument(
+        "--spatial-frequencies", type=float, nargs="+", default=list(SPATIAL_FREQUENCIES),
+        help="grating cycles per image (must stay below image-size / 2)",
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="gratings per forward pass")
+    parser.add_argument("--device", default=None, help="torch device for the responses [default: cuda if available, else cpu]")
+
+
+def gratings_of(args: argparse.Namespace, image_size: int | None = None) -> SineGratings:
+    """The gratings the options ask for (``image_size`` when ``--image-size`` has no value)."""
+    from spacetorch.stimuli import SineGratings
+
+    size = args.image_size if args.image_size is not None else image_size
+    if size is None:
+        raise ValueError("--image-size is needed: no default image size is known here")
+    return SineGratings(size, spatial_frequencies=args.spatial_frequencies)
+
+
+def device_of(args: argparse.Namespace) -> str:
+    """``--device``, else ``cuda`` where there is one, else ``cpu``."""
+    import torch
+
+    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
