@@ -31,6 +31,7 @@ __all__ = [
     "CheckpointError",
     "check_checkpoint_file",
     "UnsafeCheckpointError",
+    "load_classifier",
     "load_linear_head",
     "load_trunk",
     "read_checkpoint",
@@ -166,10 +167,11 @@ def trunk_state_dict(
     return weights
 
 
-def _mismatch(weights: Mapping[str, torch.Tensor], arch: str) -> list[str]:
+def _mismatch(weights: Mapping[str, torch.Tensor], arch: str, model_kwargs: Mapping[str, Any] | None = None) -> list[str]:
     """How ``weights`` differ from the registered model ``arch`` (classifier removed); empty when they match."""
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in create_model(arch, headless=True).state_dict().items()}
+        model = create_model(arch, headless=True, **(model_kwargs or {}))
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     problems = []
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
@@ -184,7 +186,9 @@ def _mismatch(weights: Mapping[str, torch.Tensor], arch: str) -> list[str]:
     return problems
 
 
-def load_trunk(path: PathLike, arch: str = "resnet18", *, trusted: bool = False) -> nn.Module:
+def load_trunk(
+    path: PathLike, arch: str = "resnet18", *, trusted: bool = False, model_kwargs: Mapping[str, Any] | None = None
+) -> nn.Module:
     """The trunk of a VISSL checkpoint as the registered model ``arch`` without its classifier.
 
     The model returns the pooled ``(B, D)`` features (its classifier, ``fc`` for a ResNet, is an
@@ -195,6 +199,8 @@ def load_trunk(path: PathLike, arch: str = "resnet18", *, trusted: bool = False)
         path: the checkpoint file.
         arch: the registered model the trunk was trained as (:func:`spacetorch.models.list_models`).
         trusted: see :func:`read_checkpoint`.
+        model_kwargs: the builder's keyword arguments the model was trained with
+            (``TRUNK_PARAMS.model_kwargs``, e.g. ``{"time_steps": 2, "mdist": 1}`` for a TD ResNet).
 
     Raises:
         UnsafeCheckpointError, CheckpointError, FileNotFoundError: see :func:`read_checkpoint`;
@@ -207,13 +213,14 @@ def load_trunk(path: PathLike, arch: str = "resnet18", *, trusted: bool = False)
     """
     info = model_info(arch)
     weights = trunk_state_dict(read_checkpoint(path, trusted=trusted), str(path), info.classifier)
-    problems = _mismatch(weights, arch)
+    problems = _mismatch(weights, arch, model_kwargs)
     if problems:
         family = [other for other in list_models() if other != arch and model_info(other).family == info.family]
-        fits = next((other for other in family if not _mismatch(weights, other)), None)
+        fits = next((other for other in family if not _mismatch(weights, other, model_kwargs)), None)
         hint = f"; the weights fit arch={fits!r}" if fits else ""
-        raise CheckpointError(f"checkpoint {path}: the trunk is not a {arch}: {'; '.join(problems)}{hint}")
-    model = create_model(arch, headless=True)
+        settings = f" with {dict(model_kwargs)}" if model_kwargs else ""
+        raise CheckpointError(f"checkpoint {path}: the trunk is not a {arch}{settings}: {'; '.join(problems)}{hint}")
+    model = create_model(arch, headless=True, **(model_kwargs or {}))
     model.load_state_dict(weights)
     return model.eval()
 
@@ -236,3 +243,51 @@ def load_linear_head(path: PathLike, *, trusted: bool = False) -> nn.Linear:
     head = nn.Linear(weight.shape[1], weight.shape[0])
     head.load_state_dict({"weight": weight, "bias": heads[bias]})
     return head.eval()
+
+
+#: where plain checkpoints (torchvision, timm, the original TDAM scripts) keep the state dict
+_STATE_DICT_KEYS = ("state_dict", "model", "state_dict_ema")
+
+
+def load_classifier(
+    path: PathLike, arch: str, *, trusted: bool = False, model_kwargs: Mapping[str, Any] | None = None
+) -> nn.Module:
+    """A whole classifier (trunk and classification head) of the registered model ``arch``, in eval mode.
+
+    ``path`` is a VISSL checkpoint whose head is one linear layer (supervised training or linear
+    evaluation; the head becomes the model's classifier), or a plain state dict of the model, on
+    its own or under ``state_dict`` / ``model`` (as torchvision, timm and the original TDAM
+    scripts save them; a ``module.`` prefix from DistributedDataParallel is dropped).  The number
+    of classes is read from the weights.
+
+    Raises:
+        CheckpointError: the weights do not fit ``arch`` with ``model_kwargs`` (naming the keys), or
+            the model has no classifier; see also :func:`read_checkpoint`.
+    """
+    info = model_info(arch)
+    if info.classifier is None:
+        raise CheckpointError(f"model {arch!r} has no classifier to load")
+    checkpoint = read_checkpoint(path, trusted=trusted)
+    if MODEL_PATH[0] in checkpoint:
+        model = load_trunk(path, arch, trusted=trusted, model_kwargs=model_kwargs)
+        model.set_submodule(info.classifier, load_linear_head(path, trusted=trusted))
+        return model.eval()
+    weights: Any = next((checkpoint[k] for k in _STATE_DICT_KEYS if isinstance(checkpoint.get(k), Mapping)), checkpoint)
+    weights = {k.removeprefix("module."): v for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    head = weights.get(f"{info.classifier}.weight")
+    if head is None:
+        raise CheckpointError(
+            f"checkpoint {path}: no classifier weight {info.classifier}.weight for {arch}; "
+            f"found keys {sorted(weights)[:6]}{' ...' if len(weights) > 6 else ''}"
+        )
+    kwargs = {**(model_kwargs or {}), "num_classes": int(head.shape[0])}
+    model = create_model(arch, **kwargs)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        raise CheckpointError(
+            f"checkpoint {path}: the weights are not a {arch} with {dict(model_kwargs or {})}: "
+            + " ".join(line.strip() for line in first[:3])
+        ) from None
+    return model.eval()

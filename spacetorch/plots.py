@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "cam_steps_figure",
     "category_map_figure",
     "comparison_figure",
     "figure_to_array",
@@ -229,6 +230,43 @@ def category_map_figure(coordinates: np.ndarray, t: np.ndarray, patches: Categor
     if len(patches):
         ax.contour(patches.x, patches.y, patches.labels > 0, levels=[0.5], colors="k", linewidths=1.2)
     ax.text(0.02, 0.98, f"{len(patches)} patches, {patches.total_area:.0f} mm²", transform=ax.transAxes, va="top", fontsize="small")
+    return fig
+
+
+def cam_steps_figure(
+    image: np.ndarray,
+    steps: list[tuple[np.ndarray, int, float, tuple[float, ...]]],
+    *,
+    classes: list[str],
+    label: int,
+    title: str,
+) -> Figure:
+    """An image and its class activation map at every computation step of a top-down model.
+
+    Args:
+        image: ``(3, H, W)`` or ``(H, W, 3)``, values in ``[0, 1]``.
+        steps: per step, ``(cam (H, W), predicted class, confidence, box (x0, y0, x1, y1))``.
+        classes: class names; ``label`` the true class.
+    """
+    from matplotlib.patches import Rectangle
+
+    picture = np.asarray(image, dtype=float)
+    if picture.shape[0] == 3 and picture.ndim == 3:
+        picture = picture.transpose(1, 2, 0)
+    picture = np.clip(picture, 0, 1)
+    fig = _figure(2.8 * (len(steps) + 1), 3.3)
+    axes = fig.subplots(1, len(steps) + 1)
+    axes[0].imshow(picture)
+    axes[0].set_title(f"{title}\ntrue: {classes[label]}", fontsize="small")
+    for t, (ax, (cam, prediction, confidence, box)) in enumerate(zip(axes[1:], steps, strict=True), 1):
+        ax.imshow(picture)
+        ax.imshow(cam, cmap="jet", alpha=0.5)
+        x0, y0, x1, y1 = box
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="white", linewidth=1.5))
+        mark = "right" if prediction == label else "wrong"
+        ax.set_title(f"step {t}: {classes[prediction]} ({confidence:.2f}, {mark})", fontsize="small")
+    for ax in axes:
+        ax.set_axis_off()
     return fig
 
 

@@ -16,7 +16,7 @@ layer respond to these images, and where on the cortical sheet does it sit?*
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -89,11 +89,13 @@ class TopographicModel(nn.Module):
         arch: str = "resnet18",
         *,
         trusted: bool = False,
+        model_kwargs: Mapping[str, Any] | None = None,
     ) -> TopographicModel:
         """A VISSL checkpoint's trunk (see :func:`spacetorch.checkpoints.load_trunk`) with its positions.
 
         ``positions`` is a :class:`NetworkPositions` or a positions directory; ``arch`` a
-        registered model, whose normalisation is applied to the images.
+        registered model, whose normalisation is applied to the images; ``model_kwargs`` the
+        builder's arguments the model was trained with (see :func:`~spacetorch.checkpoints.load_trunk`).
         """
         from spacetorch.checkpoints import load_trunk
         from spacetorch.models.registry import model_info
@@ -101,7 +103,8 @@ class TopographicModel(nn.Module):
         info = model_info(arch)
         if not isinstance(positions, NetworkPositions):
             positions = NetworkPositions.load_from_dir(positions)
-        return cls(load_trunk(checkpoint, arch, trusted=trusted), positions, mean=info.mean, std=info.std)
+        trunk = load_trunk(checkpoint, arch, trusted=trusted, model_kwargs=model_kwargs)
+        return cls(trunk, positions, mean=info.mean, std=info.std)
 
     def layer_positions(self, layer: str) -> LayerPositions:
         """The positions of one layer (``"layer2.0"``)."""

@@ -1,0 +1,248 @@
+"""Evaluate a classifier with top-down attention on an ImageFolder: top-1 / top-5, the accuracy
+of every computation step, the multi-step metric, localisation, and class activation maps."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from spacetorch.cli._signals import exit_on_interrupt
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evaluate_td.py",
+        description=(
+            "Evaluate a classifier checkpoint (a VISSL checkpoint with a linear head, or a plain state dict) "
+            "on an ImageFolder-layout directory (ImageNet val, ImageNet-V2... one folder per class, in the "
+            "model's class order). Reports top-1 and top-5 of the last step, the top-1 of every computation "
+            "step, and the multi-step metric (per step, the class activation map of its top-1 class gives a "
+            "box; steps whose boxes overlap with IoU > 0.5 are merged, the more confident winning; an image "
+            "counts if any kept prediction is right: a best-of-T count, reported under its own name). With "
+            "--boxes, also top-1 localisation (right class and IoU >= 0.5 with a true box). Writes "
+            "OUT/results.json, OUT/results.csv and, for --cam-images, one PNG per image with its CAM at every step."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--checkpoint", type=Path, required=True, help="VISSL checkpoint or plain state dict (.torch, .pth)")
+    parser.add_argument("--arch", default="tdresnet50", help="registered model (spacetorch.models.list_models('td*'))")
+    parser.add_argument(
+        "--model-kwargs", default="{}", metavar="JSON",
+        help='the model\'s settings it was trained with, e.g. \'{"time_steps": 2, "mdist": 1}\'',
+    )
+    parser.add_argument("--data", type=Path, required=True, help="ImageFolder directory: DATA/<class>/<image>")
+    parser.add_argument(
+        "--boxes", type=Path, default=None,
+        help="directory of ImageNet/VOC XML box annotations, <image stem>.xml (also in class subfolders)",
+    )
+    parser.add_argument("--cam-images", nargs="+", default=[], metavar="IMAGE", help="image paths under DATA to draw the CAMs of")
+    parser.add_argument("--out", type=Path, default=Path("evaluations/td"), help="results folder")
+    parser.add_argument("--resize", type=int, default=256, help="shorter side after resizing, px")
+    parser.add_argument("--crop", type=int, default=224, help="centre crop, px")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images (a quick check)")
+    parser.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
+    parser.add_argument("--trust-checkpoint", action="store_true", help="allow a checkpoint that needs full unpickling (trusted files only)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        kwargs = json.loads(args.model_kwargs)
+    except json.JSONDecodeError as err:
+        parser.error(f"--model-kwargs: not JSON ({err}): {args.model_kwargs!r}")
+    if not isinstance(kwargs, dict):
+        parser.error(f"--model-kwargs: expected a JSON object of keyword arguments, got {args.model_kwargs!r}")
+    if not args.data.is_dir():
+        parser.error(f"--data: {args.data} is not a directory")
+    if args.boxes is not None and not args.boxes.is_dir():
+        parser.error(f"--boxes: {args.boxes} is not a directory")
+    for name in ("resize", "crop", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    with exit_on_interrupt(parser.prog, f"nothing was written to {args.out}"):
+        return _evaluate(parser, args, kwargs)
+
+
+def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
+    import torch
+    from torchvision import datasets, transforms
+    from tqdm.auto import tqdm
+
+    from spacetorch.analyses.multistep import read_voc_boxes
+    from spacetorch.checkpoints import CheckpointError, load_classifier
+    from spacetorch.cli._arguments import device_of
+    from spacetorch.models import model_info
+
+    try:
+        info = model_info(args.arch)
+        model = load_classifier(args.checkpoint, args.arch, trusted=args.trust_checkpoint, model_kwargs=kwargs)
+    except (CheckpointError, FileNotFoundError, KeyError, TypeError, ValueError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    if not (hasattr(model, "layer4") and hasattr(model, "fc")):
+        parser.exit(2, f"{parser.prog}: error: --arch {args.arch}: class activation maps need a ResNet (layer4 and fc)\n")
+    device = device_of(args)
+    model.to(device)
+    transform = transforms.Compose([
+        transforms.Resize(args.resize), transforms.CenterCrop(args.crop), transforms.ToTensor(),
+        transforms.Normalize(info.mean, info.std),
+    ])
+    try:
+        dataset = datasets.ImageFolder(str(args.data), transform=transform)
+    except (FileNotFoundError, RuntimeError) as err:
+        parser.exit(2, f"{parser.prog}: error: --data {args.data}: {err}\n")
+    outputs = int(getattr(model.fc, "out_features", 0))
+    if len(dataset.classes) != outputs:
+        parser.exit(
+            2,
+            f"{parser.prog}: error: --data {args.data} has {len(dataset.classes)} class folders, but the model in "
+            f"{args.checkpoint} has {outputs} outputs; the folders must be the model's classes, in its order\n",
+        )
+    cam_paths = _cam_indices(parser, args, dataset)
+    boxes: dict[int, Any] = {}
+    count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    if args.boxes is not None:
+        for index in range(count):
+            xml = _box_file(args.boxes, Path(dataset.samples[index][0]))
+            if xml is None:
+                parser.exit(2, f"{parser.prog}: error: --boxes {args.boxes}: no {Path(dataset.samples[index][0]).stem}.xml\n")
+            try:
+                boxes[index] = read_voc_boxes(xml)
+            except ValueError as err:
+                parser.exit(2, f"{parser.prog}: error: --boxes: {err}\n")
+    subset = torch.utils.data.Subset(dataset, range(count))
+    loader = torch.utils.data.DataLoader(subset, batch_size=args.batch_size, num_workers=args.workers)
+    results = evaluate_steps(
+        model, loader, device, boxes=boxes, crop=args.crop, resize=args.resize, keep=set(cam_paths.values()),
+        progress=tqdm(total=count, desc="evaluating", unit="img", disable=args.quiet),
+    )
+    summary = {
+        "checkpoint": str(args.checkpoint), "arch": args.arch, "model_kwargs": kwargs, "data": str(args.data),
+        "images": count, **results.pop("metrics"),
+    }
+    _write(args.out, summary, results["cams"], cam_paths, dataset, info.mean, info.std)
+    shown = {k: v for k, v in summary.items() if isinstance(v, float)}
+    print(", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.csv'}"
+          + (f" and {len(cam_paths)} CAM figure(s) in {args.out / 'cams'}" if cam_paths else ""))
+    return 0
+
+
+def _cam_indices(parser: argparse.ArgumentParser, args: argparse.Namespace, dataset: Any) -> dict[str, int]:
+    by_path = {str(Path(path).resolve()): i for i, (path, _) in enumerate(dataset.samples)}
+    found = {}
+    for name in args.cam_images:
+        candidates = [Path(name), args.data / name]
+        index = next((by_path.get(str(c.resolve())) for c in candidates if str(c.resolve()) in by_path), None)
+        if index is None:
+            parser.exit(2, f"{parser.prog}: error: --cam-images: {name} is not an image of --data {args.data}\n")
+        if args.limit is not None and index >= args.limit:
+            parser.exit(2, f"{parser.prog}: error: --cam-images: {name} is beyond --limit {args.limit}\n")
+        found[name] = index
+    return found
+
+
+def _box_file(folder: Path, image: Path) -> Path | None:
+    for candidate in (folder / f"{image.stem}.xml", folder / image.parent.name / f"{image.stem}.xml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def evaluate_steps(
+    model: Any, loader: Any, device: str, *, boxes: dict[int, Any], crop: int, resize: int, keep: set[int], progress: Any
+) -> dict[str, Any]:
+    """Per-step predictions, CAM boxes and the metrics over ``loader`` (images in dataset order)."""
+    import numpy as np
+    import torch
+
+    from spacetorch.analyses.multistep import (
+        cam_box,
+        class_activation_maps,
+        crop_boxes,
+        localization_correct,
+        multistep_correct,
+    )
+    from spacetorch.models.capture import capture_outputs
+    from spacetorch.models.tdam import limited_steps, time_steps_of
+
+    steps = time_steps_of(model)
+    correct_steps = np.zeros(steps)
+    top5 = multistep = located = 0.0
+    seen = 0
+    cams: dict[int, list[tuple[np.ndarray, int, float, tuple[float, ...]]]] = {}
+    with torch.no_grad():
+        for images, labels in loader:
+            images = images.to(device)
+            per_step = []
+            for t in range(1, steps + 1):
+                with limited_steps(model, t), capture_outputs(model, ["layer4"]) as captured:
+                    logits = model(images)
+                probs = logits.float().softmax(1)
+                confidence, prediction = probs.max(1)
+                maps = class_activation_maps(captured["layer4"].float(), model.fc.weight.float(), prediction, (crop, crop))
+                per_step.append((prediction.cpu(), confidence.cpu(), maps.cpu(), probs))
+            last_probs = per_step[-1][3]
+            top5 += float((last_probs.topk(min(5, last_probs.shape[1]), 1).indices.cpu() == labels[:, None]).any(1).sum())
+            for i, label in enumerate(labels.tolist()):
+                index = seen + i
+                preds = [int(p[0][i]) for p in per_step]
+                confs = [float(p[1][i]) for p in per_step]
+                step_boxes = [cam_box(p[2][i]) for p in per_step]
+                correct_steps += np.array(preds) == label
+                multistep += multistep_correct(preds, confs, step_boxes, label)
+                if index in boxes:
+                    truth, size = boxes[index]
+                    located += localization_correct(preds[-1], label, step_boxes[-1], crop_boxes(truth, size, resize, crop))
+                if index in keep:
+                    cams[index] = [(p[2][i].numpy(), preds[t], confs[t], step_boxes[t]) for t, p in enumerate(per_step)]
+            seen += len(labels)
+            progress.update(len(labels))
+    progress.close()
+    n = max(seen, 1)
+    metrics: dict[str, Any] = {
+        "top1": float(correct_steps[-1] / n),
+        "top5": top5 / n,
+        "top1_per_step": [float(c / n) for c in correct_steps],
+        "multistep_iou_merged_top1": multistep / n,
+        "localization_top1": located / n if boxes else None,
+        "time_steps": steps,
+    }
+    return {"metrics": metrics, "cams": cams}
+
+
+def _write(
+    out: Path, summary: dict[str, Any], cams: dict[int, Any], cam_paths: dict[str, int], dataset: Any,
+    mean: tuple[float, ...], std: tuple[float, ...],
+) -> None:
+    import numpy as np
+
+    from spacetorch._files import atomic_write
+    from spacetorch.plots import cam_steps_figure, save_figure
+
+    text = json.dumps(summary, indent=1)
+    table = io.StringIO()
+    writer = csv.writer(table)
+    flat = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in summary.items()}
+    writer.writerow(flat)
+    writer.writerow(flat.values())
+    for _name, index in cam_paths.items():
+        path, label = dataset.samples[index]
+        image = dataset[index][0].numpy() * np.array(std)[:, None, None] + np.array(mean)[:, None, None]
+        fig = cam_steps_figure(image, cams[index], classes=dataset.classes, label=label, title=Path(path).name)
+        save_figure(fig, out / "cams" / f"{Path(path).parent.name}_{Path(path).stem}.png")
+    atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
+    atomic_write(out / "results.json", lambda f: f.write(text.encode()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
