@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from spacetorch.cli.v1_figure import main
@@ -21,7 +22,7 @@ def test_script_writes_the_figure_and_prints_the_numbers(small_model_files: tupl
     result = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "v1_figure.py"), "--checkpoint", str(checkpoint), "--positions",
          str(positions), "--image-size", str(SMALL_IMAGE_SIZE), "--spatial-frequencies", "4", "8", "16",
-         "--out", str(out), "--quiet"],
+         "--exclude-border", "1", "--out", str(out), "--quiet"],
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -47,8 +48,21 @@ def test_border_units_are_left_out_by_default_and_the_counts_are_stated(small_mo
     checkpoint, positions = small_model_files
     base = ["--checkpoint", str(checkpoint), "--positions", str(positions), "--image-size", str(SMALL_IMAGE_SIZE),
             "--spatial-frequencies", "4", "8", "16", "--out", str(tmp_path / "v1.png"), "--quiet"]
-    assert main(base) == 0
-    # layer2.0 at 64 px is 128 x 8 x 8: its outermost ring holds 28 of the 64 positions of each channel
-    assert "layer2.0: 4608 of 8192 units analysed, 3584 in the 1 outermost feature-map rows/columns left out" in capsys.readouterr().out
+    # layer1.0 at 64 px is 64 x 16 x 16; a unit's receptive field is [4i - 13, 4i + 13] px, so it
+    # touches the image border for i <= 3 and i >= 13: 4 rows/columns at the top and left, 3 at the
+    # bottom and right, leaving 9 x 9 positions of each channel
+    assert main(base + ["--layer", "layer1.0"]) == 0
+    out = capsys.readouterr().out
+    assert ("layer1.0: 5184 of 16384 units analysed; 11200 left out: receptive field touches the image border "
+            "(top/bottom/left/right: 4/3/4/3 rows/columns)") in out
+    # a fixed ring: layer2.0 is 128 x 8 x 8, whose outermost ring holds 28 of the 64 positions of each channel
+    assert main(base + ["--exclude-border", "1"]) == 0
+    assert "layer2.0: 4608 of 8192 units analysed; 3584 left out: in the 1 outermost feature-map rows/columns" in capsys.readouterr().out
     assert main(base + ["--exclude-border", "0"]) == 0
     assert "layer2.0: 8192 of 8192 units analysed\n" in capsys.readouterr().out
+    # at 64 px every layer2.0 unit sees the padding: the default says so instead of drawing nothing
+    assert main(base) == 2
+    assert "--exclude-border rf leaves no unit of layer2.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(base + ["--exclude-border", "ring"])
+    assert "expected 'rf' or a number of rows/columns >= 0, got 'ring'" in capsys.readouterr().err

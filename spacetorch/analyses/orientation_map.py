@@ -76,12 +76,15 @@ class OrientationMap:
         )
 
 
-def feature_map_border(dims: tuple[int, int, int], width: int = 1) -> np.ndarray:
-    """``(C * H * W,)`` bool: the units in the ``width`` outermost rows and columns of a
-    ``(C, H, W)`` feature map (channel-major unit order, as ``features.flatten(1)``).
+def feature_map_border(dims: tuple[int, int, int], width: int | tuple[int, int, int, int] = 1) -> np.ndarray:
+    """``(C * H * W,)`` bool: the units in the outermost rows and columns of a ``(C, H, W)``
+    feature map (channel-major unit order, as ``features.flatten(1)``).
 
-    Their receptive fields reach into the zero padding around the image, which gives them a
-    response to the border itself; maps measured on them show the border, not the stimulus.
+    ``width`` is the number of rows / columns from every edge, or ``(top, bottom, left, right)``
+    (:func:`spacetorch.models.receptive_field.border_widths` measures those whose receptive
+    field touches the image border).  Such units see the zero padding around the image, which
+    gives them a response to the border itself; maps measured on them show the border, not the
+    stimulus.
 
     >>> feature_map_border((1, 3, 3)).reshape(3, 3).astype(int)
     array([[1, 1, 1],
@@ -89,12 +92,13 @@ def feature_map_border(dims: tuple[int, int, int], width: int = 1) -> np.ndarray
            [1, 1, 1]])
     """
     c, h, w = dims
-    if width < 0:
+    top, bottom, left, right = (width,) * 4 if isinstance(width, int) else width
+    if min(top, bottom, left, right) < 0:
         raise ValueError(f"border width must be >= 0 feature-map rows/columns, got {width}")
     rows = np.zeros(h, dtype=bool)
     cols = np.zeros(w, dtype=bool)
-    rows[:width], rows[h - width:] = True, True  # width 0: both slices are empty
-    cols[:width], cols[w - width:] = True, True
+    rows[:top], rows[h - bottom:] = True, True  # a width of 0 selects nothing (rows[h:] is empty)
+    cols[:left], cols[w - right:] = True, True
     plane = rows[:, None] | cols[None, :]
     border: np.ndarray = np.broadcast_to(plane, (c, h, w)).reshape(-1).copy()
     return border

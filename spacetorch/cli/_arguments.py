@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from spacetorch.stimuli import SineGratings
 
-__all__ = ["add_checkpoint_arguments", "add_grating_arguments", "device_of", "gratings_of"]
+__all__ = ["add_border_argument", "add_checkpoint_arguments", "add_grating_arguments", "device_of", "gratings_of"]
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser, *, checkpoint_help: str, positions_help: str) -> None:
@@ -55,3 +55,27 @@ def device_of(args: argparse.Namespace) -> str:
     import torch
 
     return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _border(text: str) -> int | str:
+    from spacetorch.models.receptive_field import RECEPTIVE_FIELD
+
+    if text == RECEPTIVE_FIELD:
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected {RECEPTIVE_FIELD!r} or a number of rows/columns >= 0, got {text!r}")
+    return value
+
+
+def add_border_argument(parser: argparse.ArgumentParser) -> None:
+    """``--exclude-border {rf,N}``: which units of the map's layer are left out."""
+    parser.add_argument(
+        "--exclude-border", type=_border, default="rf", metavar="{rf,N}",
+        help="leave out the units that see the zero padding around the image, which respond to the "
+        "border itself: 'rf', those whose receptive field touches the image border (measured on the "
+        "model); N, those in the N outermost feature-map rows and columns; 0 keeps every unit",
+    )

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import add_grating_arguments, device_of, gratings_of
+from spacetorch.cli._arguments import add_border_argument, add_grating_arguments, device_of, gratings_of
 from spacetorch.cli._signals import exit_on_interrupt
 
 TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus", default=None, help="passed to train.py")
     parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
     add_grating_arguments(parser, image_size=None)
-    parser.add_argument("--exclude-border", type=int, default=1, help="feature-map border rows/columns left out of the map")
+    add_border_argument(parser)
     parser.add_argument("--neighborhoods", type=int, default=2000, help="neighborhoods per layer for the post-hoc spatial loss")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -97,8 +97,9 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
     """Every checkpoint's post-hoc SL per layer and its map statistics; the first seed's map per alpha."""
     import numpy as np
 
-    from spacetorch.analyses import analyze_orientation_map, feature_map_border
+    from spacetorch.analyses import analyze_orientation_map
     from spacetorch.models import model_info
+    from spacetorch.models.receptive_field import border_units
     from spacetorch.models.topographic import TopographicModel
     from spacetorch.vissl.config import compose, trunk_model_name
 
@@ -109,15 +110,23 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
     device = device_of(args)
     rows: list[dict[str, Any]] = []
     maps: dict[float, Any] = {}
+    keep: Any = None
+    left_out = ""
     for (alpha, seed), checkpoint in checkpoints.items():
         model = TopographicModel.from_checkpoint(checkpoint, params.position_dir, arch)
         recorded = model.responses(gratings, batch_size=args.batch_size, device=device, progress=False)
         sl = {name: _posthoc_sl(r, model.positions[name], args.neighborhoods, device) for name, (r, _) in recorded.items()}
         responses, coordinates = recorded[args.layer]
-        keep = ~feature_map_border(model.positions[args.layer].dims, args.exclude_border)
+        if keep is None:  # the same architecture in every run: measured once
+            border, left_out = border_units(
+                model.model, args.layer, model.positions[args.layer].dims, gratings.size, args.exclude_border
+            )
+            keep = ~border
         row = {"alpha": alpha, "seed": seed, "checkpoint": str(checkpoint), "layer": args.layer, "sl": sl,
                "units_analysed": int(keep.sum())}
         try:
+            if not keep.any():
+                raise ValueError(f"no unit of {args.layer} is left: every unit's {left_out}")
             result = analyze_orientation_map(
                 responses.numpy()[:, keep], coordinates.numpy()[keep], np.asarray(gratings.orientation)
             )

@@ -6,11 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from spacetorch.analyses import analyze_orientation_map, feature_map_border
+from spacetorch.analyses import analyze_orientation_map
 from spacetorch.checkpoints import CheckpointError
-from spacetorch.cli._arguments import add_checkpoint_arguments, add_grating_arguments, device_of, gratings_of
+from spacetorch.cli._arguments import (
+    add_border_argument,
+    add_checkpoint_arguments,
+    add_grating_arguments,
+    device_of,
+    gratings_of,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.models.positions import PositionsError
+from spacetorch.models.receptive_field import border_units
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.plots import save_figure, v1_figure
 
@@ -31,11 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layer", default="layer2.0", help="the layer to analyse (the V1-like layer of a ResNet-18)")
     parser.add_argument("--out", type=Path, default=None, help="PNG to write [default: figures/<checkpoint>_<layer>_v1.png]")
     add_grating_arguments(parser)
-    parser.add_argument(
-        "--exclude-border", type=int, default=1, metavar="N",
-        help="leave out the units in the N outermost rows and columns of the layer's feature map (their "
-        "receptive fields reach into the zero padding, so they respond to the image border); 0 keeps every unit",
-    )
+    add_border_argument(parser)
     parser.add_argument("--title", default=None, help="figure title [default: the checkpoint's path and the layer]")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -57,17 +60,22 @@ def _figure(args: argparse.Namespace, device: str, out: Path) -> int:
         responses, coordinates = model.responses(
             gratings, [args.layer], batch_size=args.batch_size, device=device, progress=not args.quiet
         )[args.layer]
-        border = feature_map_border(model.positions[args.layer].dims, args.exclude_border)
+        border, left_out = border_units(
+            model.model, args.layer, model.positions[args.layer].dims, gratings.size, args.exclude_border
+        )
         keep = ~border
         if not keep.any():
-            raise ValueError(f"--exclude-border {args.exclude_border} leaves no unit of {args.layer}")
+            raise ValueError(
+                f"--exclude-border {args.exclude_border} leaves no unit of {args.layer} (every unit's {left_out} at "
+                f"{gratings.size} px); use larger images or --exclude-border 0 to keep them"
+            )
         result = analyze_orientation_map(responses.numpy()[:, keep], coordinates.numpy()[keep], gratings.orientation)
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     units = f"{int(keep.sum())} of {keep.size} units analysed"
     if border.any():
-        units += f", {int(border.sum())} in the {args.exclude_border} outermost feature-map rows/columns left out"
+        units += f"; {int(border.sum())} left out: {left_out}"
     title = (args.title or f"{args.checkpoint} - {args.layer}") + f"\n({units})"
     print(f"{args.layer}: {units}")
     save_figure(v1_figure(result, title=title), out)
