@@ -4,9 +4,10 @@ Importing this package applies the runtime fixes VISSL 0.1.6 needs on a modern s
 (:mod:`spacetorch.vissl.compat`) and registers, under the original TDANN names:
 
 * trunks ``spatial_model`` (any registered model, ``TRUNK_PARAMS.model``; see
-  ``spacetorch.models.list_models()``), its aliases ``spatial_resnet18``, ``spatial_resnet50``
-  and ``spatial_resnet`` (``TRUNK_PARAMS.arch``), and ``plain_model`` / ``custom_resnet``
-  (without positions, for linear evaluation);
+  ``spacetorch.models.list_models()``), its aliases ``spatial_resnet18``, ``spatial_resnet50``,
+  ``spatial_resnet`` (``TRUNK_PARAMS.arch``) and the top-down attention ``spatial_tdresnet18``
+  and ``spatial_tdresnet50``, and ``plain_model`` / ``custom_resnet`` (without positions, for
+  linear or supervised training; ``TRUNK_PARAMS.model: tdresnet50`` is the plain TD trunk);
 * the ``identity`` head, which passes the spatial outputs through to the loss;
 * losses ``spatial_correlation_simclr_info_nce_loss`` and
   ``cross_entropy_spatial_correlation_loss``;

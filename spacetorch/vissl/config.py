@@ -16,7 +16,7 @@ from typing import Any
 from spacetorch.losses import layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
 from spacetorch.models.positions import NetworkPositions, PositionsError, UnsafePickleError
-from spacetorch.vissl.registry import SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_NAMES
+from spacetorch.vissl.registry import SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_NAMES, trunk_model_kwargs
 
 __all__ = [
     "CONFIG_DIR",
@@ -275,9 +275,11 @@ def _check_model_layers(cfg: Any, trunk: str, layers: list[str], path: Path) -> 
         info = model_info(name)
     except KeyError as err:
         raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.model: {err.args[0]}") from None
-    kwargs = dict(cfg.MODEL.TRUNK.TRUNK_PARAMS.get("model_kwargs") or {})
-    with torch.device("meta"):
-        model = create_model(name, headless=True, **kwargs)
+    try:
+        with torch.device("meta"):
+            model = create_model(name, headless=True, **trunk_model_kwargs(cfg.MODEL))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs (model {name}): {err}") from None
     modules = {module_name for module_name, _ in model.named_modules()}
     foreign = [layer for layer in layers if layer not in modules]
     if foreign:

@@ -38,12 +38,15 @@ __all__ = [
     "PlainModel",
     "SpatialModel",
     "model_from_config",
+    "trunk_model_kwargs",
     "SpatialCorrelationSimclrInfoNCELoss",
     "trunk_param",
 ]
 
 #: the registered trunks that read ``TRUNK_PARAMS.position_dir``
-SPATIAL_TRUNK_NAMES = ("spatial_model", "spatial_resnet18", "spatial_resnet50", "spatial_resnet")
+SPATIAL_TRUNK_NAMES = (
+    "spatial_model", "spatial_resnet18", "spatial_resnet50", "spatial_resnet", "spatial_tdresnet18", "spatial_tdresnet50",
+)
 SPATIAL_LOSS_NAMES = ("spatial_correlation_simclr_info_nce_loss", "cross_entropy_spatial_correlation_loss")
 
 
@@ -76,10 +79,19 @@ class SpatialModelTrunk(SpatialTrunk):
 
     def __init__(self, model_config: Any, model_name: str) -> None:
         name = model_from_config(model_config, type(self).model_name)
-        kwargs = dict(trunk_param(model_config, "model_kwargs", {}))
+        kwargs = trunk_model_kwargs(model_config)
         positions = NetworkPositions.load_from_dir(trunk_param(model_config, "position_dir"))
         layers: Sequence[str] | None = trunk_param(model_config, "layers", None)
         super().__init__(create_model(name, headless=True, **kwargs), positions, layers)
+
+
+def trunk_model_kwargs(model_config: Any) -> dict[str, Any]:
+    """``MODEL.TRUNK.TRUNK_PARAMS.model_kwargs`` as plain Python values (lists, dicts), for the builder."""
+    from omegaconf import DictConfig, OmegaConf
+
+    kwargs = trunk_param(model_config, "model_kwargs", {})
+    plain = OmegaConf.to_container(kwargs, resolve=True) if isinstance(kwargs, DictConfig) else dict(kwargs)
+    return {str(key): value for key, value in plain.items()}  # type: ignore[union-attr]
 
 
 def model_from_config(model_config: Any, fixed: str | None = None, default: str | None = None) -> str:
@@ -123,6 +135,20 @@ class SpatialResNet(SpatialModelTrunk):
     pass
 
 
+@register_model_trunk("spatial_tdresnet18")
+class SpatialTDResNet18(SpatialModelTrunk):
+    """The top-down attention ResNet-18; its TD settings come from ``TRUNK_PARAMS.model_kwargs``."""
+
+    model_name = "tdresnet18"
+
+
+@register_model_trunk("spatial_tdresnet50")
+class SpatialTDResNet50(SpatialModelTrunk):
+    """The top-down attention ResNet-50; its TD settings come from ``TRUNK_PARAMS.model_kwargs``."""
+
+    model_name = "tdresnet50"
+
+
 class PlainModelTrunk(nn.Module):
     """A registered model without its classifier (``TRUNK_PARAMS.model``, or ``arch``; default
     resnet18), returning its pooled features, e.g. for linear evaluation.
@@ -134,7 +160,7 @@ class PlainModelTrunk(nn.Module):
     def __init__(self, model_config: Any, model_name: str) -> None:
         super().__init__()
         name = model_from_config(model_config, default="resnet18")
-        kwargs = dict(trunk_param(model_config, "model_kwargs", {}))
+        kwargs = trunk_model_kwargs(model_config)
         self.base_model = create_model(name, headless=True, **kwargs)
         self._trunk_name = model_name
 

@@ -11,7 +11,10 @@ import torch
 from spacetorch.cli.train import prepare
 from spacetorch.vissl.config import ConfigError, available_configs, compose, select_gpus, validate
 
-SHIPPED = ["demo_cpu_simclr_spatial_resnet18", "linear_eval_resnet18", "simclr_spatial_resnet18", "supervised_spatial_resnet18"]
+SHIPPED = [
+    "demo_cpu_simclr_spatial_resnet18", "linear_eval_resnet18", "simclr_spatial_resnet18", "supervised_spatial_resnet18",
+    "simclr_spatial_tdresnet18", "demo_cpu_simclr_spatial_tdresnet18", "supervised_tdresnet50",
+]
 
 
 def test_shipped_configs_are_listed_and_compose() -> None:
@@ -200,3 +203,22 @@ def test_overrides_may_follow_options_as_in_the_readme(small_positions: Path, sm
     cfg, _, _ = prepare([first, "--alpha", "0", f"config.CHECKPOINT.DIR={tmp_path / 'alpha0'}", *rest])
     assert cfg.CHECKPOINT.DIR == str(tmp_path / "alpha0")
     assert set(dict(cfg.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights).values()) == {0.0}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs.mdist=5"],
+         r"model_kwargs \(model tdresnet18\): mdist \(for the BasicBlock layer3.0\)=5 is not valid; choose one of 0, 1, 2"),
+        (["+config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs.apply_td_at_layers_list=[6]"],
+         r"model_kwargs \(model tdresnet18\): apply_td_at_layers_list: resnet18 has no layer 6"),
+        (["+config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs.time_step=2"],
+         r"model_kwargs \(model tdresnet18\): .*unexpected keyword argument 'time_step'"),
+    ],
+)
+def test_bad_td_model_kwargs_are_refused_naming_the_key(
+    small_positions: Path, small_images: Path, overrides: list[str], message: str
+) -> None:
+    cfg = compose(_good(small_positions, small_images) + ["config.MODEL.TRUNK.NAME=spatial_tdresnet18", *overrides])
+    with pytest.raises(ConfigError, match=message):
+        validate(cfg)

@@ -1,0 +1,73 @@
+"""Top-down attention ResNets through ``python train.py``: a topographic TD trunk (SimCLR +
+spatial loss) and a supervised TD ResNet (VISSL's cross-entropy and accuracy meters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from spacetorch.checkpoints import CheckpointError, load_trunk
+
+from train_helpers import IMAGE_SIZE, run_train, small_run_overrides
+
+pytestmark = pytest.mark.slow
+
+TD = {"time_steps": 2, "mdist": 1, "spotlight_gen_technique": "joint_top_bottom_concat_attention"}
+
+
+def _trunk_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return state["classy_state_dict"]["base_model"]["model"]["trunk"]  # type: ignore[no-any-return]
+
+
+def test_a_topographic_td_trunk_trains_and_its_checkpoint_loads(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    ckpt = tmp_path / "ckpt"
+    overrides = small_run_overrides(small_positions, small_images, ckpt)
+    overrides[0] = "config=demo_cpu_simclr_spatial_tdresnet18"  # the ResNet-18 positions fit: same blocks
+    result = run_train(overrides, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "spatial loss layer1_0" in result.stdout and "layer4_1" in result.stdout
+
+    final = ckpt / "model_final_checkpoint_phase0.torch"
+    saved = _trunk_weights(final)
+    assert "base_model.layer3.0.tdam.project.weight" in saved and "base_model.layer4.1.step_norms.0.bn2.weight" in saved
+    trunk = load_trunk(final, "tdresnet18", model_kwargs=TD)
+    torch.testing.assert_close(trunk.layer4[1].tdam.project.weight, saved["base_model.layer4.1.tdam.project.weight"])
+    assert trunk(torch.rand(2, 3, IMAGE_SIZE, IMAGE_SIZE)).shape == (2, 512)
+    with pytest.raises(CheckpointError, match=r"the trunk is not a tdresnet18 with \{'mdist': 2\}"):
+        load_trunk(final, "tdresnet18", model_kwargs={"mdist": 2})
+
+
+def test_a_supervised_td_resnet_trains_with_vissls_loss_and_meters(small_images: Path, tmp_path: Path) -> None:
+    """The supervised recipe (warm-up + cosine, random erasing), made small: a TD ResNet-18 on
+    the 12 classes of the demo images, one CPU process."""
+    ckpt = tmp_path / "ckpt"
+    result = run_train(
+        [
+            "config=supervised_tdresnet50",
+            "config.MACHINE.DEVICE=cpu",
+            "config.DISTRIBUTED.BACKEND=gloo",
+            "config.DISTRIBUTED.NUM_PROC_PER_NODE=1",
+            "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false",
+            "config.MODEL.TRUNK.TRUNK_PARAMS.model=tdresnet18",
+            "config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs.apply_td_at_blocks_for_layers=[[0,1],[0,1]]",
+            "config.MODEL.HEAD.PARAMS=[[mlp,{dims:[512,12]}]]",
+            f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]",
+            f"config.DATA.TRAIN.TRANSFORMS.0.size={IMAGE_SIZE}",
+            "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
+            "config.DATA.NUM_DATALOADER_WORKERS=0",
+            "config.OPTIMIZER.num_epochs=2",
+            "config.LOG_FREQUENCY=1",
+            f"config.CHECKPOINT.DIR={ckpt}",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "top_1" in result.stdout  # VISSL's accuracy meter
+    final = ckpt / "model_final_checkpoint_phase1.torch"
+    kwargs = {**TD, "apply_td_at_blocks_for_layers": [[0, 1], [0, 1]]}
+    trunk = load_trunk(final, "tdresnet18", model_kwargs=kwargs)
+    assert "base_model.layer3.1.tdam.top_branch.0.weight" in _trunk_weights(final)
+    assert torch.isfinite(trunk(torch.rand(2, 3, IMAGE_SIZE, IMAGE_SIZE))).all()
