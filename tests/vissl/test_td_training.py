@@ -3,12 +3,14 @@ spatial loss) and a supervised TD ResNet (VISSL's cross-entropy and accuracy met
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from spacetorch.checkpoints import CheckpointError, load_trunk
+from spacetorch.cli.evaluate_td import main as evaluate_td
 
 from train_helpers import IMAGE_SIZE, run_train, small_run_overrides
 
@@ -71,3 +73,13 @@ def test_a_supervised_td_resnet_trains_with_vissls_loss_and_meters(small_images:
     trunk = load_trunk(final, "tdresnet18", model_kwargs=kwargs)
     assert "base_model.layer3.1.tdam.top_branch.0.weight" in _trunk_weights(final)
     assert torch.isfinite(trunk(torch.rand(2, 3, IMAGE_SIZE, IMAGE_SIZE))).all()
+
+    # the VISSL checkpoint (trunk + linear head) evaluates on the validation folders
+    out = tmp_path / "evaluation"
+    assert evaluate_td([
+        "--checkpoint", str(final), "--arch", "tdresnet18", "--model-kwargs", json.dumps(kwargs),
+        "--data", str(small_images / "val"), "--resize", str(IMAGE_SIZE), "--crop", str(IMAGE_SIZE),
+        "--workers", "0", "--device", "cpu", "--quiet", "--out", str(out),
+    ]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["images"] == 12 and len(results["top1_per_step"]) == 2 and 0 <= results["top1"] <= 1
