@@ -32,7 +32,8 @@ class OrientationMap:
         shuffled_curve: the same with preferences shuffled across units (the chance level).
         grid: the map resampled on a grid.
         pinwheels: pinwheels found on the grid.
-        spacing: column spacing, mm (NaN when the map has no dominant spacing).
+        spacing: column spacing, mm (NaN when the map has no dominant spacing, or is no
+            smoother than the shuffled map).
         spacing_note: why there is no spacing (empty when there is one).
     """
 
@@ -145,6 +146,14 @@ def analyze_orientation_map(
         estimate = estimate_column_spacing(grid)
     except ValueError as err:
         estimate = SpacingEstimate(float("nan"), float("nan"), str(err))
+    if np.isfinite(estimate.spacing) and not curve.smoothness > shuffled_curve.smoothness:
+        # the grid of a map without columns (e.g. few scattered units) can still show a ring
+        # in its spectrum; a spacing of columns needs nearby units to be more alike than chance
+        estimate = SpacingEstimate(
+            float("nan"), estimate.contrast,
+            f"nearby units are no more alike than in the shuffled map (smoothness {curve.smoothness:.3f} vs "
+            f"{shuffled_curve.smoothness:.3f}), so there are no columns",
+        )
     return OrientationMap(
         xy, tuning, selective_cv, curve, shuffled_curve, grid, find_pinwheels(grid), estimate.spacing, estimate.reason
     )

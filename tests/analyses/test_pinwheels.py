@@ -92,3 +92,22 @@ def test_a_band_limited_map_has_its_band_as_spacing(seed: int) -> None:
     band = _filtered_map(seed, lambda k: np.exp(-(((k - 0.25) / 0.03) ** 2)))  # 4 mm columns
     estimate = estimate_column_spacing(_grid(band))
     assert estimate.spacing == pytest.approx(4.0, rel=0.1) and estimate.contrast > 10 and estimate.reason == ""
+
+
+def test_scattered_units_with_random_preferences_get_no_spacing_and_no_density() -> None:
+    """A few selective units with random preferences, like an untrained layer: their grid can show a
+    ring in its spectrum, but nearby units are no more alike than shuffled ones, so no columns."""
+    from spacetorch.analyses import analyze_orientation_map
+
+    rng = np.random.default_rng(0)
+    n = 20000
+    xy = rng.uniform(0, 30, (n, 2))
+    orientations = np.repeat(np.arange(0, 180, 22.5), 10)
+    preferred = rng.uniform(0, 180, n)
+    kappa = np.where(rng.random(n) < 0.02, 4.0, 0.1)  # 2% tuned
+    responses = np.exp(kappa * np.cos(np.deg2rad(2 * (orientations[:, None] - preferred))))
+    result = analyze_orientation_map(responses + 0.1 * rng.random(responses.shape), xy, orientations)
+    assert not result.smoothness > result.shuffled_curve.smoothness
+    assert np.isnan(result.spacing) and np.isnan(result.pinwheel_density)
+    assert "no more alike than in the shuffled map" in result.spacing_note
+    assert "no column spacing" in result.summary()
