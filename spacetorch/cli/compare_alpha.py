@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default="demo_cpu_simclr_spatial_resnet18", help="the config to train (config=NAME)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[2.5, 25.0], help="spatial loss weights besides 0")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="config.SEED_VALUE of each run")
+    parser.add_argument(
+        "--alpha-layers", default=None, metavar="KEY,KEY...",
+        help="only these layers (layer_weights keys, e.g. layer2_0,layer2_1) get each alpha, the others 0 "
+        "[default: every layer]",
+    )
     parser.add_argument("--out", type=Path, default=Path("comparisons/alpha"), help="results and runs folder")
     parser.add_argument("--override", action="append", default=[], metavar="config.KEY=VALUE",
                         help="passed to every train.py run (repeatable)")
@@ -54,12 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     alphas = sorted({0.0, *(float(a) for a in args.alphas)})
     if any(not math.isfinite(a) or a < 0 for a in alphas):
         parser.exit(2, f"{parser.prog}: error: --alphas must be finite numbers >= 0, got {args.alphas}\n")
+    if args.alpha_layers is not None:  # named before any run starts
+        from spacetorch.vissl.config import ConfigError, compose, set_alpha
+
+        try:
+            set_alpha(compose([f"config={args.config}", *args.override]), 1.0, args.alpha_layers.split(","))
+        except ConfigError as err:
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
         return _compare(parser, args, alphas)
 
 
-def _run_name(alpha: float, seed: int) -> str:
-    return f"alpha{alpha:g}_seed{seed}"
+def _run_name(alpha: float, seed: int, alpha_layers: str | None = None) -> str:
+    """``alpha25_seed0``; with ``alpha_layers``, ``alpha25_layer2_0-layer2_1_seed0`` (runs of other
+    layer choices never share a folder)."""
+    layers = "" if alpha_layers is None or alpha == 0 else "_" + "-".join(k.strip() for k in alpha_layers.split(",") if k.strip())
+    return f"alpha{alpha:g}{layers}_seed{seed}"
 
 
 def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: list[float]) -> int:
@@ -68,10 +83,12 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
     runs = [(alpha, seed) for alpha in alphas for seed in args.seeds]
     checkpoints: dict[tuple[float, int], Path] = {}
     for alpha, seed in tqdm(runs, desc="training", unit="run", disable=args.quiet):
-        folder = args.out / "runs" / _run_name(alpha, seed)
+        folder = args.out / "runs" / _run_name(alpha, seed, args.alpha_layers)
         folder.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, str(TRAIN_PY), f"config={args.config}", "--alpha", f"{alpha:g}",
                    f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}", *args.override]
+        if args.alpha_layers is not None:
+            command += ["--alpha-layers", args.alpha_layers]
         if args.gpus is not None:
             command += ["--gpus", args.gpus]
         with open(folder / "train.out", "w") as log:
@@ -84,7 +101,7 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
             return 1
         checkpoints[(alpha, seed)] = finals[-1]
     rows, maps = _measure(args, checkpoints)
-    _write(args.out, rows, maps, args.layer)
+    _write(args.out, rows, maps, args.layer, args.alpha_layers)
     for row in rows:
         print(f"alpha {row['alpha']:g} seed {row['seed']}: {args.layer} SL {row['sl'][args.layer]:.4f}, "
               f"{row['selective_fraction']:.1%} selective, smoothness {row['smoothness']:.3f} "
@@ -163,11 +180,11 @@ def _posthoc_sl(responses: Any, positions: Any, count: int, device: str) -> floa
     return total / len(hoods)
 
 
-def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str) -> None:
+def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str, alpha_layers: str | None) -> None:
     from spacetorch._files import atomic_write
     from spacetorch.plots import comparison_figure, save_figure
 
-    text = json.dumps({"layer": layer, "runs": rows}, indent=1, default=float)
+    text = json.dumps({"layer": layer, "alpha_layers": alpha_layers, "runs": rows}, indent=1, default=float)
     atomic_write(out / "results.json", lambda f: f.write(text.encode()))
     layers = list(rows[0]["sl"])
     fields = ["alpha", "seed", "selective_fraction", "smoothness", "shuffled_smoothness", "pinwheels",

@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--alpha", type=float, help="set the spatial loss weight of every layer (overrides layer_weights)"
     )
     parser.add_argument(
+        "--alpha-layers", metavar="KEY,KEY...",
+        help="with --alpha: only these layers (layer_weights keys, e.g. layer2_0,layer2_1) get alpha, the others 0",
+    )
+    parser.add_argument(
         "--import",
         dest="imports",
         action="append",
@@ -128,8 +132,11 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
         if extra:  # again, so that VISSL infers world size and batch sizes from them
             cfg = compose(overrides + extra)
         compat.fix_config(cfg)
+        if args.alpha_layers is not None and args.alpha is None:
+            raise ConfigError("--alpha-layers names the layers that get --alpha; give --alpha too")
         if args.alpha is not None:
-            set_alpha(cfg, args.alpha)
+            layers = None if args.alpha_layers is None else [k.strip() for k in args.alpha_layers.split(",") if k.strip()]
+            set_alpha(cfg, args.alpha, layers)
         validate(cfg)
     except ConfigError as err:
         parser.exit(2, f"train.py: error: {err}\n")

@@ -133,16 +133,23 @@ def select_gpus(spec: str) -> list[int]:
     return ids
 
 
-def set_alpha(cfg: Any, alpha: float) -> None:
-    """Set every layer weight of the configured spatial loss to ``alpha``."""
+def set_alpha(cfg: Any, alpha: float, layers: Sequence[str] | None = None) -> None:
+    """Set every layer weight of the configured spatial loss to ``alpha``; with ``layers`` (keys
+    of ``layer_weights``), only those, and the others to 0."""
     name = cfg.LOSS.name
     if name not in SPATIAL_LOSS_NAMES:
         raise ConfigError(f"--alpha needs a spatial loss ({', '.join(SPATIAL_LOSS_NAMES)}), config.LOSS.name is {name!r}")
     if not (math.isfinite(alpha) and alpha >= 0):
         raise ConfigError(f"--alpha is the spatial loss weight, a finite number >= 0 (0: no spatial loss); got {alpha}")
     weights = _layer_weights(cfg)
+    if layers is not None:
+        unknown = [key for key in layers if key not in weights]
+        if unknown or not layers:
+            raise ConfigError(
+                f"--alpha-layers: {unknown or 'no layer given'}; the keys of config.LOSS.{name}.layer_weights are {list(weights)}"
+            )
     for key in weights:
-        cfg.LOSS[name].layer_weights[key] = float(alpha)
+        cfg.LOSS[name].layer_weights[key] = float(alpha) if layers is None or key in layers else 0.0
 
 
 def _layer_weights(cfg: Any) -> dict[str, Any]:

@@ -222,3 +222,18 @@ def test_bad_td_model_kwargs_are_refused_naming_the_key(
     cfg = compose(_good(small_positions, small_images) + ["config.MODEL.TRUNK.NAME=spatial_tdresnet18", *overrides])
     with pytest.raises(ConfigError, match=message):
         validate(cfg)
+
+
+def test_alpha_layers_set_alpha_on_the_named_layers_and_zero_elsewhere(
+    small_positions: Path, small_images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, _, _ = prepare(_good(small_positions, small_images) + ["--alpha", "25", "--alpha-layers", "layer2_0,layer2_1"])
+    weights = dict(cfg.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights)
+    assert weights == {key: (25.0 if key in ("layer2_0", "layer2_1") else 0.0) for key in weights} and len(weights) == 8
+    for extra, message in [
+        (["--alpha-layers", "layer2_0"], "--alpha-layers names the layers that get --alpha; give --alpha too"),
+        (["--alpha", "1", "--alpha-layers", "layer2_9"], "--alpha-layers: ['layer2_9']; the keys of"),
+    ]:
+        with pytest.raises(SystemExit) as stop:
+            prepare(_good(small_positions, small_images) + extra)
+        assert stop.value.code == 2 and message in capsys.readouterr().err
