@@ -163,6 +163,19 @@ class PlainModelTrunk(nn.Module):
         kwargs = trunk_model_kwargs(model_config)
         self.base_model = create_model(name, headless=True, **kwargs)
         self._trunk_name = model_name
+        # linear evaluation / fine-tuning (FEATURE_EVAL_SETTINGS): VISSL freezes the trunk's
+        # parameters but leaves its BatchNorms in train mode, which would update their
+        # running statistics; a frozen trunk stays in eval mode
+        settings = model_config.get("FEATURE_EVAL_SETTINGS", {})
+        self.frozen = bool(settings.get("EVAL_MODE_ON")) and bool(
+            settings.get("FREEZE_TRUNK_ONLY") or settings.get("FREEZE_TRUNK_AND_HEAD")
+        )
+
+    def train(self, mode: bool = True) -> PlainModelTrunk:
+        super().train(mode)
+        if self.frozen:
+            self.base_model.eval()
+        return self
 
     def forward(self, x: torch.Tensor, out_feat_keys: list[str] | None = None) -> list[torch.Tensor]:
         if out_feat_keys:

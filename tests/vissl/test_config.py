@@ -14,6 +14,7 @@ from spacetorch.vissl.config import ConfigError, available_configs, compose, sel
 SHIPPED = [
     "demo_cpu_simclr_spatial_resnet18", "linear_eval_resnet18", "simclr_spatial_resnet18", "supervised_spatial_resnet18",
     "simclr_spatial_tdresnet18", "demo_cpu_simclr_spatial_tdresnet18", "supervised_tdresnet50", "simclr_spatial_v1_resnet50",
+    "supervised_v1_resnet50", "finetune_v1_resnet50",
 ]
 
 

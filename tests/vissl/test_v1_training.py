@@ -45,3 +45,54 @@ def test_a_topographic_v1_resnet_trains_and_loads(small_images: Path, tmp_path: 
     saved = torch.load(final, map_location="cpu", weights_only=True)["classy_state_dict"]["base_model"]["model"]["trunk"]
     torch.testing.assert_close(trunk.layer1[2].conv2[-1].weight, saved["base_model.layer1.2.conv2.0.weight"])
     assert trunk(torch.rand(2, 3, 64, 64)).shape == (2, 2048)
+
+
+def _cpu(config: str) -> list[str]:
+    return [
+        f"config={config}",
+        "config.MACHINE.DEVICE=cpu",
+        "config.DISTRIBUTED.BACKEND=gloo",
+        "config.DISTRIBUTED.NUM_PROC_PER_NODE=1",
+        "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false",
+        "config.MODEL.TRUNK.TRUNK_PARAMS.model=v1_resnet50_e",  # tuned normalisation + polar transform
+        "config.MODEL.HEAD.PARAMS=[[mlp,{dims:[2048,12]}]]",
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
+        "config.DATA.NUM_DATALOADER_WORKERS=0",
+        "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false",
+        "config.LOG_FREQUENCY=1",
+        "config.OPTIMIZER.param_schedulers.lr.name=constant",  # the configs' milestones need 100 / 30 epochs
+        "config.OPTIMIZER.param_schedulers.lr.value=0.01",
+    ]
+
+
+def _model_state(checkpoint: Path) -> dict[str, dict[str, torch.Tensor]]:
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["classy_state_dict"]["base_model"]["model"]  # type: ignore[no-any-return]
+
+
+def test_supervised_training_then_fine_tuning_trains_only_the_new_head(small_images: Path, tmp_path: Path) -> None:
+    """The polar variant too: the original froze every weight when fine-tuning it."""
+    supervised = tmp_path / "supervised"
+    result = run_train(
+        _cpu("supervised_v1_resnet50")
+        + [f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]", "config.DATA.TRAIN.TRANSFORMS.0.size=64",
+           "config.OPTIMIZER.num_epochs=1", f"config.CHECKPOINT.DIR={supervised}"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "top_1" in result.stdout
+    trained = supervised / "model_final_checkpoint_phase0.torch"
+
+    finetuned = tmp_path / "finetune"
+    result = run_train(
+        _cpu("finetune_v1_resnet50")
+        + [f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]", f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={trained}",
+           "config.OPTIMIZER.num_epochs=2", f"config.CHECKPOINT.DIR={finetuned}"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    start, first, last = (_model_state(p) for p in (trained, finetuned / "model_phase0.torch", finetuned / "model_final_checkpoint_phase1.torch"))
+    for key, value in start["trunk"].items():  # the trunk is the trained one, unchanged (BatchNorm statistics too)
+        if not key.endswith("num_batches_tracked"):  # a counter VISSL does not load
+            torch.testing.assert_close(last["trunk"][key], value, rtol=0, atol=0, msg=key)
+    moved = [k for k in last["heads"] if not torch.equal(last["heads"][k], first["heads"][k])]
+    assert moved, "the new head did not train"
