@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -127,7 +128,22 @@ def test_killed_run_resumes_from_its_last_checkpoint(small_positions: Path, smal
     assert not orphan.exists()
     assert "Starting phase 0 [train]" not in second.stdout, "phase 0 was trained again"
     assert "Starting phase 2 [train]" in second.stdout
-    assert (ckpt_dir / "model_final_checkpoint_phase2.torch").is_file()
+    final = ckpt_dir / "model_final_checkpoint_phase2.torch"
+    assert final.is_file()
+
+    # the schedule is restored, not restarted: the learning rate goes on along the cosine of the
+    # whole run (6 iterations per epoch, 18 in all) and the iteration count carries on; the
+    # checkpoints hold the optimizer's momentum buffers, which a resume loads with the weights
+    rates = {int(i): float(lr) for i, lr in re.findall(r"iter: (\d+); lr: ([\d.e-]+);", (tmp_path / "train.stdout").read_text())}
+    resumed = {int(i): float(lr) for i, lr in re.findall(r"iter: (\d+); lr: ([\d.e-]+);", second.stdout)}
+    start = rates[0]
+    assert min(resumed) >= 6
+    for i, lr in resumed.items():
+        assert lr == pytest.approx(start * (1 + math.cos(math.pi * i / 18)) / 2, abs=1e-5), i  # logged to 5 decimals
+    saved = torch.load(final, map_location="cpu", weights_only=True)
+    assert saved["iteration"] == 18 and saved["phase_idx"] == 2
+    momentum = saved["classy_state_dict"]["optimizer"]["optim"]["state"]
+    assert momentum and all("momentum_buffer" in state for state in momentum.values())
 
 
 USER_TRUNK = '''
