@@ -178,6 +178,7 @@ class TDBlock(nn.Module):
         self.n_convs = len(convs)
         self.time_steps = time_steps
         self.mdist = mdist
+        self.per_step_norm = per_step_norm
         self.steps: int | None = None
         self.first_recomputed = self.n_convs - mdist
         top_channels = convs[-1].out_channels
@@ -238,7 +239,7 @@ class TDBlock(nn.Module):
         return self.relu(top + identity)  # type: ignore[no-any-return]
 
     def extra_repr(self) -> str:
-        return f"time_steps={self.time_steps}, mdist={self.mdist}, per_step_norm={bool(self.step_norms) or self.mdist == 0}"
+        return f"time_steps={self.time_steps}, mdist={self.mdist}, per_step_norm={self.per_step_norm}"
 
 
 def _td_modules(model: nn.Module) -> list[Any]:
