@@ -211,8 +211,13 @@ def load_trunk(
         trunk = load_trunk("model_final_checkpoint_phase199.torch")
         trunk(images).shape  # torch.Size([8, 512])
     """
+    return _trunk_of(read_checkpoint(path, trusted=trusted), str(path), arch, model_kwargs)
+
+
+def _trunk_of(checkpoint: Mapping[str, Any], path: str, arch: str, model_kwargs: Mapping[str, Any] | None) -> nn.Module:
+    """:func:`load_trunk` on a checkpoint already read."""
     info = model_info(arch)
-    weights = trunk_state_dict(read_checkpoint(path, trusted=trusted), str(path), info.classifier)
+    weights = trunk_state_dict(checkpoint, path, info.classifier)
     problems = _mismatch(weights, arch, model_kwargs)
     if problems:
         family = [other for other in list_models() if other != arch and model_info(other).family == info.family]
@@ -231,7 +236,12 @@ def load_linear_head(path: PathLike, *, trusted: bool = False) -> nn.Linear:
     Raises:
         CheckpointError: the checkpoint's heads are not a single linear layer (names the keys).
     """
-    heads = _model_part(read_checkpoint(path, trusted=trusted), "heads", str(path))
+    return _linear_head_of(read_checkpoint(path, trusted=trusted), str(path))
+
+
+def _linear_head_of(checkpoint: Mapping[str, Any], path: str) -> nn.Linear:
+    """:func:`load_linear_head` on a checkpoint already read."""
+    heads = _model_part(checkpoint, "heads", path)
     weights = [k for k, v in heads.items() if k.endswith(".weight") and v.ndim == 2]
     bias = weights[0][: -len("weight")] + "bias" if len(weights) == 1 else None
     if bias is None or set(heads) != {weights[0], bias}:
@@ -268,9 +278,9 @@ def load_classifier(
     if info.classifier is None:
         raise CheckpointError(f"model {arch!r} has no classifier to load")
     checkpoint = read_checkpoint(path, trusted=trusted)
-    if MODEL_PATH[0] in checkpoint:
-        model = load_trunk(path, arch, trusted=trusted, model_kwargs=model_kwargs)
-        model.set_submodule(info.classifier, load_linear_head(path, trusted=trusted))
+    if MODEL_PATH[0] in checkpoint:  # the file is read once, for the trunk and the head
+        model = _trunk_of(checkpoint, str(path), arch, model_kwargs)
+        model.set_submodule(info.classifier, _linear_head_of(checkpoint, str(path)))
         return model.eval()
     weights: Any = next((checkpoint[k] for k in _STATE_DICT_KEYS if isinstance(checkpoint.get(k), Mapping)), checkpoint)
     weights = {k.removeprefix("module."): v for k, v in weights.items() if isinstance(v, torch.Tensor)}
