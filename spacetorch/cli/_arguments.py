@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from spacetorch.stimuli import SineGratings
 
-__all__ = ["add_border_argument", "add_checkpoint_arguments", "add_grating_arguments", "device_of", "gratings_of"]
+__all__ = [
+    "add_border_argument",
+    "add_checkpoint_arguments",
+    "add_grating_arguments",
+    "device_of",
+    "gratings_of",
+    "layer_keys",
+]
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser, *, checkpoint_help: str, positions_help: str) -> None:
@@ -79,3 +86,11 @@ def add_border_argument(parser: argparse.ArgumentParser) -> None:
         "border itself: 'rf', those whose receptive field touches the image border (measured on the "
         "model); N, those in the N outermost feature-map rows and columns; 0 keeps every unit",
     )
+
+
+def layer_keys(text: str) -> list[str]:
+    """``--alpha-layers layer2_0,layer2_1`` -> ``["layer2_0", "layer2_1"]`` (spaces around keys ignored)."""
+    keys = [key.strip() for key in text.split(",") if key.strip()]
+    if not keys:
+        raise argparse.ArgumentTypeError(f"expected layer_weights keys separated by commas, e.g. layer2_0,layer2_1; got {text!r}")
+    return keys

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import add_border_argument, add_grating_arguments, device_of, gratings_of
+from spacetorch.cli._arguments import add_border_argument, add_grating_arguments, device_of, gratings_of, layer_keys
 from spacetorch.cli._signals import exit_on_interrupt
 
 TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alphas", type=float, nargs="+", default=[2.5, 25.0], help="spatial loss weights besides 0")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="config.SEED_VALUE of each run")
     parser.add_argument(
-        "--alpha-layers", default=None, metavar="KEY,KEY...",
+        "--alpha-layers", type=layer_keys, default=None, metavar="KEY,KEY...",
         help="only these layers (layer_weights keys, e.g. layer2_0,layer2_1) get each alpha, the others 0 "
         "[default: every layer]",
     )
@@ -63,17 +63,17 @@ def main(argv: list[str] | None = None) -> int:
         from spacetorch.vissl.config import ConfigError, compose, set_alpha
 
         try:
-            set_alpha(compose([f"config={args.config}", *args.override]), 1.0, args.alpha_layers.split(","))
+            set_alpha(compose([f"config={args.config}", *args.override]), 1.0, args.alpha_layers)
         except ConfigError as err:
             parser.exit(2, f"{parser.prog}: error: {err}\n")
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
         return _compare(parser, args, alphas)
 
 
-def _run_name(alpha: float, seed: int, alpha_layers: str | None = None) -> str:
+def _run_name(alpha: float, seed: int, alpha_layers: list[str] | None = None) -> str:
     """``alpha25_seed0``; with ``alpha_layers``, ``alpha25_layer2_0-layer2_1_seed0`` (runs of other
     layer choices never share a folder)."""
-    layers = "" if alpha_layers is None or alpha == 0 else "_" + "-".join(k.strip() for k in alpha_layers.split(",") if k.strip())
+    layers = "" if alpha_layers is None or alpha == 0 else "_" + "-".join(alpha_layers)
     return f"alpha{alpha:g}{layers}_seed{seed}"
 
 
@@ -88,7 +88,7 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
         command = [sys.executable, str(TRAIN_PY), f"config={args.config}", "--alpha", f"{alpha:g}",
                    f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}", *args.override]
         if args.alpha_layers is not None:
-            command += ["--alpha-layers", args.alpha_layers]
+            command += ["--alpha-layers", ",".join(args.alpha_layers)]
         if args.gpus is not None:
             command += ["--gpus", args.gpus]
         with open(folder / "train.out", "w") as log:
@@ -180,7 +180,7 @@ def _posthoc_sl(responses: Any, positions: Any, count: int, device: str) -> floa
     return total / len(hoods)
 
 
-def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str, alpha_layers: str | None) -> None:
+def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str, alpha_layers: list[str] | None) -> None:
     from spacetorch._files import atomic_write
     from spacetorch.plots import comparison_figure, save_figure
 

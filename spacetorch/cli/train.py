@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from spacetorch._files import remove_stale_temporaries
+from spacetorch.cli._arguments import layer_keys
 from spacetorch.cli._signals import interrupts_as_exceptions
 
 __all__ = ["main", "build_parser"]
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--alpha", type=float, help="set the spatial loss weight of every layer (overrides layer_weights)"
     )
     parser.add_argument(
-        "--alpha-layers", metavar="KEY,KEY...",
+        "--alpha-layers", type=layer_keys, metavar="KEY,KEY...",
         help="with --alpha: only these layers (layer_weights keys, e.g. layer2_0,layer2_1) get alpha, the others 0",
     )
     parser.add_argument(
@@ -135,8 +136,7 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
         if args.alpha_layers is not None and args.alpha is None:
             raise ConfigError("--alpha-layers names the layers that get --alpha; give --alpha too")
         if args.alpha is not None:
-            layers = None if args.alpha_layers is None else [k.strip() for k in args.alpha_layers.split(",") if k.strip()]
-            set_alpha(cfg, args.alpha, layers)
+            set_alpha(cfg, args.alpha, args.alpha_layers)
         validate(cfg)
     except ConfigError as err:
         parser.exit(2, f"train.py: error: {err}\n")

@@ -50,8 +50,8 @@ def test_alpha_layers_name_the_runs_and_unknown_keys_are_refused(capsys) -> None
     from spacetorch.cli.compare_alpha import _run_name
 
     assert _run_name(25, 0) == "alpha25_seed0"
-    assert _run_name(25, 1, "layer2_0,layer2_1") == "alpha25_layer2_0-layer2_1_seed1"
-    assert _run_name(0, 1, "layer2_0") == "alpha0_seed1"  # alpha 0 is the same run whatever the layers
+    assert _run_name(25, 1, ["layer2_0", "layer2_1"]) == "alpha25_layer2_0-layer2_1_seed1"
+    assert _run_name(0, 1, ["layer2_0"]) == "alpha0_seed1"  # alpha 0 is the same run whatever the layers
     with pytest.raises(SystemExit) as stop:
         main(["--alphas", "25", "--alpha-layers", "layer2_0,layer9_9"])
     assert stop.value.code == 2
