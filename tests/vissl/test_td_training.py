@@ -12,7 +12,7 @@ import torch
 from spacetorch.checkpoints import CheckpointError, load_trunk
 from spacetorch.cli.evaluate_td import main as evaluate_td
 
-from train_helpers import IMAGE_SIZE, run_train, small_run_overrides
+from train_helpers import IMAGE_SIZE, ONE_CPU_PROCESS, run_train, small_run_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +49,7 @@ def test_a_supervised_td_resnet_trains_with_vissls_loss_and_meters(small_images:
     result = run_train(
         [
             "config=supervised_tdresnet50",
-            "config.MACHINE.DEVICE=cpu",
-            "config.DISTRIBUTED.BACKEND=gloo",
-            "config.DISTRIBUTED.NUM_PROC_PER_NODE=1",
-            "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false",
+            *ONE_CPU_PROCESS,
             "config.MODEL.TRUNK.TRUNK_PARAMS.model=tdresnet18",
             "config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs.apply_td_at_blocks_for_layers=[[0,1],[0,1]]",
             "config.MODEL.HEAD.PARAMS=[[mlp,{dims:[512,12]}]]",

@@ -11,7 +11,7 @@ import torch
 from spacetorch.checkpoints import load_trunk
 from spacetorch.models.positions import retinotopic_positions
 
-from train_helpers import run_train
+from train_helpers import ONE_CPU_PROCESS, run_train
 
 pytestmark = pytest.mark.slow
 
@@ -23,10 +23,7 @@ def test_a_topographic_v1_resnet_trains_and_loads(small_images: Path, tmp_path: 
     result = run_train(
         [
             "config=simclr_spatial_v1_resnet50",
-            "config.MACHINE.DEVICE=cpu",
-            "config.DISTRIBUTED.BACKEND=gloo",
-            "config.DISTRIBUTED.NUM_PROC_PER_NODE=1",
-            "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false",
+            *ONE_CPU_PROCESS,
             f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
             f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]",
             "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
@@ -50,10 +47,7 @@ def test_a_topographic_v1_resnet_trains_and_loads(small_images: Path, tmp_path: 
 def _cpu(config: str) -> list[str]:
     return [
         f"config={config}",
-        "config.MACHINE.DEVICE=cpu",
-        "config.DISTRIBUTED.BACKEND=gloo",
-        "config.DISTRIBUTED.NUM_PROC_PER_NODE=1",
-        "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false",
+        *ONE_CPU_PROCESS,
         "config.MODEL.TRUNK.TRUNK_PARAMS.model=v1_resnet50_e",  # tuned normalisation + polar transform
         "config.MODEL.HEAD.PARAMS=[[mlp,{dims:[2048,12]}]]",
         "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",

@@ -15,6 +15,15 @@ TRAIN_PY = REPO / "train.py"
 IMAGE_SIZE = 64
 N_HOODS = 400  # windows per layer: enough that every 64 px layer keeps some
 
+#: overrides that run a GPU config (4 NCCL processes, SyncBN) as one CPU process with gloo
+ONE_CPU_PROCESS = [
+    "config.MACHINE.DEVICE=cpu",
+    "config.DISTRIBUTED.BACKEND=gloo",
+    "config.DISTRIBUTED.NUM_PROC_PER_NODE=1",
+    "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false",
+]
+
+
 def small_run_overrides(positions: Path, images: Path, checkpoint_dir: Path) -> list[str]:
     """Overrides of the CPU demo config for a run of a few seconds per epoch."""
     return [
