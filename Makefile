@@ -36,6 +36,8 @@ $(STAMP): setup.py pyproject.toml requirements/constraints.txt
 	@# wheel bundles an older copy of classy_vision
 	$(PIP) --no-deps vissl==0.1.6
 	$(PIP) --no-deps classy-vision==0.7.0
+	@# imagecorruptions asks for opencv-python, the GUI build; setup.py installs the headless one
+	$(PIP) --no-deps imagecorruptions==1.1.2
 	touch $(STAMP)
 
 run: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train

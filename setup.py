@@ -40,6 +40,9 @@ setup(
         "matplotlib>=3.7",
         # model families register with timm's registry too (timm.create_model works for them)
         "timm>=1.0",
+        # corrupted image sets (ImageNet-C's corruptions): imagecorruptions==1.1.2 goes in with
+        # --no-deps, as it asks for the GUI build of OpenCV, and this headless one serves it
+        "opencv-python-headless>=4.5",
     ],
     # the tests also run demo.ipynb top to bottom
     extras_require={
@@ -52,6 +55,8 @@ setup(
             "spacetorch-check-images=spacetorch.cli.check_images:main",
             "spacetorch-swapopt=spacetorch.cli.swapopt:main",
             "spacetorch-compare-alpha=spacetorch.cli.compare_alpha:main",
+            "spacetorch-evaluate-td=spacetorch.cli.evaluate_td:main",
+            "spacetorch-corruptions=spacetorch.cli.corruptions:main",
         ]
     },
 )

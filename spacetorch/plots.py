@@ -26,6 +26,7 @@ __all__ = [
     "cam_steps_figure",
     "category_map_figure",
     "comparison_figure",
+    "corruption_heatmap",
     "figure_to_array",
     "orientation_map_figure",
     "response_map_figure",
@@ -267,6 +268,33 @@ def cam_steps_figure(
         ax.set_title(f"step {t}: {classes[prediction]} ({confidence:.2f}, {mark})", fontsize="small")
     for ax in axes:
         ax.set_axis_off()
+    return fig
+
+
+def corruption_heatmap(accuracy: np.ndarray, corruptions: list[str], severities: list[int], *, title: str) -> Figure:
+    """Accuracy per corruption (rows) and severity (columns), each cell labelled in percent, with
+    a last column of the mean over severities.
+
+    Args:
+        accuracy: ``(len(corruptions), len(severities))`` in ``[0, 1]``; NaN: not measured.
+    """
+    grid = np.asarray(accuracy, dtype=float)
+    if grid.shape != (len(corruptions), len(severities)):
+        raise ValueError(f"accuracy has shape {grid.shape}, expected ({len(corruptions)}, {len(severities)})")
+    table = np.column_stack([grid, np.nanmean(grid, axis=1)]) if grid.size else grid
+    fig = _figure(1.0 * table.shape[1] + 3.0, 0.38 * len(corruptions) + 1.6)
+    ax = fig.subplots()
+    image = ax.imshow(table, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    for (row, column), value in np.ndenumerate(table):
+        if np.isfinite(value):
+            ax.text(column, row, f"{100 * value:.1f}", ha="center", va="center", fontsize="small",
+                    color="black" if value > 0.6 else "white")
+    ax.axvline(len(severities) - 0.5, color="white", linewidth=3)
+    ax.set_xticks(range(table.shape[1]), [str(s) for s in severities] + ["mean"])
+    ax.set_yticks(range(len(corruptions)), corruptions)
+    ax.set_xlabel("severity")
+    ax.set_title(title, fontsize="medium")
+    fig.colorbar(image, ax=ax, label="top-1 accuracy", shrink=0.9)
     return fig
 
 

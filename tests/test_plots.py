@@ -11,6 +11,7 @@ from PIL import Image
 from spacetorch.analyses import analyze_orientation_map, category_patches
 from spacetorch.plots import (
     category_map_figure,
+    corruption_heatmap,
     figure_to_array,
     orientation_map_figure,
     response_map_figure,
@@ -115,3 +116,15 @@ def test_comparison_figure_marks_an_alpha_without_a_map(v1_result, tmp_path: Pat
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "no orientation-selective unit" in texts
     assert save_figure(fig, tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_corruption_heatmap_labels_every_measured_cell_and_the_means() -> None:
+    grid = np.array([[0.9, 0.5, np.nan], [0.25, 0.125, 0.0]])
+    fig = corruption_heatmap(grid, ["fog", "snow"], [1, 3, 5], title="t")
+    ax = fig.axes[0]
+    labels = sorted(text.get_text() for text in ax.texts)
+    # five measured cells and two means (fog's over its two measured severities); no label for NaN
+    assert labels == sorted(["90.0", "50.0", "25.0", "12.5", "0.0", "70.0", "12.5"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "5", "mean"]
+    with pytest.raises(ValueError, match=r"accuracy has shape \(2, 3\), expected \(2, 2\)"):
+        corruption_heatmap(grid, ["fog", "snow"], [1, 3], title="t")

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from spacetorch.models import ModelInfo
     from spacetorch.stimuli import SineGratings
 
 __all__ = [
     "add_border_argument",
     "add_checkpoint_arguments",
+    "add_classifier_arguments",
+    "classifier_of",
     "add_grating_arguments",
     "device_of",
     "gratings_of",
@@ -28,6 +34,45 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser, *, checkpoint_help
         "--trust-checkpoint", action="store_true",
         help="allow a checkpoint that needs full unpickling (runs code named in the file; trusted files only)",
     )
+
+
+def add_classifier_arguments(parser: argparse.ArgumentParser, *, arch_default: str | None, arch_help: str) -> None:
+    """``--checkpoint``, ``--arch``, ``--model-kwargs`` and ``--trust-checkpoint`` of a whole classifier."""
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True,
+        help="VISSL checkpoint with a linear head (supervised training, fine-tuning) or a plain state dict (.torch, .pth)",
+    )
+    parser.add_argument("--arch", default=arch_default, required=arch_default is None, help=arch_help)
+    parser.add_argument(
+        "--model-kwargs", default="{}", metavar="JSON",
+        help='the model\'s settings it was trained with, e.g. \'{"time_steps": 2, "mdist": 1}\'',
+    )
+    parser.add_argument(
+        "--trust-checkpoint", action="store_true",
+        help="allow a checkpoint that needs full unpickling (runs code named in the file; trusted files only)",
+    )
+
+
+def classifier_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[nn.Module, ModelInfo, dict[str, Any], int]:
+    """The classifier the options of :func:`add_classifier_arguments` name, in eval mode, with its
+    registry entry, its keyword arguments and its number of classes; bad options exit 2 naming them."""
+    from spacetorch.checkpoints import CheckpointError, load_classifier
+    from spacetorch.models import model_info
+
+    try:
+        kwargs = json.loads(args.model_kwargs)
+    except json.JSONDecodeError as err:
+        parser.error(f"--model-kwargs: not JSON ({err}): {args.model_kwargs!r}")
+    if not isinstance(kwargs, dict):
+        parser.error(f"--model-kwargs: expected a JSON object of keyword arguments, got {args.model_kwargs!r}")
+    try:
+        info = model_info(args.arch)
+        model = load_classifier(args.checkpoint, args.arch, trusted=args.trust_checkpoint, model_kwargs=kwargs)
+    except (CheckpointError, FileNotFoundError, KeyError, TypeError, ValueError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    assert info.classifier is not None  # load_classifier refuses models without one
+    classes = int(getattr(model.get_submodule(info.classifier), "out_features", 0))
+    return model, info, kwargs, classes
 
 
 def add_grating_arguments(parser: argparse.ArgumentParser, *, image_size: int | None = 224) -> None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spacetorch.cli._arguments import add_classifier_arguments
 from spacetorch.cli._signals import exit_on_interrupt
 
 
@@ -29,12 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--checkpoint", type=Path, required=True, help="VISSL checkpoint or plain state dict (.torch, .pth)")
-    parser.add_argument("--arch", default="tdresnet50", help="registered model (spacetorch.models.list_models('td*'))")
-    parser.add_argument(
-        "--model-kwargs", default="{}", metavar="JSON",
-        help='the model\'s settings it was trained with, e.g. \'{"time_steps": 2, "mdist": 1}\'',
-    )
+    add_classifier_arguments(parser, arch_default="tdresnet50", arch_help="registered model (spacetorch.models.list_models('td*'))")
     parser.add_argument("--data", type=Path, required=True, help="ImageFolder directory: DATA/<class>/<image>")
     parser.add_argument(
         "--boxes", type=Path, default=None,
@@ -48,7 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images (a quick check)")
     parser.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
-    parser.add_argument("--trust-checkpoint", action="store_true", help="allow a checkpoint that needs full unpickling (trusted files only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -56,12 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        kwargs = json.loads(args.model_kwargs)
-    except json.JSONDecodeError as err:
-        parser.error(f"--model-kwargs: not JSON ({err}): {args.model_kwargs!r}")
-    if not isinstance(kwargs, dict):
-        parser.error(f"--model-kwargs: expected a JSON object of keyword arguments, got {args.model_kwargs!r}")
     if not args.data.is_dir():
         parser.error(f"--data: {args.data} is not a directory")
     if args.boxes is not None and not args.boxes.is_dir():
@@ -70,24 +59,18 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     with exit_on_interrupt(parser.prog, f"nothing was written to {args.out}"):
-        return _evaluate(parser, args, kwargs)
+        return _evaluate(parser, args)
 
 
-def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
+def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import torch
     from torchvision import datasets, transforms
     from tqdm.auto import tqdm
 
     from spacetorch.analyses.multistep import read_voc_boxes
-    from spacetorch.checkpoints import CheckpointError, load_classifier
-    from spacetorch.cli._arguments import device_of
-    from spacetorch.models import model_info
+    from spacetorch.cli._arguments import classifier_of, device_of
 
-    try:
-        info = model_info(args.arch)
-        model = load_classifier(args.checkpoint, args.arch, trusted=args.trust_checkpoint, model_kwargs=kwargs)
-    except (CheckpointError, FileNotFoundError, KeyError, TypeError, ValueError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    model, info, kwargs, outputs = classifier_of(parser, args)
     if not (hasattr(model, "layer4") and hasattr(model, "fc")):
         parser.exit(2, f"{parser.prog}: error: --arch {args.arch}: class activation maps need a ResNet (layer4 and fc)\n")
     device = device_of(args)
@@ -100,7 +83,6 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace, kwargs:
         dataset = datasets.ImageFolder(str(args.data), transform=transform)
     except (FileNotFoundError, RuntimeError) as err:
         parser.exit(2, f"{parser.prog}: error: --data {args.data}: {err}\n")
-    outputs = int(getattr(model.fc, "out_features", 0))
     if len(dataset.classes) != outputs:
         parser.exit(
             2,

@@ -1,0 +1,288 @@
+"""Corruption robustness: make a Tiny-ImageNet-C-layout set from clean images, and evaluate a
+classifier on such a set (accuracy per corruption and severity, the mean, a heat map)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from spacetorch.cli._arguments import add_classifier_arguments
+from spacetorch.cli._signals import exit_on_interrupt
+
+PROG = "corruptions.py"
+TABLE = "corruption_accuracy.csv"
+SUMMARY = "summary.json"
+HEATMAP = "corruption_heatmap.png"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from spacetorch.data.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Corruption robustness in the layout of Tiny-ImageNet-C and ImageNet-C: "
+            "ROOT/<corruption>/<severity>/<class>/<image>. 'make' builds such a set from any clean "
+            "ImageFolder with imagecorruptions (ImageNet-C's 15 corruptions x 5 severities); 'evaluate' "
+            "measures a classifier on one, downloaded or made."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{make,evaluate}")
+    names = ", ".join(CORRUPTIONS)
+    make = commands.add_parser(
+        "make", prog=f"{PROG} make",
+        help="make a corrupted set from a clean ImageFolder",
+        description=(
+            "Write OUT/<corruption>/<severity>/<class>/<image stem>.png for every image of the clean "
+            "ImageFolder --images (e.g. Tiny-ImageNet's val images sorted into class folders). The set is "
+            "built in OUT.partial and renamed to OUT when complete; after an interruption the same command "
+            "continues. Every image gets its own seed (from --seed, its path, the corruption and the severity), "
+            "so the set does not depend on --workers. The corruptions use ImageNet-C's severity parameters, "
+            "not the 64 px ones of the published Tiny-ImageNet-C: compare models on the same made set, "
+            "not with published Tiny-ImageNet-C numbers."
+        ),
+    )
+    make.add_argument("--images", type=Path, required=True, help="clean ImageFolder: IMAGES/<class>/<image>")
+    make.add_argument("--out", type=Path, required=True, help="the corrupted set to write")
+    make.add_argument(
+        "--corruptions", nargs="+", default=list(CORRUPTIONS), metavar="NAME",
+        help=f"any of {names} [default: these 15] and the held-out {', '.join(EXTRA_CORRUPTIONS)}",
+    )
+    make.add_argument("--severities", type=int, nargs="+", default=list(SEVERITIES), help="severities, 1-5 [default: all]")
+    make.add_argument(
+        "--size", type=int, default=None,
+        help="resize the shorter side to SIZE and centre-crop a square first (e.g. 64) [default: keep each image's size, at least 32 px]",
+    )
+    make.add_argument("--seed", type=int, default=0, help="[default: 0]")
+    make.add_argument(
+        "--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes (0: this one) [default: the CPU count, at most 8]"
+    )
+    make.add_argument("--overwrite", action="store_true", help="replace an existing OUT, or an unfinished OUT.partial made with other settings")
+    make.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = commands.add_parser(
+        "evaluate", prog=f"{PROG} evaluate",
+        help="evaluate a classifier on a corrupted set",
+        description=(
+            "Top-1 accuracy of a classifier checkpoint on every <corruption>/<severity> folder of --data "
+            "(Tiny-ImageNet-C, ImageNet-C or a set from 'make'), whose class folders must be the model's "
+            "classes in its order (sorted names, as ImageFolder). Writes OUT/" + TABLE + " (corruption, "
+            "severity, images, correct, accuracy), OUT/" + SUMMARY + " (the mean corruption accuracy over "
+            "every corruption and severity, per corruption, per severity, and the clean accuracy with "
+            "--clean) and OUT/" + HEATMAP + "."
+        ),
+    )
+    add_classifier_arguments(evaluate, arch_default=None, arch_help="registered model (spacetorch.models.list_models(), e.g. v1_resnet50_a)")
+    evaluate.add_argument("--data", type=Path, required=True, help="corrupted set: DATA/<corruption>/<severity>/<class>/<image>")
+    evaluate.add_argument("--clean", type=Path, default=None, help="the clean ImageFolder of the same classes, for the clean accuracy")
+    evaluate.add_argument(
+        "--corruptions", nargs="+", default=None, metavar="NAME",
+        help="corruption folders to evaluate [default: every folder of DATA]",
+    )
+    evaluate.add_argument(
+        "--severities", type=int, nargs="+", default=list(SEVERITIES), help="severity folders every corruption must have [default: 1-5]"
+    )
+    evaluate.add_argument("--out", type=Path, default=Path("evaluations/corruptions"), help="results folder [default: %(default)s]")
+    evaluate.add_argument("--resize", type=int, default=None, help="shorter side after resizing, px [default: the model's input size]")
+    evaluate.add_argument("--crop", type=int, default=None, help="centre crop, px [default: the model's input size]")
+    evaluate.add_argument("--batch-size", type=int, default=128, help="[default: %(default)s]")
+    evaluate.add_argument("--workers", type=int, default=2, help="data-loading processes [default: %(default)s]")
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N images of every folder (a quick check)")
+    evaluate.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "make":
+        return _make(parser, args)
+    return _evaluate(parser, args)
+
+
+def _fail(prog: str, message: str) -> SystemExit:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from spacetorch.data.corruptions import PARTIAL_SUFFIX, CorruptedSetError, make_corrupted_folder
+
+    prog = f"{PROG} make"
+    if args.workers < 0:
+        raise _fail(prog, f"--workers must be >= 0, got {args.workers}")
+    if args.out.exists() and not args.overwrite:
+        raise _fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
+    partial = args.out.with_name(args.out.name + PARTIAL_SUFFIX)
+
+    def progress(finished: Any, total: int) -> Any:
+        return tqdm(finished, total=total, desc="corrupting", unit="img", disable=args.quiet)
+
+    with exit_on_interrupt(prog, f"the images made so far are in {partial}; the same command continues from there"):
+        try:
+            out = make_corrupted_folder(
+                args.images, args.out, corruptions=args.corruptions, severities=args.severities, size=args.size,
+                seed=args.seed, workers=args.workers, overwrite=args.overwrite, progress=progress,
+            )
+        except (CorruptedSetError, ValueError) as err:
+            raise _fail(prog, str(err)) from None
+    cells = len(args.corruptions) * len(args.severities)
+    print(f"wrote {out}: {len(args.corruptions)} corruption(s) x {len(args.severities)} severities ({cells} ImageFolders)")
+    return 0
+
+
+class _Samples:
+    """Map-style dataset of ``(image, label, folder index)`` for a DataLoader."""
+
+    def __init__(self, samples: list[tuple[str, int, int]], transform: Any) -> None:
+        self.samples = samples
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int, int]:
+        from torchvision.datasets.folder import default_loader
+
+        path, label, group = self.samples[index]
+        return self.transform(default_loader(path)), label, group
+
+
+def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    prog = f"{PROG} evaluate"
+    for name in ("resize", "crop", "batch_size", "limit"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise _fail(prog, f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.clean is not None and not args.clean.is_dir():
+        raise _fail(prog, f"--clean {args.clean} is not a directory")
+    from spacetorch.data.corruptions import CorruptedSetError, corruption_folders
+
+    try:
+        folders = corruption_folders(args.data, corruptions=args.corruptions, severities=args.severities)
+    except CorruptedSetError as err:
+        raise _fail(prog, f"--data: {err}") from None
+    with exit_on_interrupt(prog, f"nothing was written to {args.out}"):
+        return _run_evaluation(parser, args, folders)
+
+
+def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, folders: dict[tuple[str, int], Path]) -> int:
+    import torch
+    from torchvision import transforms
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+    from tqdm.auto import tqdm
+
+    from spacetorch.cli._arguments import classifier_of, device_of
+
+    prog = f"{PROG} evaluate"
+    model, info, kwargs, outputs = classifier_of(parser, args)
+    first = next(iter(folders.values()))
+    classes = sorted(p.name for p in first.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) != outputs:
+        raise _fail(
+            prog,
+            f"--data {args.data}: {first} has {len(classes)} class folders, but the model in {args.checkpoint} "
+            f"has {outputs} outputs; the folders must be the model's classes, in its order",
+        )
+    groups: list[tuple[str, int | None, Path]] = [(c, s, folder) for (c, s), folder in folders.items()]
+    if args.clean is not None:
+        clean_classes = sorted(p.name for p in args.clean.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if clean_classes != classes:
+            raise _fail(prog, f"--clean {args.clean} has other class folders than {first}")
+        groups.append(("clean", None, args.clean))
+    index = {name: i for i, name in enumerate(classes)}
+    samples: list[tuple[str, int, int]] = []
+    for group, (_, _, folder) in enumerate(groups):
+        try:
+            found = make_dataset(str(folder), index, extensions=IMG_EXTENSIONS)
+        except FileNotFoundError as err:
+            raise _fail(prog, f"{folder}: {err}") from None
+        samples += [(path, label, group) for path, label in found[: args.limit]]
+    size = info.input_size
+    transform = transforms.Compose([
+        transforms.Resize(args.resize or size), transforms.CenterCrop(args.crop or size), transforms.ToTensor(),
+        transforms.Normalize(info.mean, info.std),
+    ])
+    device = device_of(args)
+    model.to(device)
+    dataset: Any = _Samples(samples, transform)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
+    correct = torch.zeros(len(groups), dtype=torch.long)
+    seen = torch.zeros(len(groups), dtype=torch.long)
+    with torch.no_grad(), tqdm(total=len(samples), desc="evaluating", unit="img", disable=args.quiet) as bar:
+        for images, labels, group in loader:
+            predicted = model(images.to(device)).argmax(1).cpu()
+            correct += torch.bincount(group, weights=(predicted == labels).double(), minlength=len(groups)).long()
+            seen += torch.bincount(group, minlength=len(groups))
+            bar.update(len(labels))
+    accuracy = (correct.double() / seen.clamp(min=1).double()).numpy()
+    rows = [
+        {"corruption": c, "severity": s, "images": int(seen[g]), "correct": int(correct[g]), "accuracy": float(accuracy[g])}
+        for g, (c, s, _) in enumerate(groups) if s is not None
+    ]
+    summary = summarise(rows)
+    summary = {
+        "checkpoint": str(args.checkpoint), "arch": args.arch, "model_kwargs": kwargs, "data": str(args.data),
+        "clean_accuracy": float(accuracy[-1]) if args.clean is not None else None, **summary,
+    }
+    _write(args.out, rows, summary)
+    clean = f", clean accuracy {summary['clean_accuracy']:.4f}" if args.clean is not None else ""
+    print(f"mean corruption accuracy {summary['mean_corruption_accuracy']:.4f} over {len(rows)} folders{clean}")
+    if summary["missing_benchmark_corruptions"]:
+        print(f"note: not in the set: {', '.join(summary['missing_benchmark_corruptions'])} (the mean is over the others)")
+    print(f"wrote {args.out / TABLE}, {args.out / SUMMARY} and {args.out / HEATMAP}")
+    return 0
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means of the per-folder accuracies: over all, per corruption, per severity (unweighted by
+    the folders' image counts, as the mean corruption accuracy of the benchmarks)."""
+    from spacetorch.data.corruptions import CORRUPTIONS
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    corruptions = list(dict.fromkeys(r["corruption"] for r in rows))
+    severities = sorted({r["severity"] for r in rows})
+    return {
+        "mean_corruption_accuracy": mean([r["accuracy"] for r in rows]),
+        "per_corruption": {c: mean([r["accuracy"] for r in rows if r["corruption"] == c]) for c in corruptions},
+        "per_severity": {str(s): mean([r["accuracy"] for r in rows if r["severity"] == s]) for s in severities},
+        "missing_benchmark_corruptions": [c for c in CORRUPTIONS if c not in corruptions],
+    }
+
+
+def _write(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    import numpy as np
+
+    from spacetorch._files import atomic_write
+    from spacetorch.plots import corruption_heatmap, save_figure
+
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    corruptions = list(summary["per_corruption"])
+    severities = [int(s) for s in summary["per_severity"]]
+    grid = np.full((len(corruptions), len(severities)), np.nan)
+    for row in rows:
+        grid[corruptions.index(row["corruption"]), severities.index(row["severity"])] = row["accuracy"]
+    title = f"{summary['arch']}: mean corruption accuracy {summary['mean_corruption_accuracy']:.3f}"
+    if summary["clean_accuracy"] is not None:
+        title += f" (clean {summary['clean_accuracy']:.3f})"
+    save_figure(corruption_heatmap(grid, corruptions, severities, title=title), out / HEATMAP)
+    atomic_write(out / SUMMARY, lambda f: f.write(json.dumps(summary, indent=1).encode()))
+    atomic_write(out / TABLE, lambda f: f.write(table.getvalue().encode()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
