@@ -38,6 +38,8 @@ $(STAMP): setup.py pyproject.toml requirements/constraints.txt
 	$(PIP) --no-deps classy-vision==0.7.0
 	@# imagecorruptions asks for opencv-python, the GUI build; setup.py installs the headless one
 	$(PIP) --no-deps imagecorruptions==1.1.2
+	@# torchattacks pins requests~=2.25 (2021), which it never imports
+	$(PIP) --no-deps torchattacks==3.5.1
 	touch $(STAMP)
 
 run: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train

@@ -43,6 +43,9 @@ setup(
         # corrupted image sets (ImageNet-C's corruptions): imagecorruptions==1.1.2 goes in with
         # --no-deps, as it asks for the GUI build of OpenCV, and this headless one serves it
         "opencv-python-headless>=4.5",
+        # Grad-CAM maps; adversarial attacks come from torchattacks==3.5.1, installed with
+        # --no-deps as it pins requests~=2.25, which it does not import
+        "grad-cam>=1.5",
     ],
     # the tests also run demo.ipynb top to bottom
     extras_require={

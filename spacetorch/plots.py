@@ -8,6 +8,7 @@ switching), returned as :class:`matplotlib.figure.Figure` and written with
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +29,10 @@ __all__ = [
     "comparison_figure",
     "corruption_heatmap",
     "figure_to_array",
+    "gradcam_figure",
     "orientation_map_figure",
     "response_map_figure",
+    "robustness_figure",
     "save_figure",
     "smoothness_figure",
     "swapopt_figure",
@@ -295,6 +298,62 @@ def corruption_heatmap(accuracy: np.ndarray, corruptions: list[str], severities:
     ax.set_xlabel("severity")
     ax.set_title(title, fontsize="medium")
     fig.colorbar(image, ax=ax, label="top-1 accuracy", shrink=0.9)
+    return fig
+
+
+def robustness_figure(rows: list[dict[str, Any]]) -> Figure:
+    """Accuracy against the attack budget: one panel per attack, one line per model, the clean
+    accuracy at 0.
+
+    Args:
+        rows: ``model``, ``attack`` (``"clean"`` for the unattacked accuracy), ``eps`` (in
+            ``[0, 1]`` image units) and ``accuracy``, as ``evaluate_topdown.py attack`` writes them.
+    """
+    attacks = sorted({r["attack"] for r in rows} - {"clean"})
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig = _figure(4.6 * max(len(attacks), 1), 3.8)
+    axes = np.atleast_1d(fig.subplots(1, max(len(attacks), 1)))
+    for ax, attack in zip(axes, attacks or ["clean"], strict=True):
+        for i, model in enumerate(models):
+            points = sorted((r["eps"], r["accuracy"]) for r in rows if r["model"] == model and r["attack"] == attack)
+            eps = [255 * e for e, _ in points]
+            ax.plot(eps, [a for _, a in points], marker="o", color=f"C{i}", label=model, linestyle="-" if "topdown" in model else "--")
+        ax.set_xlabel("epsilon (x 1/255)")
+        ax.set_ylabel("top-1 accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(attack.upper())
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return fig
+
+
+def gradcam_figure(
+    image: np.ndarray, maps: dict[str, np.ndarray], *, title: str, boxes: Sequence[Sequence[float]] | None = None
+) -> Figure:
+    """An image and one Grad-CAM per model over it, with the true boxes if given.
+
+    Args:
+        image: ``(C, H, W)`` or ``(H, W, C)`` in ``[0, 1]`` (C = 1 or 3); maps: label -> ``(H, W)`` in ``[0, 1]``.
+    """
+    from matplotlib.patches import Rectangle
+
+    picture = np.asarray(image, dtype=float)
+    if picture.ndim == 3 and picture.shape[0] in (1, 3):
+        picture = picture.transpose(1, 2, 0)
+    picture = np.clip(picture.squeeze(-1) if picture.shape[-1] == 1 else picture, 0, 1)
+    grey = {"cmap": "gray"} if picture.ndim == 2 else {}
+    fig = _figure(2.8 * (len(maps) + 1), 3.2)
+    axes = np.atleast_1d(fig.subplots(1, len(maps) + 1))
+    axes[0].imshow(picture, **grey)
+    axes[0].set_title(title, fontsize="small")
+    for ax, (label, cam) in zip(axes[1:], maps.items(), strict=True):
+        ax.imshow(picture, **grey)
+        ax.imshow(cam, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        ax.set_title(label, fontsize="small")
+    for ax in axes:
+        for x0, y0, x1, y1 in boxes or []:
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="white", linewidth=1.5))
+        ax.set_axis_off()
     return fig
 
 

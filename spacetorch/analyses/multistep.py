@@ -29,6 +29,7 @@ __all__ = [
     "cam_box",
     "class_activation_maps",
     "crop_boxes",
+    "find_box_file",
     "localization_correct",
     "multistep_correct",
     "read_voc_boxes",
@@ -128,6 +129,14 @@ def read_voc_boxes(path: str | Path) -> tuple[list[Box], tuple[int, int]]:
     if not boxes:
         raise ValueError(f"{path}: the annotation has no object box")
     return boxes, (width, height)  # type: ignore[return-value]
+
+
+def find_box_file(folder: Path, image: Path) -> Path | None:
+    """The annotation ``<image stem>.xml`` of ``image`` in ``folder`` or in its class subfolder, if any."""
+    for candidate in (folder / f"{image.stem}.xml", folder / image.parent.name / f"{image.stem}.xml"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def crop_boxes(boxes: Sequence[Sequence[float]], image_size: tuple[int, int], resize: int, crop: int) -> list[Box]:

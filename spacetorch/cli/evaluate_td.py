@@ -67,7 +67,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from torchvision import datasets, transforms
     from tqdm.auto import tqdm
 
-    from spacetorch.analyses.multistep import read_voc_boxes
+    from spacetorch.analyses.multistep import find_box_file, read_voc_boxes
     from spacetorch.cli._arguments import classifier_of, device_of
 
     model, info, kwargs, outputs = classifier_of(parser, args)
@@ -94,7 +94,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     if args.boxes is not None:
         for index in range(count):
-            xml = _box_file(args.boxes, Path(dataset.samples[index][0]))
+            xml = find_box_file(args.boxes, Path(dataset.samples[index][0]))
             if xml is None:
                 parser.exit(2, f"{parser.prog}: error: --boxes {args.boxes}: no {Path(dataset.samples[index][0]).stem}.xml\n")
             try:
@@ -131,13 +131,6 @@ def _cam_indices(parser: argparse.ArgumentParser, args: argparse.Namespace, data
             parser.exit(2, f"{parser.prog}: error: --cam-images: {name} is beyond --limit {args.limit}\n")
         found[name] = index
     return found
-
-
-def _box_file(folder: Path, image: Path) -> Path | None:
-    for candidate in (folder / f"{image.stem}.xml", folder / image.parent.name / f"{image.stem}.xml"):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def evaluate_steps(

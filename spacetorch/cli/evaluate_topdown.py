@@ -1,0 +1,308 @@
+"""Evaluate coarse-to-fine (Top-Down Networks) and bottom-up classifiers side by side: accuracy,
+accuracy under FGSM / PGD attacks at a list of budgets, and Grad-CAM maps with a localisation score."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, NoReturn
+
+from spacetorch.cli._signals import exit_on_interrupt
+
+PROG = "evaluate_topdown.py"
+
+
+def _epsilon(text: str) -> float:
+    try:
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 8/255, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"an L-infinity budget in [0, 1] image units (e.g. 8/255), got {text!r}")
+    return value
+
+
+def _model_spec(text: str) -> tuple[str, Path]:
+    arch, sep, path = text.partition("=")
+    if not sep or not arch or not path:
+        raise argparse.ArgumentTypeError(f"expected ARCH=CHECKPOINT, e.g. topdown_resnet32_cifar=ckpt.torch; got {text!r}")
+    return arch.strip(), Path(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Compare classifiers (e.g. a coarse-to-fine topdown_* model and its bottomup_* twin) on an "
+            "ImageFolder whose class folders are the models' classes, in their order. Subcommands: "
+            "'accuracy', 'attack' (FGSM and PGD with torchattacks: accuracy against the budget epsilon, "
+            "one plot for all models) and 'gradcam' (pytorch-grad-cam heat maps of chosen images; with "
+            "--boxes, a localisation score)."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{accuracy,attack,gradcam}")
+    for name, text in (
+        ("accuracy", "top-1 accuracy of each model: OUT/accuracy.csv"),
+        ("attack", "accuracy under FGSM and PGD at each budget: OUT/robustness.csv and OUT/robustness.png"),
+        ("gradcam", "Grad-CAM of chosen images for each model: OUT/gradcam/<image>.png and OUT/gradcam.csv"),
+    ):
+        sub = commands.add_parser(name, prog=f"{PROG} {name}", help=text, description=text)
+        sub.add_argument(
+            "--model", type=_model_spec, action="append", required=True, metavar="ARCH=CHECKPOINT",
+            help="a registered model and its checkpoint (VISSL with a linear head, or a plain state dict); repeat to compare",
+        )
+        sub.add_argument("--data", type=Path, required=True, help="ImageFolder: DATA/<class>/<image>")
+        sub.add_argument("--out", type=Path, default=Path(f"evaluations/topdown_{name}"), help="results folder [default: %(default)s]")
+        sub.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
+        sub.add_argument(
+            "--trust-checkpoint", action="store_true",
+            help="allow checkpoints that need full unpickling (runs code named in the file; trusted files only)",
+        )
+        sub.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name != "gradcam":
+            sub.add_argument("--batch-size", type=int, default=128, help="[default: %(default)s]")
+            sub.add_argument("--workers", type=int, default=2, help="data-loading processes [default: %(default)s]")
+            sub.add_argument("--limit", type=int, default=None, help="only the first N images (a quick check)")
+        if name == "attack":
+            sub.add_argument(
+                "--eps", type=_epsilon, nargs="+", default=[0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
+                help="L-infinity budgets in [0, 1] image units; fractions allowed [default: 0 1/255 2/255 4/255 8/255 16/255]",
+            )
+            sub.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"], choices=["fgsm", "pgd"], help="[default: fgsm pgd]")
+            sub.add_argument("--pgd-steps", type=int, default=10, help="PGD iterations (step 2.5 eps / steps) [default: %(default)s]")
+            sub.add_argument("--seed", type=int, default=0, help="PGD's random starts [default: 0]")
+        if name == "gradcam":
+            sub.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="images of DATA (paths, or relative to DATA)")
+            sub.add_argument(
+                "--layer", default=None,
+                help="module whose output Grad-CAM weighs [default: 'norm', the last features, where the model has it]",
+            )
+            sub.add_argument(
+                "--boxes", type=Path, default=None,
+                help="folder of VOC/ImageNet XML boxes, <image stem>.xml: adds the IoU of the CAM's box and the CAM mass inside the boxes",
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = f"{PROG} {args.command}"
+    for name in ("batch_size", "limit", "pgd_steps"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            _fail(prog, f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if not args.data.is_dir():
+        _fail(prog, f"--data {args.data} is not a directory")
+    if args.command == "attack" and not args.eps:
+        _fail(prog, "--eps: expected at least one budget")
+    with exit_on_interrupt(prog, f"nothing was written to {args.out}"):
+        models = _load_models(prog, args)
+        return {"accuracy": _accuracy, "attack": _attack, "gradcam": _gradcam}[args.command](prog, args, models)
+
+
+def _fail(prog: str, message: str) -> NoReturn:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _load_models(prog: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Per ``--model``: label, arch, checkpoint, the model taking [0, 1] images, its info."""
+    from torchvision import datasets
+
+    from spacetorch.analyses.robustness import Normalized
+    from spacetorch.checkpoints import CheckpointError, load_classifier
+    from spacetorch.cli._arguments import device_of
+    from spacetorch.models import model_info
+
+    classes = datasets.folder.find_classes(str(args.data))[0] if any(args.data.iterdir()) else []
+    models: list[dict[str, Any]] = []
+    for arch, path in args.model:
+        try:
+            info = model_info(arch)
+            model = load_classifier(path, arch, trusted=args.trust_checkpoint)
+        except (CheckpointError, FileNotFoundError, KeyError, TypeError, ValueError) as err:
+            _fail(prog, f"--model {arch}={path}: {err}")
+        assert info.classifier is not None
+        outputs = int(getattr(model.get_submodule(info.classifier), "out_features", 0))
+        if outputs != len(classes):
+            _fail(prog, f"--model {arch}={path} has {outputs} outputs, but --data {args.data} has {len(classes)} class folders")
+        label = arch if all(m["arch"] != arch for m in models) else f"{arch} #{sum(m['arch'] == arch for m in models) + 1}"
+        models.append({"label": label, "arch": arch, "checkpoint": str(path), "info": info,
+                       "model": Normalized(model, info.mean, info.std).to(device_of(args)).eval()})  # fmt: skip
+    first = models[0]["info"]
+    for entry in models[1:]:
+        if (entry["info"].input_size, entry["info"].in_chans) != (first.input_size, first.in_chans):
+            _fail(prog, f"--model {entry['arch']} takes {entry['info'].input_size} px x {entry['info'].in_chans} channels, "
+                        f"{models[0]['arch']} {first.input_size} px x {first.in_chans}: compare models of one input size")  # fmt: skip
+    return models
+
+
+def _transform(info: Any) -> Any:
+    from torchvision import transforms
+
+    return transforms.Compose([transforms.Resize(info.input_size), transforms.CenterCrop(info.input_size), transforms.ToTensor()])
+
+
+def _dataset(prog: str, args: argparse.Namespace, info: Any) -> Any:
+    """DATA as an ImageFolder of the models' input: grey images for grey models, RGB for colour ones."""
+    from functools import partial
+
+    from torchvision import datasets
+
+    try:
+        return datasets.ImageFolder(str(args.data), transform=_transform(info), loader=partial(_open, "L" if info.in_chans == 1 else "RGB"))
+    except (FileNotFoundError, RuntimeError) as err:
+        _fail(prog, f"--data {args.data}: {err}")
+
+
+def _loader(prog: str, args: argparse.Namespace, info: Any) -> Any:
+    import torch
+
+    dataset = _dataset(prog, args, info)
+    count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    subset = torch.utils.data.Subset(dataset, range(count))
+    return torch.utils.data.DataLoader(subset, batch_size=args.batch_size, num_workers=args.workers), count
+
+
+def _open(mode: str, path: str) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert(mode)
+
+
+def _accuracy(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+    args.eps, args.attacks, args.pgd_steps, args.seed = [0.0], [], 1, 0
+    rows = _attack_rows(prog, args, models)
+    table = [{"model": r["model"], "arch": r["arch"], "checkpoint": r["checkpoint"], "images": r["images"], "top1": r["accuracy"]} for r in rows]
+    _write_csv(args.out / "accuracy.csv", table)
+    for row in table:
+        print(f"{row['model']}: top-1 {row['top1']:.4f} over {row['images']} images")
+    print(f"wrote {args.out / 'accuracy.csv'}")
+    return 0
+
+
+def _attack_rows(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    from spacetorch.analyses.robustness import attack_accuracy
+    from spacetorch.cli._arguments import device_of
+
+    loader, count = _loader(prog, args, models[0]["info"])
+    rows = []
+    for entry in models:
+        with tqdm(total=count, desc=entry["label"], unit="img", disable=args.quiet) as bar:
+            result = attack_accuracy(
+                entry["model"], loader, args.eps, attacks=args.attacks, pgd_steps=args.pgd_steps,
+                device=device_of(args), seed=args.seed, progress=bar.update,
+            )
+        for (attack, eps), accuracy in result.items():
+            rows.append({"model": entry["label"], "arch": entry["arch"], "checkpoint": entry["checkpoint"],
+                         "attack": attack, "eps": eps, "eps_255": round(eps * 255, 4), "images": count, "accuracy": accuracy})  # fmt: skip
+    return rows
+
+
+def _attack(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+    from spacetorch.plots import robustness_figure, save_figure
+
+    rows = _attack_rows(prog, args, models)
+    save_figure(robustness_figure(rows), args.out / "robustness.png")
+    _write_csv(args.out / "robustness.csv", rows)
+    for row in rows:
+        print(f"{row['model']}: {row['attack']} eps {row['eps_255']:g}/255: {row['accuracy']:.4f}")
+    print(f"wrote {args.out / 'robustness.csv'} and {args.out / 'robustness.png'}")
+    return 0
+
+
+def _gradcam(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+    import numpy as np
+    import torch
+
+    from spacetorch.analyses.multistep import box_iou, cam_box, crop_boxes, find_box_file, read_voc_boxes
+    from spacetorch.analyses.robustness import grad_cam
+    from spacetorch.cli._arguments import device_of
+    from spacetorch.plots import gradcam_figure, save_figure
+
+    info = models[0]["info"]
+    dataset = _dataset(prog, args, info)
+    by_path = {str(Path(p).resolve()): i for i, (p, _) in enumerate(dataset.samples)}
+    chosen = []
+    for name in args.images:
+        index = next((by_path[str(c.resolve())] for c in (Path(name), args.data / name) if str(c.resolve()) in by_path), None)
+        if index is None:
+            _fail(prog, f"--images: {name} is not an image of --data {args.data}")
+        chosen.append(index)
+    if args.boxes is not None and not args.boxes.is_dir():
+        _fail(prog, f"--boxes {args.boxes} is not a directory")
+    rows, figures = [], {}
+    for index in chosen:
+        path, label = dataset.samples[index]
+        image = dataset[index][0][None].to(device_of(args))
+        truth = None
+        if args.boxes is not None:
+            xml = find_box_file(args.boxes, Path(path))
+            if xml is None:
+                _fail(prog, f"--boxes {args.boxes}: no {Path(path).stem}.xml")
+            try:
+                boxes, size = read_voc_boxes(xml)
+            except ValueError as err:
+                _fail(prog, f"--boxes: {err}")
+            truth = crop_boxes(boxes, size, info.input_size, info.input_size)
+        maps = {}
+        for entry in models:
+            model = entry["model"]
+            layer_name = args.layer or ("norm" if hasattr(model.model, "norm") else None)
+            if layer_name is None:
+                _fail(prog, f"--layer is needed for {entry['arch']} (it has no module 'norm')")
+            try:
+                layer = model.model.get_submodule(layer_name)
+            except AttributeError:
+                _fail(prog, f"--layer {layer_name}: {entry['arch']} has no such module")
+            with torch.no_grad():
+                predicted = int(model(image).argmax(1))
+            cam = grad_cam(model, layer, image, targets=[label])[0]
+            maps[entry["label"]] = cam
+            row: dict[str, Any] = {"image": str(Path(path).relative_to(args.data)), "model": entry["label"], "class": dataset.classes[label],
+                                   "predicted": dataset.classes[predicted]}  # fmt: skip
+            if truth is not None:
+                box = cam_box(cam)
+                inside = np.zeros_like(cam, dtype=bool)
+                for x0, y0, x1, y1 in truth:
+                    inside[int(max(y0, 0)) : int(np.ceil(y1)), int(max(x0, 0)) : int(np.ceil(x1))] = True
+                row["iou"] = max(box_iou(box, t) for t in truth)
+                row["cam_mass_in_boxes"] = float(cam[inside].sum() / max(cam.sum(), 1e-12))
+            rows.append(row)
+        picture = dataset[index][0].numpy()
+        figures[f"{Path(path).parent.name}_{Path(path).stem}.png"] = gradcam_figure(
+            picture, maps, title=f"{Path(path).name} ({dataset.classes[label]})", boxes=truth
+        )
+    for name, fig in figures.items():
+        save_figure(fig, args.out / "gradcam" / name)
+    _write_csv(args.out / "gradcam.csv", rows)
+    if args.boxes is not None:
+        for entry in models:
+            mine = [r for r in rows if r["model"] == entry["label"]]
+            hits = sum(r["iou"] >= 0.5 for r in mine)
+            print(f"{entry['label']}: mean IoU {np.mean([r['iou'] for r in mine]):.3f}, IoU >= 0.5 on {hits}/{len(mine)}, "
+                  f"CAM mass in the boxes {np.mean([r['cam_mass_in_boxes'] for r in mine]):.3f}")  # fmt: skip
+    print(f"wrote {len(figures)} figure(s) in {args.out / 'gradcam'} and {args.out / 'gradcam.csv'}")
+    return 0
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    from spacetorch._files import atomic_write
+
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda f: f.write(table.getvalue().encode()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Attack curves and Grad-CAM on a tiny coarse-to-fine model trained here to tell a filled
+bright square (class 1) from a hollow one (class 0), planted in noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from spacetorch.analyses.robustness import Normalized, attack_accuracy, cam_peak, check_epsilons, grad_cam
+from spacetorch.models import create_model
+
+SIZE, SQUARE = 28, 8
+
+
+def _planted(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Grey noise images with a bright square at a random place (its corner returned): filled
+    (class 1) or hollow (class 0, the same brightness and place, another shape)."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0.0, 0.5, (n, 1, SIZE, SIZE)).astype(np.float32)
+    labels = rng.integers(0, 2, n)
+    corners = rng.integers(0, SIZE - SQUARE + 1, (n, 2))
+    for i, (r, c) in enumerate(corners):
+        images[i, 0, r : r + SQUARE, c : c + SQUARE] = 1.0
+        if labels[i] == 0:
+            images[i, 0, r + 2 : r + SQUARE - 2, c + 2 : c + SQUARE - 2] = rng.uniform(0.0, 0.5, (SQUARE - 4, SQUARE - 4))
+    return torch.from_numpy(images), torch.from_numpy(labels), corners
+
+
+@pytest.fixture(scope="module")
+def trained() -> Normalized:
+    torch.manual_seed(0)
+    model = Normalized(create_model("topdown_resnet20_mnist", num_classes=2), mean=(0.5,), std=(0.25,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    images, labels, _ = _planted(16 * 40, seed=0)
+    model.train()
+    for step in range(40):
+        batch = slice(16 * step, 16 * (step + 1))
+        loss = F.cross_entropy(model(images[batch]), labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    # after 40 steps the BatchNorm running averages lag behind the weights: estimate them anew
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a plain average over the batches below
+    with torch.no_grad():
+        for start in range(0, len(images), 64):
+            model(images[start : start + 64])
+    return model.eval()
+
+
+def test_the_tiny_model_finds_the_square(trained: Normalized) -> None:
+    images, labels, _ = _planted(128, seed=1)
+    with torch.no_grad():
+        assert float((trained(images).argmax(1) == labels).float().mean()) > 0.9
+
+
+def test_attack_accuracy_falls_with_the_budget(trained: Normalized) -> None:
+    images, labels, _ = _planted(48, seed=2)
+    batches = [(images[:24], labels[:24]), (images[24:], labels[24:])]
+    budgets = [0.0, 0.02, 0.05, 0.1, 0.2]
+    result = attack_accuracy(trained, batches, budgets, pgd_steps=10)
+    assert result["clean", 0.0] > 0.9
+    for attack in ("fgsm", "pgd"):
+        curve = [result[attack, eps] for eps in budgets]
+        assert curve[0] == result["clean", 0.0]
+        assert all(later <= earlier for earlier, later in zip(curve, curve[1:], strict=False)), (attack, curve)
+        assert curve[-1] < curve[0] - 0.3, (attack, curve)  # the attack does something
+    assert result["pgd", 0.1] <= result["fgsm", 0.1]  # the iterated attack is at least as strong
+
+
+def test_epsilons_are_checked() -> None:
+    with pytest.raises(ValueError, match="at least one epsilon"):
+        check_epsilons([])
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*got \[-0.1\]"):
+        check_epsilons([0.0, -0.1])
+    assert check_epsilons([0.1, 0.0, 0.1]) == [0.0, 0.1]
+
+
+def test_grad_cam_peaks_on_the_filled_square(trained: Normalized) -> None:
+    images, labels, corners = _planted(32, seed=3)
+    chosen = np.flatnonzero(labels.numpy())[:8]  # Grad-CAM of class 1 on images of class 1
+    maps = grad_cam(trained, trained.model.norm, images[chosen], targets=[1] * len(chosen))
+    assert maps.shape == (len(chosen), SIZE, SIZE) and maps.min() >= 0 and maps.max() <= 1
+    for cam, (r, c) in zip(maps, corners[chosen], strict=True):
+        row, column = cam_peak(cam)
+        assert r - 1 <= row <= r + SQUARE and c - 1 <= column <= c + SQUARE, ((row, column), (r, c))
