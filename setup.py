@@ -60,6 +60,7 @@ setup(
             "spacetorch-compare-alpha=spacetorch.cli.compare_alpha:main",
             "spacetorch-evaluate-td=spacetorch.cli.evaluate_td:main",
             "spacetorch-corruptions=spacetorch.cli.corruptions:main",
+            "spacetorch-evaluate-topdown=spacetorch.cli.evaluate_topdown:main",
         ]
     },
 )

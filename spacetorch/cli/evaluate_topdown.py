@@ -119,7 +119,10 @@ def _load_models(prog: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     from spacetorch.cli._arguments import device_of
     from spacetorch.models import model_info
 
-    classes = datasets.folder.find_classes(str(args.data))[0] if any(args.data.iterdir()) else []
+    try:
+        classes = datasets.folder.find_classes(str(args.data))[0]
+    except FileNotFoundError as err:
+        _fail(prog, f"--data {args.data}: {err} (expected DATA/<class>/<image>)")
     models: list[dict[str, Any]] = []
     for arch, path in args.model:
         try:
@@ -214,7 +217,8 @@ def _attack(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -
     save_figure(robustness_figure(rows), args.out / "robustness.png")
     _write_csv(args.out / "robustness.csv", rows)
     for row in rows:
-        print(f"{row['model']}: {row['attack']} eps {row['eps_255']:g}/255: {row['accuracy']:.4f}")
+        budget = "" if row["attack"] == "clean" else f" eps {row['eps_255']:g}/255"
+        print(f"{row['model']}: {row['attack']}{budget}: {row['accuracy']:.4f}")
     print(f"wrote {args.out / 'robustness.csv'} and {args.out / 'robustness.png'}")
     return 0
 

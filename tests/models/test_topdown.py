@@ -105,3 +105,16 @@ def test_a_coarse_to_fine_model_learns_gratings_in_a_few_dozen_steps() -> None:
     with torch.no_grad():
         accuracy = float((model(test_x).argmax(1) == test_y).float().mean())
     assert accuracy > 0.5, accuracy  # chance is 0.25
+
+
+def test_the_readme_table_gives_each_variant_and_twin_its_parameter_count() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `topdown_")]
+    assert len(rows) == len(TOPDOWN)
+    for row in rows:
+        cells = [c.strip().strip("`") for c in row.strip("|").split("|")]
+        name, twin = cells[0], cells[4]
+        assert int(cells[3].replace(",", "")) == sum(p.numel() for p in create_model(name).parameters()), name
+        assert int(cells[5].replace(",", "")) == sum(p.numel() for p in create_model(twin).parameters()), twin

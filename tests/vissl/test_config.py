@@ -9,13 +9,36 @@ import pytest
 import torch
 
 from spacetorch.cli.train import prepare
+from spacetorch.models import create_model, model_info
 from spacetorch.vissl.config import ConfigError, available_configs, compose, select_gpus, validate
 
 SHIPPED = [
     "demo_cpu_simclr_spatial_resnet18", "linear_eval_resnet18", "simclr_spatial_resnet18", "supervised_spatial_resnet18",
     "simclr_spatial_tdresnet18", "demo_cpu_simclr_spatial_tdresnet18", "supervised_tdresnet50", "simclr_spatial_v1_resnet50",
-    "supervised_v1_resnet50", "finetune_v1_resnet50",
+    "supervised_v1_resnet50", "finetune_v1_resnet50", "simclr_spatial_topdown_cifar",
+    *(f"supervised_{kind}_{size}" for kind in ("topdown", "bottomup") for size in ("mnist", "cifar", "imagenette")),
 ]
+
+
+def _first_head_width(params: object) -> int:
+    """The input width of a VISSL head list's first mlp (SimCLR's nested or a supervised one)."""
+    if not isinstance(params, (str, dict)) and hasattr(params, "__len__"):
+        items = list(params)  # type: ignore[call-overload]
+        if len(items) == 2 and items[0] == "mlp":
+            return int(items[1]["dims"][0])
+        return _first_head_width(items[0])
+    raise AssertionError(f"no mlp head in {params!r}")
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n.startswith(("supervised_topdown", "supervised_bottomup", "simclr_spatial_topdown"))])
+def test_the_head_takes_what_the_trunk_gives(name: str) -> None:
+    cfg = compose([f"config={name}"])
+    arch = cfg.MODEL.TRUNK.TRUNK_PARAMS.model
+    info = model_info(arch)
+    trunk = create_model(arch, headless=True).eval()
+    with torch.no_grad():
+        features = trunk(torch.rand(1, info.in_chans, info.input_size, info.input_size))
+    assert features.shape[1] == _first_head_width(cfg.MODEL.HEAD.PARAMS), (name, arch)
 
 
 def test_shipped_configs_are_listed_and_compose() -> None:
