@@ -92,6 +92,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_positions.py
 	$(BIN)/python bench/bench_train_step.py
 	$(BIN)/python bench/bench_swapopt.py
+	$(BIN)/python bench/bench_end_to_end.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache

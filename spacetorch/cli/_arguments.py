@@ -1,4 +1,4 @@
-"""Command-line options the commands that read a checkpoint and show it gratings share."""
+"""Command-line options, and the loading behind them, that the commands reading a checkpoint share."""
 
 from __future__ import annotations
 
@@ -14,15 +14,20 @@ if TYPE_CHECKING:
     from spacetorch.stimuli import SineGratings
 
 __all__ = [
+    "LOAD_ERRORS",
     "add_border_argument",
     "add_checkpoint_arguments",
     "add_classifier_arguments",
-    "classifier_of",
     "add_grating_arguments",
+    "classifier_of",
     "device_of",
     "gratings_of",
     "layer_keys",
+    "load_whole_classifier",
 ]
+
+#: what loading a classifier by name from a checkpoint raises for bad input (a message naming it)
+LOAD_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, KeyError, TypeError, ValueError)
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser, *, checkpoint_help: str, positions_help: str) -> None:
@@ -56,9 +61,6 @@ def add_classifier_arguments(parser: argparse.ArgumentParser, *, arch_default: s
 def classifier_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[nn.Module, ModelInfo, dict[str, Any], int]:
     """The classifier the options of :func:`add_classifier_arguments` name, in eval mode, with its
     registry entry, its keyword arguments and its number of classes; bad options exit 2 naming them."""
-    from spacetorch.checkpoints import CheckpointError, load_classifier
-    from spacetorch.models import model_info
-
     try:
         kwargs = json.loads(args.model_kwargs)
     except json.JSONDecodeError as err:
@@ -66,13 +68,24 @@ def classifier_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if not isinstance(kwargs, dict):
         parser.error(f"--model-kwargs: expected a JSON object of keyword arguments, got {args.model_kwargs!r}")
     try:
-        info = model_info(args.arch)
-        model = load_classifier(args.checkpoint, args.arch, trusted=args.trust_checkpoint, model_kwargs=kwargs)
-    except (CheckpointError, FileNotFoundError, KeyError, TypeError, ValueError) as err:
+        model, info, classes = load_whole_classifier(args.checkpoint, args.arch, trusted=args.trust_checkpoint, model_kwargs=kwargs)
+    except LOAD_ERRORS as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
-    assert info.classifier is not None  # load_classifier refuses models without one
-    classes = int(getattr(model.get_submodule(info.classifier), "out_features", 0))
     return model, info, kwargs, classes
+
+
+def load_whole_classifier(
+    path: Path, arch: str, *, trusted: bool, model_kwargs: dict[str, Any] | None = None
+) -> tuple[nn.Module, ModelInfo, int]:
+    """:func:`~spacetorch.checkpoints.load_classifier`, with the model's registry entry and its
+    number of classes; raises one of :data:`LOAD_ERRORS`."""
+    from spacetorch.checkpoints import load_classifier
+    from spacetorch.models import model_info
+
+    info = model_info(arch)
+    model = load_classifier(path, arch, trusted=trusted, model_kwargs=model_kwargs)
+    assert info.classifier is not None  # load_classifier refuses models without one
+    return model, info, int(getattr(model.get_submodule(info.classifier), "out_features", 0))
 
 
 def add_grating_arguments(parser: argparse.ArgumentParser, *, image_size: int | None = 224) -> None:

@@ -115,9 +115,7 @@ def _load_models(prog: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     from torchvision import datasets
 
     from spacetorch.analyses.robustness import Normalized
-    from spacetorch.checkpoints import CheckpointError, load_classifier
-    from spacetorch.cli._arguments import device_of
-    from spacetorch.models import model_info
+    from spacetorch.cli._arguments import LOAD_ERRORS, device_of, load_whole_classifier
 
     try:
         classes = datasets.folder.find_classes(str(args.data))[0]
@@ -126,12 +124,9 @@ def _load_models(prog: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     models: list[dict[str, Any]] = []
     for arch, path in args.model:
         try:
-            info = model_info(arch)
-            model = load_classifier(path, arch, trusted=args.trust_checkpoint)
-        except (CheckpointError, FileNotFoundError, KeyError, TypeError, ValueError) as err:
+            model, info, outputs = load_whole_classifier(path, arch, trusted=args.trust_checkpoint)
+        except LOAD_ERRORS as err:
             _fail(prog, f"--model {arch}={path}: {err}")
-        assert info.classifier is not None
-        outputs = int(getattr(model.get_submodule(info.classifier), "out_features", 0))
         if outputs != len(classes):
             _fail(prog, f"--model {arch}={path} has {outputs} outputs, but --data {args.data} has {len(classes)} class folders")
         label = arch if all(m["arch"] != arch for m in models) else f"{arch} #{sum(m['arch'] == arch for m in models) + 1}"
