@@ -98,8 +98,6 @@ def main(argv: list[str] | None = None) -> int:
             _fail(prog, f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if not args.data.is_dir():
         _fail(prog, f"--data {args.data} is not a directory")
-    if args.command == "attack" and not args.eps:
-        _fail(prog, "--eps: expected at least one budget")
     with exit_on_interrupt(prog, f"nothing was written to {args.out}"):
         models = _load_models(prog, args)
         return {"accuracy": _accuracy, "attack": _attack, "gradcam": _gradcam}[args.command](prog, args, models)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from spacetorch.analyses.robustness import Normalized, attack_accuracy, cam_peak, check_epsilons, grad_cam
 from spacetorch.models import create_model
+
+from model_helpers import train_classifier
 
 SIZE, SQUARE = 28, 8
 
@@ -32,23 +33,8 @@ def _planted(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]
 def trained() -> Normalized:
     torch.manual_seed(0)
     model = Normalized(create_model("topdown_resnet20_mnist", num_classes=2), mean=(0.5,), std=(0.25,))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     images, labels, _ = _planted(16 * 40, seed=0)
-    model.train()
-    for step in range(40):
-        batch = slice(16 * step, 16 * (step + 1))
-        loss = F.cross_entropy(model(images[batch]), labels[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    # after 40 steps the BatchNorm running averages lag behind the weights: estimate them anew
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None  # a plain average over the batches below
-    with torch.no_grad():
-        for start in range(0, len(images), 64):
-            model(images[start : start + 64])
+    train_classifier(model, images, labels, batch=16)
     return model.eval()
 
 

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from spacetorch.models import create_model, list_models, model_info
 from spacetorch.models.topdown import GaussianPyramid, TopDownStage
 
+from model_helpers import train_classifier
+
 TOPDOWN = list_models("topdown_*")
 BOTTOMUP = list_models("bottomup_*")
 
@@ -91,17 +93,9 @@ def _gratings(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 def test_a_coarse_to_fine_model_learns_gratings_in_a_few_dozen_steps() -> None:
     torch.manual_seed(0)
     model = create_model("topdown_resnet20_mnist", num_classes=4)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     train_x, train_y = _gratings(32 * 40, seed=0)
-    model.train()
-    for step in range(40):
-        batch = slice(32 * step, 32 * (step + 1))
-        loss = F.cross_entropy(model(train_x[batch]), train_y[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    train_classifier(model, train_x, train_y, batch=32)  # 40 steps
     test_x, test_y = _gratings(256, seed=1)
-    model.eval()
     with torch.no_grad():
         accuracy = float((model(test_x).argmax(1) == test_y).float().mean())
     assert accuracy > 0.5, accuracy  # chance is 0.25
