@@ -12,7 +12,7 @@ import torch
 from spacetorch.checkpoints import CheckpointError, load_trunk
 from spacetorch.cli.evaluate_td import main as evaluate_td
 
-from train_helpers import IMAGE_SIZE, ONE_CPU_PROCESS, run_train, small_run_overrides
+from train_helpers import IMAGE_SIZE, ONE_CPU_PROCESS, SHORT_RUN, run_train, small_run_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -55,10 +55,8 @@ def test_a_supervised_td_resnet_trains_with_vissls_loss_and_meters(small_images:
             "config.MODEL.HEAD.PARAMS=[[mlp,{dims:[512,12]}]]",
             f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]",
             f"config.DATA.TRAIN.TRANSFORMS.0.size={IMAGE_SIZE}",
-            "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
-            "config.DATA.NUM_DATALOADER_WORKERS=0",
+            *SHORT_RUN,
             "config.OPTIMIZER.num_epochs=2",
-            "config.LOG_FREQUENCY=1",
             f"config.CHECKPOINT.DIR={ckpt}",
         ],
         cwd=tmp_path,

@@ -15,17 +15,11 @@ from spacetorch.cli.evaluate_topdown import main as evaluate
 from spacetorch.data import make_demo_image_folder
 from spacetorch.models.positions import retinotopic_positions
 
-from train_helpers import ONE_CPU_PROCESS, run_train
+from train_helpers import ONE_CPU_PROCESS, SHORT_RUN, run_train
 
 pytestmark = pytest.mark.slow
 
-SMALL_RUN = [
-    *ONE_CPU_PROCESS,
-    "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
-    "config.DATA.NUM_DATALOADER_WORKERS=0",
-    "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false",
-    "config.LOG_FREQUENCY=1",
-]
+SMALL_RUN = [*ONE_CPU_PROCESS, *SHORT_RUN]
 
 
 def test_a_topographic_coarse_to_fine_trunk_trains_and_loads(small_images: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import torch
 from spacetorch.checkpoints import load_trunk
 from spacetorch.models.positions import retinotopic_positions
 
-from train_helpers import ONE_CPU_PROCESS, run_train
+from train_helpers import ONE_CPU_PROCESS, SHORT_RUN, run_train
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +26,8 @@ def test_a_topographic_v1_resnet_trains_and_loads(small_images: Path, tmp_path: 
             *ONE_CPU_PROCESS,
             f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
             f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]",
-            "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
-            "config.DATA.NUM_DATALOADER_WORKERS=0",
-            "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false",
+            *SHORT_RUN,
             "config.OPTIMIZER.num_epochs=1",
-            "config.LOG_FREQUENCY=1",
             f"config.CHECKPOINT.DIR={ckpt}",
         ],
         cwd=tmp_path,
@@ -50,10 +47,7 @@ def _cpu(config: str) -> list[str]:
         *ONE_CPU_PROCESS,
         "config.MODEL.TRUNK.TRUNK_PARAMS.model=v1_resnet50_e",  # tuned normalisation + polar transform
         "config.MODEL.HEAD.PARAMS=[[mlp,{dims:[2048,12]}]]",
-        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
-        "config.DATA.NUM_DATALOADER_WORKERS=0",
-        "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false",
-        "config.LOG_FREQUENCY=1",
+        *SHORT_RUN,
         "config.OPTIMIZER.param_schedulers.lr.name=constant",  # the configs' milestones need 100 / 30 epochs
         "config.OPTIMIZER.param_schedulers.lr.value=0.01",
     ]

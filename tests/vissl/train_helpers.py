@@ -23,6 +23,14 @@ ONE_CPU_PROCESS = [
     "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false",
 ]
 
+#: overrides for a run of a few seconds per epoch that logs every iteration
+SHORT_RUN = [
+    "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
+    "config.DATA.NUM_DATALOADER_WORKERS=0",
+    "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false",
+    "config.LOG_FREQUENCY=1",
+]
+
 
 def small_run_overrides(positions: Path, images: Path, checkpoint_dir: Path) -> list[str]:
     """Overrides of the CPU demo config for a run of a few seconds per epoch."""
@@ -31,11 +39,8 @@ def small_run_overrides(positions: Path, images: Path, checkpoint_dir: Path) -> 
         f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
         f"config.DATA.TRAIN.DATA_PATHS=[{images / 'train'}]",
         f"config.DATA.TRAIN.TRANSFORMS.1.size={IMAGE_SIZE}",
-        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8",
-        "config.DATA.NUM_DATALOADER_WORKERS=0",
-        "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false",
+        *SHORT_RUN,
         "config.OPTIMIZER.num_epochs=1",
-        "config.LOG_FREQUENCY=1",
         f"config.CHECKPOINT.DIR={checkpoint_dir}",
     ]
 
