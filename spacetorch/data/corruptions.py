@@ -30,12 +30,14 @@ from typing import Any
 import numpy as np
 
 from spacetorch._files import atomic_write
+from spacetorch.data.image_check import IMAGE_SUFFIXES
 
 __all__ = [
     "CORRUPTIONS",
     "EXTRA_CORRUPTIONS",
     "SEVERITIES",
     "CorruptedSetError",
+    "class_folders",
     "corrupt",
     "corruption_folders",
     "make_corrupted_folder",
@@ -56,7 +58,6 @@ SEVERITIES = (1, 2, 3, 4, 5)
 MIN_SIZE = 32
 MANIFEST = "corruptions.json"
 PARTIAL_SUFFIX = ".partial"
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
 class CorruptedSetError(ValueError):
@@ -111,18 +112,23 @@ class _Job:
     out: Path
 
 
+def class_folders(folder: Path) -> list[Path]:
+    """The subfolders of ``folder`` (hidden ones left out), sorted by name: an ImageFolder's classes."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _clean_images(source: Path) -> list[tuple[Path, str, str]]:
     """``(path, <class>/<file>, <class>/<stem>.png)`` of every image of the ImageFolder ``source``."""
     if not source.is_dir():
         raise CorruptedSetError(f"{source} is not a directory (expected an ImageFolder: <class>/<image>)")
-    classes = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = class_folders(source)
     if not classes:
         raise CorruptedSetError(f"{source} has no class folders (expected an ImageFolder: <class>/<image>)")
     images = []
     for folder in classes:
-        found = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and not p.name.startswith("."))
+        found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
         if not found:
-            raise CorruptedSetError(f"{folder} has no images (suffixes {', '.join(_IMAGE_SUFFIXES)})")
+            raise CorruptedSetError(f"{folder} has no images (suffixes {', '.join(IMAGE_SUFFIXES)})")
         targets: dict[str, Path] = {}
         for path in found:
             target = f"{folder.name}/{path.stem}.png"
@@ -308,7 +314,7 @@ def corruption_folders(
         raise CorruptedSetError(f"{root} is an unfinished corrupted set; run the command that made it again to finish it")
     if not root.is_dir():
         raise CorruptedSetError(f"{root} is not a directory (expected <corruption>/<severity>/<class>/<image>, as Tiny-ImageNet-C)")
-    present = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    present = [p.name for p in class_folders(root)]
     if corruptions is None:
         corruptions = [c for c in CORRUPTIONS if c in present] + [c for c in present if c not in CORRUPTIONS]
         if not corruptions:
@@ -326,7 +332,7 @@ def corruption_folders(
                     f"{folder}: missing severity folder {severity} (found: {', '.join(found) or 'none'}); "
                     f"every corruption folder needs severities {', '.join(map(str, severities))}"
                 )
-            names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+            names = [p.name for p in class_folders(folder)]
             if classes is None:
                 classes = (names, folder)
             elif names != classes[0]:
