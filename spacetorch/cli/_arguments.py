@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from torch import nn
@@ -21,6 +22,7 @@ __all__ = [
     "add_grating_arguments",
     "classifier_of",
     "device_of",
+    "fail",
     "gratings_of",
     "layer_keys",
     "load_whole_classifier",
@@ -28,6 +30,12 @@ __all__ = [
 
 #: what loading a classifier by name from a checkpoint raises for bad input (a message naming it)
 LOAD_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, KeyError, TypeError, ValueError)
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    """Print ``"<prog>: error: <message>"`` to stderr and exit 2, as argparse does for bad options."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser, *, checkpoint_help: str, positions_help: str) -> None:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import add_classifier_arguments
+from spacetorch.cli._arguments import add_classifier_arguments, fail
 from spacetorch.cli._signals import exit_on_interrupt
 
 PROG = "corruptions.py"
@@ -107,11 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     return _evaluate(parser, args)
 
 
-def _fail(prog: str, message: str) -> SystemExit:
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return SystemExit(2)
-
-
 def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -119,9 +114,9 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     prog = f"{PROG} make"
     if args.workers < 0:
-        raise _fail(prog, f"--workers must be >= 0, got {args.workers}")
+        fail(prog, f"--workers must be >= 0, got {args.workers}")
     if args.out.exists() and not args.overwrite:
-        raise _fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
+        fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
     partial = args.out.with_name(args.out.name + PARTIAL_SUFFIX)
 
     def progress(finished: Any, total: int) -> Any:
@@ -134,7 +129,7 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 seed=args.seed, workers=args.workers, overwrite=args.overwrite, progress=progress,
             )
         except (CorruptedSetError, ValueError) as err:
-            raise _fail(prog, str(err)) from None
+            fail(prog, str(err))
     cells = len(args.corruptions) * len(args.severities)
     print(f"wrote {out}: {len(args.corruptions)} corruption(s) x {len(args.severities)} severities ({cells} ImageFolders)")
     return 0
@@ -162,15 +157,15 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     for name in ("resize", "crop", "batch_size", "limit"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise _fail(prog, f"--{name.replace('_', '-')} must be >= 1, got {value}")
+            fail(prog, f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.clean is not None and not args.clean.is_dir():
-        raise _fail(prog, f"--clean {args.clean} is not a directory")
+        fail(prog, f"--clean {args.clean} is not a directory")
     from spacetorch.data.corruptions import CorruptedSetError, corruption_folders
 
     try:
         folders = corruption_folders(args.data, corruptions=args.corruptions, severities=args.severities)
     except CorruptedSetError as err:
-        raise _fail(prog, f"--data: {err}") from None
+        fail(prog, f"--data: {err}")
     with exit_on_interrupt(prog, f"nothing was written to {args.out}"):
         return _run_evaluation(parser, args, folders)
 
@@ -182,22 +177,22 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
     from tqdm.auto import tqdm
 
     from spacetorch.cli._arguments import classifier_of, device_of
+    from spacetorch.data.corruptions import class_folders
 
     prog = f"{PROG} evaluate"
     model, info, kwargs, outputs = classifier_of(parser, args)
     first = next(iter(folders.values()))
-    classes = sorted(p.name for p in first.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = [p.name for p in class_folders(first)]
     if len(classes) != outputs:
-        raise _fail(
+        fail(
             prog,
             f"--data {args.data}: {first} has {len(classes)} class folders, but the model in {args.checkpoint} "
             f"has {outputs} outputs; the folders must be the model's classes, in its order",
         )
     groups: list[tuple[str, int | None, Path]] = [(c, s, folder) for (c, s), folder in folders.items()]
     if args.clean is not None:
-        clean_classes = sorted(p.name for p in args.clean.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if clean_classes != classes:
-            raise _fail(prog, f"--clean {args.clean} has other class folders than {first}")
+        if [p.name for p in class_folders(args.clean)] != classes:
+            fail(prog, f"--clean {args.clean} has other class folders than {first}")
         groups.append(("clean", None, args.clean))
     index = {name: i for i, name in enumerate(classes)}
     samples: list[tuple[str, int, int]] = []
@@ -205,7 +200,7 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
         try:
             found = make_dataset(str(folder), index, extensions=IMG_EXTENSIONS)
         except FileNotFoundError as err:
-            raise _fail(prog, f"{folder}: {err}") from None
+            fail(prog, f"{folder}: {err}")
         samples += [(path, label, group) for path, label in found[: args.limit]]
     size = info.input_size
     transform = transforms.Compose([

@@ -9,8 +9,9 @@ import io
 import sys
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from spacetorch.cli._arguments import fail
 from spacetorch.cli._signals import exit_on_interrupt
 
 PROG = "evaluate_topdown.py"
@@ -95,17 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("batch_size", "limit", "pgd_steps"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
-            _fail(prog, f"--{name.replace('_', '-')} must be >= 1, got {value}")
+            fail(prog, f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if not args.data.is_dir():
-        _fail(prog, f"--data {args.data} is not a directory")
+        fail(prog, f"--data {args.data} is not a directory")
     with exit_on_interrupt(prog, f"nothing was written to {args.out}"):
         models = _load_models(prog, args)
         return {"accuracy": _accuracy, "attack": _attack, "gradcam": _gradcam}[args.command](prog, args, models)
-
-
-def _fail(prog: str, message: str) -> NoReturn:
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def _load_models(prog: str, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -118,22 +114,22 @@ def _load_models(prog: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
         classes = datasets.folder.find_classes(str(args.data))[0]
     except FileNotFoundError as err:
-        _fail(prog, f"--data {args.data}: {err} (expected DATA/<class>/<image>)")
+        fail(prog, f"--data {args.data}: {err} (expected DATA/<class>/<image>)")
     models: list[dict[str, Any]] = []
     for arch, path in args.model:
         try:
             model, info, outputs = load_whole_classifier(path, arch, trusted=args.trust_checkpoint)
         except LOAD_ERRORS as err:
-            _fail(prog, f"--model {arch}={path}: {err}")
+            fail(prog, f"--model {arch}={path}: {err}")
         if outputs != len(classes):
-            _fail(prog, f"--model {arch}={path} has {outputs} outputs, but --data {args.data} has {len(classes)} class folders")
+            fail(prog, f"--model {arch}={path} has {outputs} outputs, but --data {args.data} has {len(classes)} class folders")
         label = arch if all(m["arch"] != arch for m in models) else f"{arch} #{sum(m['arch'] == arch for m in models) + 1}"
         models.append({"label": label, "arch": arch, "checkpoint": str(path), "info": info,
                        "model": Normalized(model, info.mean, info.std).to(device_of(args)).eval()})  # fmt: skip
     first = models[0]["info"]
     for entry in models[1:]:
         if (entry["info"].input_size, entry["info"].in_chans) != (first.input_size, first.in_chans):
-            _fail(prog, f"--model {entry['arch']} takes {entry['info'].input_size} px x {entry['info'].in_chans} channels, "
+            fail(prog, f"--model {entry['arch']} takes {entry['info'].input_size} px x {entry['info'].in_chans} channels, "
                         f"{models[0]['arch']} {first.input_size} px x {first.in_chans}: compare models of one input size")  # fmt: skip
     return models
 
@@ -153,7 +149,7 @@ def _dataset(prog: str, args: argparse.Namespace, info: Any) -> Any:
     try:
         return datasets.ImageFolder(str(args.data), transform=_transform(info), loader=partial(_open, "L" if info.in_chans == 1 else "RGB"))
     except (FileNotFoundError, RuntimeError) as err:
-        _fail(prog, f"--data {args.data}: {err}")
+        fail(prog, f"--data {args.data}: {err}")
 
 
 def _loader(prog: str, args: argparse.Namespace, info: Any) -> Any:
@@ -232,34 +228,35 @@ def _gradcam(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) 
     for name in args.images:
         index = next((by_path[str(c.resolve())] for c in (Path(name), args.data / name) if str(c.resolve()) in by_path), None)
         if index is None:
-            _fail(prog, f"--images: {name} is not an image of --data {args.data}")
+            fail(prog, f"--images: {name} is not an image of --data {args.data}")
         chosen.append(index)
     if args.boxes is not None and not args.boxes.is_dir():
-        _fail(prog, f"--boxes {args.boxes} is not a directory")
+        fail(prog, f"--boxes {args.boxes} is not a directory")
     rows, figures = [], {}
     for index in chosen:
         path, label = dataset.samples[index]
-        image = dataset[index][0][None].to(device_of(args))
+        picture = dataset[index][0]
+        image = picture[None].to(device_of(args))
         truth = None
         if args.boxes is not None:
             xml = find_box_file(args.boxes, Path(path))
             if xml is None:
-                _fail(prog, f"--boxes {args.boxes}: no {Path(path).stem}.xml")
+                fail(prog, f"--boxes {args.boxes}: no {Path(path).stem}.xml")
             try:
                 boxes, size = read_voc_boxes(xml)
             except ValueError as err:
-                _fail(prog, f"--boxes: {err}")
+                fail(prog, f"--boxes: {err}")
             truth = crop_boxes(boxes, size, info.input_size, info.input_size)
         maps = {}
         for entry in models:
             model = entry["model"]
             layer_name = args.layer or ("norm" if hasattr(model.model, "norm") else None)
             if layer_name is None:
-                _fail(prog, f"--layer is needed for {entry['arch']} (it has no module 'norm')")
+                fail(prog, f"--layer is needed for {entry['arch']} (it has no module 'norm')")
             try:
                 layer = model.model.get_submodule(layer_name)
             except AttributeError:
-                _fail(prog, f"--layer {layer_name}: {entry['arch']} has no such module")
+                fail(prog, f"--layer {layer_name}: {entry['arch']} has no such module")
             with torch.no_grad():
                 predicted = int(model(image).argmax(1))
             cam = grad_cam(model, layer, image, targets=[label])[0]
@@ -274,9 +271,8 @@ def _gradcam(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) 
                 row["iou"] = max(box_iou(box, t) for t in truth)
                 row["cam_mass_in_boxes"] = float(cam[inside].sum() / max(cam.sum(), 1e-12))
             rows.append(row)
-        picture = dataset[index][0].numpy()
         figures[f"{Path(path).parent.name}_{Path(path).stem}.png"] = gradcam_figure(
-            picture, maps, title=f"{Path(path).name} ({dataset.classes[label]})", boxes=truth
+            picture.numpy(), maps, title=f"{Path(path).name} ({dataset.classes[label]})", boxes=truth
         )
     for name, fig in figures.items():
         save_figure(fig, args.out / "gradcam" / name)
