@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--clean) and OUT/" + HEATMAP + "."
         ),
     )
+    evaluate.set_defaults(subparser=evaluate)  # its own prog in the messages of classifier_of
     add_classifier_arguments(evaluate, arch_default=None, arch_help="registered model (spacetorch.models.list_models(), e.g. v1_resnet50_a)")
     evaluate.add_argument("--data", type=Path, required=True, help="corrupted set: DATA/<corruption>/<severity>/<class>/<image>")
     evaluate.add_argument("--clean", type=Path, default=None, help="the clean ImageFolder of the same classes, for the clean accuracy")
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "make":
         return _make(parser, args)
-    return _evaluate(parser, args)
+    return _evaluate(args.subparser, args)
 
 
 def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
