@@ -11,7 +11,9 @@ from PIL import Image
 from spacetorch.cli.swapopt import main
 from spacetorch.models.positions import NetworkPositions
 
-SMALL = ["--image-size", "64", "--spatial-frequencies", "2", "4", "8", "16", "--device", "cpu", "--quiet"]
+# at 64 px every layer2.0 unit's receptive field touches the border: the figure keeps the inner 6 x 6
+SMALL = ["--image-size", "64", "--spatial-frequencies", "2", "4", "8", "16", "--device", "cpu", "--quiet",
+         "--exclude-border", "1"]
 
 
 def test_writes_the_swapped_set_its_record_and_the_figure(small_model_files, tmp_path, capsys) -> None:
@@ -32,7 +34,17 @@ def test_writes_the_swapped_set_its_record_and_the_figure(small_model_files, tmp
         assert r["attempts"] == 20_000 and 0 < r["accepted"] < 20_000 and r["loss_after"] < r["loss_before"]
     assert Image.open(figure).size[0] > 1000
     assert not (tmp_path / "swapped.resume").exists()
-    assert "layer2.0 after:" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "layer2.0 after:" in printed and "layer2.0: 4608 of 8192 units analysed" in printed
+
+
+def test_a_figure_layer_the_border_leaves_empty_is_refused_before_the_swaps(small_model_files, tmp_path, capsys) -> None:
+    checkpoint, positions = small_model_files
+    out = tmp_path / "swapped"
+    code = main(["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0",
+                 "--attempts", "2e4", "--out", str(out), *SMALL[:-2]])
+    assert code == 2 and not out.exists() and not (tmp_path / "swapped.resume").exists()
+    assert "--exclude-border rf leaves no unit of layer2.0" in capsys.readouterr().err
 
 
 def test_an_existing_output_is_refused_before_any_work(small_model_files, tmp_path, capsys) -> None:

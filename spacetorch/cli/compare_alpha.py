@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from spacetorch.cli._arguments import add_border_argument, add_grating_arguments
 from spacetorch.cli._signals import exit_on_interrupt
 
 TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
+TASK_LOSS = re.compile(r"Iteration \d+: task loss (\S+?);")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("comparisons/alpha"), help="results and runs folder")
     parser.add_argument("--override", action="append", default=[], metavar="config.KEY=VALUE",
                         help="passed to every train.py run (repeatable)")
+    parser.add_argument("--positions", type=Path, default=None, metavar="DIR",
+                        help="the position set of every run, trained with and measured on (e.g. swapopt's output) "
+                        "[default: the config's TRUNK_PARAMS.position_dir]")
+    parser.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                        help="start every run from this VISSL checkpoint (trunk and heads, e.g. an alpha = 0 model "
+                        "trained first) instead of random weights [default: random weights, seeded]")
     parser.add_argument("--gpus", default=None, help="passed to train.py")
     parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
     add_grating_arguments(parser, image_size=None)
@@ -59,15 +67,46 @@ def main(argv: list[str] | None = None) -> int:
     alphas = sorted({0.0, *(float(a) for a in args.alphas)})
     if any(not math.isfinite(a) or a < 0 for a in alphas):
         parser.exit(2, f"{parser.prog}: error: --alphas must be finite numbers >= 0, got {args.alphas}\n")
-    if args.alpha_layers is not None:  # named before any run starts
-        from spacetorch.vissl.config import ConfigError, compose, set_alpha
-
-        try:
-            set_alpha(compose([f"config={args.config}", *args.override]), 1.0, args.alpha_layers)
-        except ConfigError as err:
-            parser.exit(2, f"{parser.prog}: error: {err}\n")
+    try:  # everything the measurement needs is checked before the first run
+        _check(args)
+    except (ValueError, KeyError, OSError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err.args[0] if isinstance(err, KeyError) else err}\n")
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
         return _compare(parser, args, alphas)
+
+
+def _check(args: argparse.Namespace) -> None:
+    """The config, its positions, --init, --layer, the gratings and --neighborhoods, before any
+    training: a wrong one is named now, not after an hour of runs."""
+    import torch
+
+    from spacetorch.maps import kept_units
+    from spacetorch.models import create_model
+    from spacetorch.models.positions import NetworkPositions, PositionsError
+    from spacetorch.models.topographic import TopographicModel
+    from spacetorch.vissl.config import compose, set_alpha
+
+    if args.neighborhoods < 1:
+        raise ValueError(f"--neighborhoods must be >= 1, got {args.neighborhoods}")
+    if args.init is not None and not args.init.is_file():
+        raise FileNotFoundError(f"--init {args.init}: no such checkpoint file")
+    if args.positions is not None and not args.positions.is_dir():
+        raise FileNotFoundError(f"--positions {args.positions}: no such position set (a directory)")
+    cfg = compose([f"config={args.config}", *_overrides(args)])
+    if args.alpha_layers is not None:
+        set_alpha(cfg, 1.0, args.alpha_layers)
+    arch, position_dir = _arch_and_positions(args)
+    positions = NetworkPositions.load_from_dir(position_dir)
+    if args.layer not in positions.layer_positions:
+        raise ValueError(f"--layer {args.layer}: no positions in {position_dir}; layers: {list(positions.layer_positions)}")
+    gratings = gratings_of(args, _input_size(arch))
+    layer = NetworkPositions({args.layer: positions[args.layer]}, version=positions.version)
+    model = TopographicModel(create_model(arch, headless=True), layer)
+    try:
+        model(torch.zeros(1, 3, gratings.size, gratings.size), [args.layer])
+    except PositionsError as err:
+        raise ValueError(f"{err} (is --image-size {gratings.size} the size {position_dir} was made for?)") from None
+    kept_units(model, args.layer, gratings.size, args.exclude_border)
 
 
 def _run_name(alpha: float, seed: int, alpha_layers: list[str] | None = None) -> str:
@@ -86,7 +125,7 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
         folder = args.out / "runs" / _run_name(alpha, seed, args.alpha_layers)
         folder.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, str(TRAIN_PY), f"config={args.config}", "--alpha", f"{alpha:g}",
-                   f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}", *args.override]
+                   f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}", *_overrides(args)]
         if args.alpha_layers is not None:
             command += ["--alpha-layers", ",".join(args.alpha_layers)]
         if args.gpus is not None:
@@ -103,7 +142,7 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
     rows, maps = _measure(args, checkpoints)
     _write(args.out, rows, maps, args.layer, args.alpha_layers)
     for row in rows:
-        print(f"alpha {row['alpha']:g} seed {row['seed']}: {args.layer} SL {row['sl'][args.layer]:.4f}, "
+        print(f"alpha {row['alpha']:g} seed {row['seed']}: task loss {row['task_loss']:.3f}, {args.layer} SL {row['sl'][args.layer]:.4f}, "
               f"{row['selective_fraction']:.1%} selective, smoothness {row['smoothness']:.3f} "
               f"(shuffled {row['shuffled_smoothness']:.3f}), pinwheel density {row['pinwheel_density']:.2f}")
     print(f"wrote {args.out / 'results.json'}, {args.out / 'results.csv'} and {args.out / 'comparison.png'}")
@@ -112,57 +151,58 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
 
 def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path]) -> tuple[list[dict[str, Any]], dict[float, Any]]:
     """Every checkpoint's post-hoc SL per layer and its map statistics; the first seed's map per alpha."""
-    import numpy as np
-
-    from spacetorch.analyses import analyze_orientation_map
-    from spacetorch.models import model_info
-    from spacetorch.models.receptive_field import border_units
+    from spacetorch.maps import measure_orientation_map
     from spacetorch.models.topographic import TopographicModel
-    from spacetorch.vissl.config import compose, trunk_model_name
 
-    cfg = compose([f"config={args.config}", *args.override])
-    params = cfg.MODEL.TRUNK.TRUNK_PARAMS
-    arch = trunk_model_name(cfg)
-    gratings = gratings_of(args, model_info(arch).input_size)
+    arch, position_dir = _arch_and_positions(args)
+    gratings = gratings_of(args, _input_size(arch))
     device = device_of(args)
     rows: list[dict[str, Any]] = []
     maps: dict[float, Any] = {}
-    keep: Any = None
-    left_out = ""
     for (alpha, seed), checkpoint in checkpoints.items():
-        model = TopographicModel.from_checkpoint(checkpoint, params.position_dir, arch)
+        model = TopographicModel.from_checkpoint(checkpoint, position_dir, arch)
         recorded = model.responses(gratings, batch_size=args.batch_size, device=device, progress=False)
         sl = {name: _posthoc_sl(r, model.positions[name], args.neighborhoods, device) for name, (r, _) in recorded.items()}
-        responses, coordinates = recorded[args.layer]
-        if keep is None:  # the same architecture in every run: measured once
-            border, left_out = border_units(
-                model.model, args.layer, model.positions[args.layer].dims, gratings.size, args.exclude_border
-            )
-            keep = ~border
-        row = {"alpha": alpha, "seed": seed, "checkpoint": str(checkpoint), "layer": args.layer, "sl": sl,
-               "units_analysed": int(keep.sum())}
-        try:
-            if not keep.any():
-                raise ValueError(f"no unit of {args.layer} is left: every unit's {left_out}")
-            result = analyze_orientation_map(
-                responses.numpy()[:, keep], coordinates.numpy()[keep], np.asarray(gratings.orientation)
-            )
-        except ValueError as err:  # no orientation-selective unit: a row without a map
-            nan = float("nan")
-            row.update(selective_fraction=0.0, smoothness=nan, shuffled_smoothness=nan, pinwheels=0,
-                       column_spacing=nan, pinwheel_density=nan, spacing_note=str(err))
-            maps.setdefault(alpha, None)
-        else:
-            row.update(
-                selective_fraction=float(result.selective.mean()), smoothness=result.smoothness,
-                shuffled_smoothness=result.shuffled_curve.smoothness, pinwheels=len(result.pinwheels),
-                column_spacing=result.spacing, pinwheel_density=result.pinwheel_density,
-                spacing_note=result.spacing_note,
-            )
-            if maps.get(alpha) is None:
-                maps[alpha] = result
-        rows.append(row)
+        measured = measure_orientation_map(
+            model, args.layer, gratings, exclude_border=args.exclude_border, responses=recorded[args.layer]
+        )
+        rows.append({"alpha": alpha, "seed": seed, "checkpoint": str(checkpoint), "layer": args.layer, "sl": sl,
+                     "task_loss": final_task_loss(checkpoint.parent / "log.txt"), **measured.statistics()})
+        if maps.get(alpha) is None:
+            maps[alpha] = measured.map
     return rows, maps
+
+
+def final_task_loss(log: Path, last: int = 5) -> float:
+    """The mean of the last ``last`` task losses a run logged (``Iteration N: task loss X``, written
+    by ``custom_train_step`` every LOG_FREQUENCY iterations); NaN if it logged none."""
+    values = TASK_LOSS.findall(log.read_text(errors="replace")) if log.is_file() else []
+    return sum(map(float, values[-last:])) / len(values[-last:]) if values else math.nan
+
+
+def _arch_and_positions(args: argparse.Namespace) -> tuple[str, str]:
+    """The registered model the config trains and the position set of the runs."""
+    from spacetorch.vissl.config import compose, trunk_model_name
+
+    cfg = compose([f"config={args.config}", *_overrides(args)])
+    return trunk_model_name(cfg), str(cfg.MODEL.TRUNK.TRUNK_PARAMS.position_dir)
+
+
+def _input_size(arch: str) -> int:
+    from spacetorch.models import model_info
+
+    return model_info(arch).input_size
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``--override`` values, with ``--positions`` and ``--init`` as the config keys they set."""
+    extra = list(args.override)
+    if args.positions is not None:
+        extra.append(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={args.positions.resolve()}")
+    if args.init is not None:
+        extra += [f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={args.init.resolve()}",
+                  "config.MODEL.WEIGHTS_INIT.STATE_DICT_KEY_NAME=classy_state_dict"]
+    return extra
 
 
 def _posthoc_sl(responses: Any, positions: Any, count: int, device: str) -> float:
@@ -187,7 +227,7 @@ def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer:
     text = json.dumps({"layer": layer, "alpha_layers": alpha_layers, "runs": rows}, indent=1, default=float)
     atomic_write(out / "results.json", lambda f: f.write(text.encode()))
     layers = list(rows[0]["sl"])
-    fields = ["alpha", "seed", "selective_fraction", "smoothness", "shuffled_smoothness", "pinwheels",
+    fields = ["alpha", "seed", "task_loss", "selective_fraction", "smoothness", "shuffled_smoothness", "pinwheels",
               "column_spacing", "pinwheel_density", "units_analysed"] + [f"sl_{name}" for name in layers]
     table = io.StringIO()
     writer = csv.DictWriter(table, fields, extrasaction="ignore")

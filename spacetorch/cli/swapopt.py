@@ -9,7 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from spacetorch.cli._arguments import add_checkpoint_arguments, add_grating_arguments, device_of, gratings_of
+from spacetorch.cli._arguments import (
+    add_border_argument,
+    add_checkpoint_arguments,
+    add_grating_arguments,
+    device_of,
+    gratings_of,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 
 DEFAULT_ATTEMPTS = 50_000_000  # per layer, as for the published models
@@ -40,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_grating_arguments(parser)
     parser.add_argument("--figure", type=Path, default=None, help="before/after PNG [default: figures/<out>_<layer>_swapopt.png]")
     parser.add_argument("--figure-layer", default="layer2.0", help="layer shown in the figure (if optimised)")
+    add_border_argument(parser)
     parser.add_argument("--n-neighborhoods", type=int, default=20_000, help="neighborhoods drawn per layer for the new positions")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -66,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, resume: Path) -> int:
     import numpy as np
+    import torch
     from tqdm.auto import tqdm
 
-    from spacetorch.analyses import analyze_orientation_map
     from spacetorch.checkpoints import CheckpointError
-    from spacetorch.models.positions import PositionsError, check_output_dir
+    from spacetorch.maps import MapMeasurement, kept_units, measure_orientation_map
+    from spacetorch.models.positions import NetworkPositions, PositionsError, check_output_dir
     from spacetorch.models.positions.swapopt import swap_optimize
     from spacetorch.models.topographic import TopographicModel
     from spacetorch.plots import save_figure, swapopt_figure
@@ -92,6 +100,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
         if unknown:
             return fail(f"--layers: {unknown} have no positions in {args.positions}; it has {list(model.positions.layer_positions)}")
         gratings = gratings_of(args)
+        if args.figure_layer in layers:  # the figure's border policy fits these gratings: known before the swaps
+            kept_units(model, args.figure_layer, gratings.size, args.exclude_border)
         recorded = model.responses(gratings, layers, batch_size=args.batch_size, device=device, progress=not args.quiet)
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
         return fail(str(err))
@@ -128,12 +138,21 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
     print(f"wrote {out} ({len(swapped)} layers, {len(records)} optimised) in {time.perf_counter() - start:.0f} s")
     if args.figure_layer in responses:
         layer = args.figure_layer
-        orientation = np.asarray(gratings.orientation)
-        before = analyze_orientation_map(responses[layer], np.asarray(model.positions[layer].coordinates), orientation)
-        after = analyze_orientation_map(responses[layer], np.asarray(swapped[layer].coordinates), orientation)
+        values = torch.from_numpy(responses[layer])
+
+        def measured(positions: NetworkPositions) -> MapMeasurement:
+            coordinates = torch.as_tensor(np.asarray(positions[layer].coordinates))
+            return measure_orientation_map(model, layer, gratings, exclude_border=args.exclude_border,
+                                           responses=(values, coordinates))
+
+        before, after = measured(model.positions), measured(swapped)
         figure = args.figure or Path("figures") / f"{out.name}_{layer}_swapopt.png"
-        save_figure(swapopt_figure(before, after, title=f"{layer}: swapopt of {args.positions} ({args.checkpoint})"), figure)
-        print(f"{layer} before: {before.summary()}\n{layer} after:  {after.summary()}\nwrote {figure}")
+        if before.map is None or after.map is None:
+            print(f"no figure: {before.note or after.note}")
+        else:
+            save_figure(swapopt_figure(before.map, after.map, title=f"{layer}: swapopt of {args.positions} ({args.checkpoint})"), figure)
+            print(f"{layer}: {before.units}\n{layer} before: {before.map.summary()}\n"
+                  f"{layer} after:  {after.map.summary()}\nwrote {figure}")
     return 0
 
 

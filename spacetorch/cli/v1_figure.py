@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from spacetorch.analyses import analyze_orientation_map
 from spacetorch.checkpoints import CheckpointError
 from spacetorch.cli._arguments import (
     add_border_argument,
@@ -16,8 +15,8 @@ from spacetorch.cli._arguments import (
     gratings_of,
 )
 from spacetorch.cli._signals import exit_on_interrupt
+from spacetorch.maps import measure_orientation_map
 from spacetorch.models.positions import PositionsError
-from spacetorch.models.receptive_field import border_units
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.plots import save_figure, v1_figure
 
@@ -56,29 +55,21 @@ def main(argv: list[str] | None = None) -> int:
 def _figure(args: argparse.Namespace, device: str, out: Path) -> int:
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
-        gratings = gratings_of(args)
-        responses, coordinates = model.responses(
-            gratings, [args.layer], batch_size=args.batch_size, device=device, progress=not args.quiet
-        )[args.layer]
-        border, left_out = border_units(
-            model.model, args.layer, model.positions[args.layer].dims, gratings.size, args.exclude_border
+        measured = measure_orientation_map(
+            model, args.layer, gratings_of(args), exclude_border=args.exclude_border,
+            batch_size=args.batch_size, device=device, progress=not args.quiet,
         )
-        keep = ~border
-        if not keep.any():
-            raise ValueError(
-                f"--exclude-border {args.exclude_border} leaves no unit of {args.layer} (every unit's {left_out} at "
-                f"{gratings.size} px); use larger images or --exclude-border 0 to keep them"
-            )
-        result = analyze_orientation_map(responses.numpy()[:, keep], coordinates.numpy()[keep], gratings.orientation)
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    units = f"{int(keep.sum())} of {keep.size} units analysed"
-    if border.any():
-        units += f"; {int(border.sum())} left out: {left_out}"
-    title = (args.title or f"{args.checkpoint} - {args.layer}") + f"\n({units})"
-    print(f"{args.layer}: {units}")
-    save_figure(v1_figure(result, title=title), out)
-    print(f"{args.layer}: {result.summary()}")
+    except KeyError as err:
+        print(f"error: --layer: {err.args[0]}", file=sys.stderr)
+        return 2
+    print(measured.summary())
+    if measured.map is None:
+        print(f"error: {measured.note}", file=sys.stderr)
+        return 2
+    title = (args.title or f"{args.checkpoint} - {args.layer}") + f"\n({measured.units})"
+    save_figure(v1_figure(measured.map, title=title), out)
     print(f"wrote {out}")
     return 0

@@ -176,28 +176,18 @@ def orientation_map_image(
     spatial_frequencies: list[float] | None = None,
     *,
     title: str,
-    batch_size: int = 64,
-    exclude_border: int | str = "rf",
 ) -> np.ndarray:
-    """The orientation map of a spatial trunk's layer (VISSL key) as an ``(H, W, 3)`` uint8 image.
-
-    Units whose receptive field touches the image border are left out, as in the V1 figure
-    (``exclude_border``: see :func:`spacetorch.models.receptive_field.border_units`).
-
-    The trunk's backbone sees the sine gratings through
-    :meth:`~spacetorch.models.topographic.TopographicModel.responses` (eval mode; every
-    submodule's mode is restored afterwards).
+    """The orientation map of a spatial trunk's layer (VISSL key) as an ``(H, W, 3)`` uint8 image,
+    measured as every command measures maps (:func:`spacetorch.maps.orientation_map_image`).
 
     Raises:
         TypeError: ``trunk`` is not a :class:`~spacetorch.models.trunks.SpatialTrunk`.
         KeyError: ``layer`` is not one of its layers.
     """
-    from spacetorch.analyses import orientation_tuning
+    from spacetorch import maps
     from spacetorch.models.layers import layer_for_key
-    from spacetorch.models.receptive_field import border_units
     from spacetorch.models.topographic import TopographicModel
     from spacetorch.models.trunks import SpatialTrunk
-    from spacetorch.plots import figure_to_array, orientation_map_figure
     from spacetorch.stimuli import SPATIAL_FREQUENCIES, SineGratings
 
     if not isinstance(trunk, SpatialTrunk):
@@ -211,15 +201,4 @@ def orientation_map_image(
         raise KeyError(f"ORIENTATION_MAP.LAYER: {err.args[0]}") from None
     gratings = SineGratings(image_size, spatial_frequencies=spatial_frequencies or SPATIAL_FREQUENCIES)
     model = TopographicModel(trunk.base_model, trunk.network_positions())
-    responses, coordinates = model.responses(gratings, [name], batch_size=batch_size, progress=False)[name]
-    border, _ = border_units(model.model, name, model.positions[name].dims, image_size, exclude_border)
-    keep = ~border  # as the V1 figure does
-    note = "border left out"
-    if not keep.any():  # small images: every unit sees the padding
-        keep, note = ~keep, "every unit's receptive field touches the border"
-    tuning = orientation_tuning(responses.numpy()[:, keep], gratings.orientation)
-    figure = orientation_map_figure(
-        coordinates.numpy()[keep], tuning.selective_preferred(),
-        title=f"{title}: {int(tuning.selective().sum())} of {int(keep.sum())} units selective ({note})",
-    )
-    return figure_to_array(figure)
+    return maps.orientation_map_image(model, name, gratings, title=title)

@@ -56,3 +56,79 @@ def test_alpha_layers_name_the_runs_and_unknown_keys_are_refused(capsys) -> None
         main(["--alphas", "25", "--alpha-layers", "layer2_0,layer9_9"])
     assert stop.value.code == 2
     assert "--alpha-layers: ['layer9_9']; the keys of config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_positions_and_init_reach_every_run(small_positions: Path, small_images: Path, tmp_path: Path, capsys) -> None:
+    """--init starts every run from one checkpoint (with a learning rate of 0 the runs keep its
+    weights); --positions is the set every run trains with and is measured on."""
+    import shutil
+
+    import torch
+
+    from spacetorch.checkpoints import load_trunk
+
+    from train_helpers import run_train
+
+    first = tmp_path / "first"
+    result = run_train(small_run_overrides(small_positions, small_images, first), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    init = first / "model_final_checkpoint_phase0.torch"
+    own_positions = tmp_path / "my positions"
+    shutil.copytree(small_positions, own_positions)
+    frozen = ["config.OPTIMIZER.param_schedulers.lr.auto_lr_scaling.auto_scale=false",
+              "config.OPTIMIZER.param_schedulers.lr.start_value=0.0",
+              "config.OPTIMIZER.param_schedulers.lr.end_value=0.0"]
+    overrides = [o for o in small_run_overrides(Path("/nowhere"), small_images, tmp_path / "unused")
+                 if not o.startswith(("config=", "config.CHECKPOINT.DIR"))] + frozen
+    out = tmp_path / "comparison"
+    args = ["--alphas", "25", "--seeds", "0", "1", "--out", str(out), "--image-size", str(IMAGE_SIZE),
+            "--spatial-frequencies", "4", "8", "--neighborhoods", "50", "--device", "cpu", "--quiet",
+            "--exclude-border", "1", "--init", str(init), "--positions", str(own_positions)]
+    for override in overrides:  # the position_dir override names no set: --positions replaces it
+        args += ["--override", override]
+    assert main(args) == 0, capsys.readouterr().err
+    start = load_trunk(init, "resnet18").state_dict()
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert len(runs) == 4
+    for run in runs:
+        trained = load_trunk(run["checkpoint"], "resnet18").state_dict()
+        convs = [key for key in start if key.endswith("conv1.weight")]
+        assert convs and all(torch.equal(trained[key], start[key]) for key in convs), run["checkpoint"]
+        config = (Path(run["checkpoint"]).parent / "train_config.yaml").read_text()
+        assert f"position_dir: {own_positions.resolve()}" in config
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--layer", "layer9.9"], "--layer layer9.9: no positions in"),
+        (["--init", "/nowhere/model.torch"], "--init /nowhere/model.torch: no such checkpoint file"),
+        (["--positions", "/nowhere"], "--positions /nowhere: no such position set"),
+        (["--neighborhoods", "0"], "--neighborhoods must be >= 1, got 0"),
+        (["--image-size", "96", "--spatial-frequencies", "4"], "is --image-size 96 the size"),
+        (["--exclude-border", "rf"], "--exclude-border rf leaves no unit of layer2.0"),
+    ],
+)
+def test_arguments_are_checked_before_any_run(small_positions: Path, tmp_path: Path, capsys, extra: list[str], message: str) -> None:
+    out = tmp_path / "comparison"
+    args = ["--out", str(out), "--image-size", str(IMAGE_SIZE), "--spatial-frequencies", "4", "8",
+            "--exclude-border", "1", "--override", f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={small_positions}", *extra]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_final_task_loss_is_the_mean_of_the_last_logged_values(tmp_path: Path) -> None:
+    from spacetorch.cli.compare_alpha import final_task_loss
+
+    log = tmp_path / "log.txt"
+    lines = [f"INFO 2026 train_step.py: 137: Iteration {i}: task loss {v:.4f}; spatial loss layer1_0 0.5000"
+             for i, v in enumerate([9.0, 9.0, 1.0, 2.0, 3.0, 4.0, 5.0])]
+    log.write_text("\n".join(lines[:3] + ["INFO other line: loss: 7"] + lines[3:]) + "\n")
+    assert final_task_loss(log) == pytest.approx(3.0)
+    assert final_task_loss(log, last=2) == pytest.approx(4.5)
+    assert final_task_loss(tmp_path / "missing.txt") != final_task_loss(tmp_path / "missing.txt")  # NaN
