@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.10+, no GPU needed):
-#   make run    the main job: train the embedded default, a TDANN ResNet-18 (SimCLR + spatial
-#               loss) on CPU for a few minutes, making its position set and image set first
+#   make run    the main job: train the embedded default, a TDANN ResNet-18 that forms a layer2
+#               orientation map on CPU in about 10 minutes (positions, images and swapopt first)
 #   make test   lint, type-check and run the whole test suite (make test-fast: without the slow tier)
 # Both create the virtual environment in $(VENV) on first use.
 
@@ -13,16 +13,18 @@ POSITIONS := positions/resnet18_retinotopic_init
 DEMO_IMAGES := data/demo_images
 DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 
-.PHONY: help run v1-figure swapopt-demo positions test test-fast bench env clean
+.PHONY: help run run-simclr v1-figure map-comparison positions test test-fast bench gpu-wheels env clean
 
 help:
-	@echo "make run        train the embedded default ($(DEMO_CONFIG)) on CPU"
+	@echo "make run        the map demo on CPU (~10 min): alpha = 0 model, swapopt, the TDANN ($(MAP_CONFIG))"
 	@echo "make v1-figure  orientation map, smoothness and pinwheels of the model make run trained"
-	@echo "make swapopt-demo  the swapopt pipeline on CPU: alpha = 0 model, swapopt, TDANN on the result, V1 figure"
+	@echo "make map-comparison  alpha 0 vs 5 over 3 seeds, swapopt and retinotopic positions (~40 min)"
+	@echo "make run-simclr train the SimCLR TDANN demo ($(DEMO_CONFIG)) on CPU"
 	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
 	@echo "make test       lint, type-check and run every test (what CI runs)"
 	@echo "make test-fast  the same without the slow tier (real train.py runs, the notebook)"
 	@echo "make bench      run the benchmarks in bench/"
+	@echo "make gpu-wheels the wheels bench/gpu_check.py installs on a GPU machine (.whl/)"
 	@echo "make env        only build the virtual environment ($(VENV))"
 
 env: $(STAMP)
@@ -42,33 +44,51 @@ $(STAMP): setup.py pyproject.toml requirements/constraints.txt
 	$(PIP) --no-deps torchattacks==3.5.1
 	touch $(STAMP)
 
-run: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train
-	$(BIN)/python train.py config=$(DEMO_CONFIG)
+# make run: the map demo. An alpha = 0 model (seed 100) -> swapopt of its layer2 positions on
+# its grating responses -> the TDANN (alpha 5 on layer2.0 and layer2.1) trained from scratch
+# (seed 0) on the swapped positions. About 10 minutes on 2 cores; docs/maps.md has the comparison
+# with alpha = 0 over seeds (make map-comparison).
+MAP_CONFIG := demo_cpu_supervised_spatial_resnet18
+MAP_FINAL := model_final_checkpoint_phase16.torch
+POSITIONS_112 := positions/resnet18_112px_retinotopic_init
+SWAPPED_112 := positions/resnet18_112px_swapopt
+MAP_GRATINGS := --image-size 112 --spatial-frequencies 5 8 12 16 24 32 44
+PRETRAINED := checkpoints/$(MAP_CONFIG)_alpha0_seed100/$(MAP_FINAL)
+DEMO_CHECKPOINT := checkpoints/$(MAP_CONFIG)/$(MAP_FINAL)
+SWAP_ATTEMPTS ?= 5e6
 
-DEMO_CHECKPOINT := checkpoints/$(DEMO_CONFIG)/model_final_checkpoint_phase2.torch
+run: $(SWAPPED_112)/version.txt $(DEMO_IMAGES)/train
+	$(BIN)/python train.py config=$(MAP_CONFIG)
 
 $(DEMO_CHECKPOINT):
 	$(MAKE) run
 
 v1-figure: $(DEMO_CHECKPOINT) | $(STAMP)
-	$(BIN)/python scripts/v1_figure.py --checkpoint $(DEMO_CHECKPOINT) --positions $(POSITIONS) --out figures/v1_demo.png
+	$(BIN)/python scripts/v1_figure.py --checkpoint $(DEMO_CHECKPOINT) --positions $(SWAPPED_112) $(MAP_GRATINGS) \
+		--out figures/v1_demo.png
 
-# the swapopt pipeline on the demo data: an alpha = 0 model -> its responses to the gratings ->
-# swapopt (SWAP_ATTEMPTS per layer) -> the TDANN trained on the swapped positions -> V1 figure
-SWAP_ATTEMPTS ?= 5e6
-ALPHA0_DIR := checkpoints/demo_alpha0
-SWAPPED := positions/resnet18_swapopt_demo
-SWAPPED_DIR := checkpoints/demo_swapopt
+$(POSITIONS_112)/version.txt: | $(STAMP)
+	$(BIN)/python scripts/save_retinotopic_positions.py --arch resnet18 --input-size 112 --out $(POSITIONS_112)
 
-swapopt-demo: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train
-	$(BIN)/python train.py config=$(DEMO_CONFIG) --alpha 0 config.CHECKPOINT.DIR=$(ALPHA0_DIR)
-	$(BIN)/python scripts/swapopt.py --checkpoint $(ALPHA0_DIR)/model_final_checkpoint_phase2.torch \
-		--positions $(POSITIONS) --out $(SWAPPED) --attempts $(SWAP_ATTEMPTS) --overwrite \
-		--figure figures/swapopt_demo_layer2.0.png
-	$(BIN)/python train.py config=$(DEMO_CONFIG) config.MODEL.TRUNK.TRUNK_PARAMS.position_dir=$(SWAPPED) \
-		config.CHECKPOINT.DIR=$(SWAPPED_DIR)
-	$(BIN)/python scripts/v1_figure.py --checkpoint $(SWAPPED_DIR)/model_final_checkpoint_phase2.torch \
-		--positions $(SWAPPED) --out figures/v1_swapopt_demo.png
+$(PRETRAINED): $(POSITIONS_112)/version.txt $(DEMO_IMAGES)/train
+	$(BIN)/python train.py config=$(MAP_CONFIG) --alpha 0 config.SEED_VALUE=100 \
+		config.MODEL.TRUNK.TRUNK_PARAMS.position_dir=$(POSITIONS_112) config.CHECKPOINT.DIR=$(dir $(PRETRAINED))
+
+$(SWAPPED_112)/version.txt: $(PRETRAINED)
+	$(BIN)/python scripts/swapopt.py --checkpoint $(PRETRAINED) --positions $(POSITIONS_112) --layers layer2.0 layer2.1 \
+		--attempts $(SWAP_ATTEMPTS) $(MAP_GRATINGS) --out $(SWAPPED_112) --overwrite --figure figures/swapopt_demo_layer2.0.png
+
+# the documented comparison: alpha 0 vs 5 (layer2 only), seeds 0-2, on the swapped positions and
+# on the retinotopic ones; about 40 minutes on 2 cores
+map-comparison: $(SWAPPED_112)/version.txt $(DEMO_IMAGES)/train
+	$(BIN)/python scripts/compare_alpha.py --config $(MAP_CONFIG) --positions $(SWAPPED_112) --alphas 5 \
+		--alpha-layers layer2_0,layer2_1 --seeds 0 1 2 $(MAP_GRATINGS) --out comparisons/map_demo_swapopt
+	$(BIN)/python scripts/compare_alpha.py --config $(MAP_CONFIG) --positions $(POSITIONS_112) --alphas 5 \
+		--alpha-layers layer2_0,layer2_1 --seeds 0 1 2 $(MAP_GRATINGS) --out comparisons/map_demo_retinotopic
+
+# the SimCLR TDANN demo (the headline model at 224 px for a few CPU minutes; no map at this scale)
+run-simclr: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train
+	$(BIN)/python train.py config=$(DEMO_CONFIG)
 
 positions: $(POSITIONS)/version.txt
 
@@ -87,6 +107,18 @@ test-fast: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -m "not slow"
+
+# the packages a GPU machine with its own torch lacks, as wheels in .whl/, for bench/gpu_check.py
+# --wheels .whl there (pure-Python packages: built here, they install on any Python 3.10+)
+GPU_WHEELS := vissl==0.1.6 classy-vision==0.7.0 imagecorruptions==1.1.2 torchattacks==3.5.1 fvcore iopath \
+	hydra-core omegaconf antlr4-python3-runtime yacs termcolor grad-cam ttach setuptools
+
+gpu-wheels: | $(STAMP)
+	rm -rf .whl.partial
+	$(BIN)/python -m pip wheel -q --disable-pip-version-check --no-deps -c requirements/constraints.txt \
+		-w .whl.partial $(GPU_WHEELS)
+	rm -rf .whl && mv .whl.partial .whl
+	@echo "wrote .whl/ ($$(ls .whl | wc -l) wheels); on the GPU machine: python bench/gpu_check.py --wheels .whl --out gpu_results"
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_positions.py

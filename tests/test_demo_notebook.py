@@ -28,6 +28,7 @@ def test_demo_notebook_runs(small_model_files: tuple[Path, Path], tmp_path: Path
             "arch = 'resnet18'",
             f"image_size = {SMALL_IMAGE_SIZE}",
             "spatial_frequencies = [4.0, 8.0, 16.0]",
+            "exclude_border = 1  # at 64 px every layer2.0 unit's receptive field touches the border",
             "figures_dir = 'figures'",
         ]
     )
