@@ -289,7 +289,7 @@ def test_trains_on_swap_optimised_positions(small_model_files, small_images: Pat
     assert swapopt(["--checkpoint", str(checkpoint), "--positions", str(positions), "--attempts", "5000",
                     "--out", str(swapped), "--figure", str(tmp_path / "swap.png"), "--n-neighborhoods", "400",
                     "--image-size", str(IMAGE_SIZE), "--spatial-frequencies", "2", "4", "8", "16",
-                    "--device", "cpu", "--quiet"]) == 0
+                    "--device", "cpu", "--quiet", "--exclude-border", "1"]) == 0
     result = run_train(small_run_overrides(swapped, small_images, tmp_path / "ckpt"), cwd=tmp_path)
     _check(result)
     assert sorted(_spatial_log(result.stdout)) == list(range(6))
@@ -302,3 +302,22 @@ def test_an_alpha_0_run_logs_every_layers_spatial_loss(small_positions: Path, sm
     logged = _spatial_log(result.stdout)
     assert sorted(logged) == list(range(6))
     assert all(len(layers) == 8 and all(0 <= v <= 1 for v in layers.values()) for layers in logged.values())
+
+
+@pytest.mark.slow
+def test_the_map_demo_config_trains_the_supervised_tdann_on_layer2(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    """make run's config (112 px there; 64 px here): cross-entropy on the photograph classes and the
+    spatial loss on layer2.0 and layer2.1 only; the checkpoint loads back as a ResNet-18 trunk."""
+    ckpt = tmp_path / "ckpt"
+    result = run_train([
+        "config=demo_cpu_supervised_spatial_resnet18", f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={small_positions}",
+        f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]", f"config.DATA.TRAIN.TRANSFORMS.0.size={IMAGE_SIZE}",
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8", "config.LOG_FREQUENCY=1", "config.OPTIMIZER.num_epochs=1",
+        "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false", f"config.CHECKPOINT.DIR={ckpt}",
+    ], cwd=tmp_path)
+    _check(result)
+    assert "layer weights: layer1_0 0, layer1_1 0, layer2_0 5, layer2_1 5, layer3_0 0" in result.stdout
+    logged = _spatial_log(result.stdout)
+    assert sorted(logged) == list(range(6))  # 48 images, batch 8
+    assert all(math.isfinite(v) for step in logged.values() for v in step.values())
+    load_trunk(ckpt / "model_final_checkpoint_phase0.torch", "resnet18")
