@@ -3,7 +3,7 @@
 torchvision's ResNets whose chosen blocks are :class:`~spacetorch.models.tdam.TDBlock`: the
 block runs ``time_steps`` computation steps, with feedback from its top to the bottom that
 ``mdist`` picks.  Every other weight keeps torchvision's name, so a plain ResNet's weights load
-with ``load_state_dict(strict=True)``, reporting only the TD weights as missing.  Every
+with ``load_state_dict(strict=False)``, which reports only the TD weights as missing.  Every
 residual block carries positions, as in the TDANN ResNets (a TD block's output is that of its
 last step).
 

@@ -43,11 +43,27 @@ __all__ = [
     "trunk_param",
 ]
 
-#: the registered trunks that read ``TRUNK_PARAMS.position_dir``
-SPATIAL_TRUNK_NAMES = (
-    "spatial_model", "spatial_resnet18", "spatial_resnet50", "spatial_resnet", "spatial_tdresnet18", "spatial_tdresnet50",
-)
-SPATIAL_LOSS_NAMES = ("spatial_correlation_simclr_info_nce_loss", "cross_entropy_spatial_correlation_loss")
+#: the registered trunks that read ``TRUNK_PARAMS.position_dir`` (filled by :func:`_spatial_trunk`)
+SPATIAL_TRUNK_NAMES: list[str] = []
+#: the registered losses with a spatial term (filled by :func:`_spatial_task_loss`)
+SPATIAL_LOSS_NAMES: list[str] = []
+
+
+def _spatial_trunk(name: str) -> Any:
+    """Register a spatial trunk with VISSL under ``name`` and list it in SPATIAL_TRUNK_NAMES."""
+    SPATIAL_TRUNK_NAMES.append(name)
+    return register_model_trunk(name)
+
+
+def _spatial_task_loss(name: str) -> Any:
+    """Register a task + spatial loss with VISSL under ``name``, which its errors also use."""
+
+    def register(cls: Any) -> Any:
+        cls._loss_name = name
+        SPATIAL_LOSS_NAMES.append(name)
+        return register_loss(name)(cls)
+
+    return register
 
 
 def trunk_param(model_config: Any, key: str, default: Any = ...) -> Any:
@@ -115,34 +131,34 @@ def model_from_config(model_config: Any, fixed: str | None = None, default: str 
     )
 
 
-@register_model_trunk("spatial_model")
+@_spatial_trunk("spatial_model")
 class SpatialModel(SpatialModelTrunk):
     pass
 
 
-@register_model_trunk("spatial_resnet18")
+@_spatial_trunk("spatial_resnet18")
 class SpatialResNet18(SpatialModelTrunk):
     model_name = "resnet18"
 
 
-@register_model_trunk("spatial_resnet50")
+@_spatial_trunk("spatial_resnet50")
 class SpatialResNet50(SpatialModelTrunk):
     model_name = "resnet50"
 
 
-@register_model_trunk("spatial_resnet")
+@_spatial_trunk("spatial_resnet")
 class SpatialResNet(SpatialModelTrunk):
     pass
 
 
-@register_model_trunk("spatial_tdresnet18")
+@_spatial_trunk("spatial_tdresnet18")
 class SpatialTDResNet18(SpatialModelTrunk):
     """The top-down attention ResNet-18; its TD settings come from ``TRUNK_PARAMS.model_kwargs``."""
 
     model_name = "tdresnet18"
 
 
-@register_model_trunk("spatial_tdresnet50")
+@_spatial_trunk("spatial_tdresnet50")
 class SpatialTDResNet50(SpatialModelTrunk):
     """The top-down attention ResNet-50; its TD settings come from ``TRUNK_PARAMS.model_kwargs``."""
 
@@ -260,11 +276,10 @@ def _split_output(output: Any, loss_name: str) -> tuple[torch.Tensor, Mapping[st
     )
 
 
-@register_loss("spatial_correlation_simclr_info_nce_loss")
+@_spatial_task_loss("spatial_correlation_simclr_info_nce_loss")
 class SpatialCorrelationSimclrInfoNCELoss(_SpatialTaskLoss):
     """SimCLR InfoNCE (VISSL's, ``temperature``, ``buffer_params``) plus the spatial loss."""
 
-    _loss_name = "spatial_correlation_simclr_info_nce_loss"
 
     def __init__(self, loss_config: Any) -> None:
         super().__init__(loss_config)
@@ -275,11 +290,10 @@ class SpatialCorrelationSimclrInfoNCELoss(_SpatialTaskLoss):
         return loss
 
 
-@register_loss("cross_entropy_spatial_correlation_loss")
+@_spatial_task_loss("cross_entropy_spatial_correlation_loss")
 class CrossEntropySpatialCorrelationLoss(_SpatialTaskLoss):
     """Cross-entropy on class logits (supervised TDANN) plus the spatial loss."""
 
-    _loss_name = "cross_entropy_spatial_correlation_loss"
 
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(output, target.reshape(-1).long())

@@ -1,6 +1,6 @@
 """``custom_train_step``: VISSL's training iteration for models with spatial outputs.
 
-It differs from VISSL's ``standard_train_step`` in three ways:
+It differs from VISSL's ``standard_train_step`` in these ways:
 
 * the ``on_forward`` hooks are not run: they call ``torch.isfinite`` on every element of the
   model output, and a spatial model's output holds a dict of (features, positions);
