@@ -101,12 +101,12 @@ $(DEMO_IMAGES)/train: | $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m ""
 
 test-fast: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest
 
 # the packages a GPU machine with its own torch lacks, as wheels in .whl/, for bench/gpu_check.py
 # --wheels .whl there (pure-Python packages: built here, they install on any Python 3.10+)
