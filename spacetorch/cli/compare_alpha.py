@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--override", action="append", default=[], metavar="config.KEY=VALUE",
                         help="passed to every train.py run (repeatable)")
     parser.add_argument("--positions", type=Path, default=None, metavar="DIR",
-                        help="the position set of every run, trained with and measured on (e.g. swapopt's output) "
+                        help="the position set of every run, trained with and measured on (e.g. swapopt's output); "
+                        "a run folder made with another set is refused, so give each set its own --out "
                         "[default: the config's TRUNK_PARAMS.position_dir]")
     parser.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
                         help="start every run from this VISSL checkpoint (trunk and heads, e.g. an alpha = 0 model "
@@ -95,7 +96,7 @@ def _check(args: argparse.Namespace) -> None:
     cfg = compose([f"config={args.config}", *_overrides(args)])
     if args.alpha_layers is not None:
         set_alpha(cfg, 1.0, args.alpha_layers)
-    arch, position_dir = _arch_and_positions(args)
+    arch, position_dir = _arch_and_positions(cfg)
     positions = NetworkPositions.load_from_dir(position_dir)
     if args.layer not in positions.layer_positions:
         raise ValueError(f"--layer {args.layer}: no positions in {position_dir}; layers: {list(positions.layer_positions)}")
@@ -130,6 +131,12 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
             command += ["--alpha-layers", ",".join(args.alpha_layers)]
         if args.gpus is not None:
             command += ["--gpus", args.gpus]
+        recorded = folder / "command.json"  # a run folder is reused only for the same command
+        if recorded.is_file() and json.loads(recorded.read_text()) != command[1:]:
+            print(f"{parser.prog}: error: {folder} holds a run of another command (other --positions, --init, "
+                  f"--override or config?); give this comparison its own --out, or delete that folder", file=sys.stderr)
+            return 2
+        recorded.write_text(json.dumps(command[1:], indent=1) + "\n")
         with open(folder / "train.out", "w") as log:
             code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
         finals = sorted(folder.glob("model_final_checkpoint_phase*.torch"), key=lambda p: int(p.stem.rsplit("phase", 1)[1]))
@@ -153,8 +160,9 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
     """Every checkpoint's post-hoc SL per layer and its map statistics; the first seed's map per alpha."""
     from spacetorch.maps import measure_orientation_map
     from spacetorch.models.topographic import TopographicModel
+    from spacetorch.vissl.config import compose
 
-    arch, position_dir = _arch_and_positions(args)
+    arch, position_dir = _arch_and_positions(compose([f"config={args.config}", *_overrides(args)]))
     gratings = gratings_of(args, _input_size(arch))
     device = device_of(args)
     rows: list[dict[str, Any]] = []
@@ -180,11 +188,10 @@ def final_task_loss(log: Path, last: int = 5) -> float:
     return sum(map(float, values[-last:])) / len(values[-last:]) if values else math.nan
 
 
-def _arch_and_positions(args: argparse.Namespace) -> tuple[str, str]:
-    """The registered model the config trains and the position set of the runs."""
-    from spacetorch.vissl.config import compose, trunk_model_name
+def _arch_and_positions(cfg: Any) -> tuple[str, str]:
+    """The registered model a composed config trains and the position set of its runs."""
+    from spacetorch.vissl.config import trunk_model_name
 
-    cfg = compose([f"config={args.config}", *_overrides(args)])
     return trunk_model_name(cfg), str(cfg.MODEL.TRUNK.TRUNK_PARAMS.position_dir)
 
 

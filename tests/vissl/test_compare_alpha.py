@@ -132,3 +132,15 @@ def test_final_task_loss_is_the_mean_of_the_last_logged_values(tmp_path: Path) -
     assert final_task_loss(log) == pytest.approx(3.0)
     assert final_task_loss(log, last=2) == pytest.approx(4.5)
     assert final_task_loss(tmp_path / "missing.txt") != final_task_loss(tmp_path / "missing.txt")  # NaN
+
+
+def test_a_run_folder_of_another_command_is_refused_not_reused(small_positions: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "comparison"
+    run = out / "runs" / "alpha0_seed0"
+    run.mkdir(parents=True)
+    (run / "command.json").write_text(json.dumps(["train.py", "config=demo_cpu_simclr_spatial_resnet18", "other"]))
+    args = ["--out", str(out), "--seeds", "0", "--alphas", "25", "--image-size", str(IMAGE_SIZE), "--quiet",
+            "--spatial-frequencies", "4", "8", "--exclude-border", "1", "--positions", str(small_positions)]
+    assert main(args) == 2
+    assert f"{run} holds a run of another command" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["command.json"]  # nothing trained, nothing replaced
