@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.10+, no GPU needed):
 #   make run    the main job: train the embedded default, a TDANN ResNet-18 that forms a layer2
-#               orientation map on CPU in about 10 minutes (positions, images and swapopt first)
+#               orientation map on CPU in about 8 minutes (positions, images and swapopt first)
 #   make test   lint, type-check and run the whole test suite (make test-fast: without the slow tier)
 # Both create the virtual environment in $(VENV) on first use.
 
@@ -16,9 +16,9 @@ DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 .PHONY: help run run-simclr v1-figure map-comparison positions test test-fast bench gpu-wheels env clean
 
 help:
-	@echo "make run        the map demo on CPU (~10 min): alpha = 0 model, swapopt, the TDANN ($(MAP_CONFIG))"
+	@echo "make run        the map demo on CPU (~8 min): alpha = 0 model, swapopt, the TDANN ($(MAP_CONFIG))"
 	@echo "make v1-figure  orientation map, smoothness and pinwheels of the model make run trained"
-	@echo "make map-comparison  alpha 0 vs 5 over 3 seeds, swapopt and retinotopic positions (~40 min)"
+	@echo "make map-comparison  alpha 0 vs 5 vs 15 over seeds, on swapopt and retinotopic positions (~65 min)"
 	@echo "make run-simclr train the SimCLR TDANN demo ($(DEMO_CONFIG)) on CPU"
 	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
 	@echo "make test       lint, type-check and run every test (what CI runs)"
@@ -45,8 +45,8 @@ $(STAMP): setup.py pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 # make run: the map demo. An alpha = 0 model (seed 100) -> swapopt of its layer2 positions on
-# its grating responses -> the TDANN (alpha 5 on layer2.0 and layer2.1) trained from scratch
-# (seed 0) on the swapped positions. About 10 minutes on 2 cores; docs/maps.md has the comparison
+# its grating responses -> the TDANN (alpha 15 on layer2.0 and layer2.1) trained from scratch
+# (seed 0) on the swapped positions. About 8 minutes on 2 cores; docs/maps.md has the comparison
 # with alpha = 0 over seeds (make map-comparison).
 MAP_CONFIG := demo_cpu_supervised_spatial_resnet18
 MAP_FINAL := model_final_checkpoint_phase16.torch
@@ -78,13 +78,13 @@ $(SWAPPED_112)/version.txt: $(PRETRAINED)
 	$(BIN)/python scripts/swapopt.py --checkpoint $(PRETRAINED) --positions $(POSITIONS_112) --layers layer2.0 layer2.1 \
 		--attempts $(SWAP_ATTEMPTS) $(MAP_GRATINGS) --out $(SWAPPED_112) --overwrite --figure figures/swapopt_demo_layer2.0.png
 
-# the documented comparison: alpha 0 vs 5 (layer2 only), seeds 0-2, on the swapped positions and
-# on the retinotopic ones; about 40 minutes on 2 cores
+# the documented comparison (docs/maps.md): alpha 0 vs 5 vs 15 (layer2 only), seeds 0-2, on the
+# swapped positions, then alpha 0 vs 15 on the retinotopic ones (seeds 0-1); about 65 minutes on 2 cores
 map-comparison: $(SWAPPED_112)/version.txt $(DEMO_IMAGES)/train
-	$(BIN)/python scripts/compare_alpha.py --config $(MAP_CONFIG) --positions $(SWAPPED_112) --alphas 5 \
+	$(BIN)/python scripts/compare_alpha.py --config $(MAP_CONFIG) --positions $(SWAPPED_112) --alphas 5 15 \
 		--alpha-layers layer2_0,layer2_1 --seeds 0 1 2 $(MAP_GRATINGS) --out comparisons/map_demo_swapopt
-	$(BIN)/python scripts/compare_alpha.py --config $(MAP_CONFIG) --positions $(POSITIONS_112) --alphas 5 \
-		--alpha-layers layer2_0,layer2_1 --seeds 0 1 2 $(MAP_GRATINGS) --out comparisons/map_demo_retinotopic
+	$(BIN)/python scripts/compare_alpha.py --config $(MAP_CONFIG) --positions $(POSITIONS_112) --alphas 15 \
+		--alpha-layers layer2_0,layer2_1 --seeds 0 1 $(MAP_GRATINGS) --out comparisons/map_demo_retinotopic
 
 # the SimCLR TDANN demo (the headline model at 224 px for a few CPU minutes; no map at this scale)
 run-simclr: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train

@@ -316,7 +316,7 @@ def test_the_map_demo_config_trains_the_supervised_tdann_on_layer2(small_positio
         "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false", f"config.CHECKPOINT.DIR={ckpt}",
     ], cwd=tmp_path)
     _check(result)
-    assert "layer weights: layer1_0 0, layer1_1 0, layer2_0 5, layer2_1 5, layer3_0 0" in result.stdout
+    assert "layer weights: layer1_0 0, layer1_1 0, layer2_0 15, layer2_1 15, layer3_0 0" in result.stdout
     logged = _spatial_log(result.stdout)
     assert sorted(logged) == list(range(6))  # 48 images, batch 8
     assert all(math.isfinite(v) for step in logged.values() for v in step.values())
