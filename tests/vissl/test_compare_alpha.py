@@ -65,6 +65,7 @@ def test_positions_and_init_reach_every_run(small_positions: Path, small_images:
     import shutil
 
     import torch
+    from omegaconf import OmegaConf
 
     from spacetorch.checkpoints import load_trunk
 
@@ -95,8 +96,8 @@ def test_positions_and_init_reach_every_run(small_positions: Path, small_images:
         trained = load_trunk(run["checkpoint"], "resnet18").state_dict()
         convs = [key for key in start if key.endswith("conv1.weight")]
         assert convs and all(torch.equal(trained[key], start[key]) for key in convs), run["checkpoint"]
-        config = (Path(run["checkpoint"]).parent / "train_config.yaml").read_text()
-        assert f"position_dir: {own_positions.resolve()}" in config
+        config = OmegaConf.load(Path(run["checkpoint"]).parent / "train_config.yaml")
+        assert config.MODEL.TRUNK.TRUNK_PARAMS.position_dir == str(own_positions.resolve())
 
 
 @pytest.mark.parametrize(
