@@ -203,7 +203,8 @@ def run_step(step: Step, env: dict[str, str], log: Path, cuda: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Steps and outputs: see the module docstring.")
+    parser = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("gpu_results"), help="folder for summary.json and gpu_check.log")
     parser.add_argument("--wheels", type=Path, default=None,
                         help="folder of wheels to install first (make gpu-wheels) [default: install nothing]")
