@@ -163,11 +163,12 @@ def orientation_map_image(model: TopographicModel, layer: str, gratings: SineGra
     """
     from spacetorch.plots import figure_to_array, orientation_map_figure
 
+    responses = model.responses(gratings, [layer], progress=False)[layer]  # once, for either policy
     try:
-        measured = measure_orientation_map(model, layer, gratings)
+        measured = measure_orientation_map(model, layer, gratings, responses=responses)
         note = "border left out"
     except ValueError:
-        measured = measure_orientation_map(model, layer, gratings, exclude_border=0)
+        measured = measure_orientation_map(model, layer, gratings, exclude_border=0, responses=responses)
         note = "every unit's receptive field touches the border"
     m = measured.map
     coordinates = m.coordinates if m is not None else np.asarray(model.positions[layer].coordinates)[measured.keep]
