@@ -11,7 +11,8 @@ trainer cost; ``--workers`` compares data-loader worker counts in one run.
     python bench/bench_end_to_end.py                                   # CPU, the demo config
     python bench/bench_end_to_end.py --gpus 0 --batch 128 --image-size 224 --workers 4 8 16 --amp bf16
 
-The image set is the embedded one (``data/demo_images``, made if missing); every run reads
+The image set is ``--images`` (an ImageFolder with a ``train`` folder; default the embedded one,
+``data/demo_images``, made if missing); every run reads
 ``--iterations`` batches of it (``DATA_LIMIT``), or whole epochs of it where one is too short.
 """
 
@@ -125,7 +126,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="data-loader worker counts to compare")
     parser.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off", help="model-only step's autocast; train.py gets AMP on")
+    parser.add_argument("--images", type=Path, default=None, help="image folder with a train/ folder (default: data/demo_images)")
     args = parser.parse_args()
+    if args.images is not None and not (args.images / "train").is_dir():
+        parser.error(f"--images {args.images}: no train/ folder in it (an ImageFolder: train/<class>/<image>)")
     args.processes = len(args.gpus.split(",")) if args.gpus else 1
 
     from spacetorch.data import make_demo_image_folder
@@ -133,7 +137,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        images = REPO / "data" / "demo_images"
+        images = args.images or REPO / "data" / "demo_images"
         if not (images / "train").is_dir():
             images = make_demo_image_folder(root / "images", n_val=0)
         positions = retinotopic_positions("resnet18", n_neighborhoods=5000, input_size=args.image_size).save(root / "positions")

@@ -6,27 +6,33 @@ scikit-image), from the checkout's root:
     make gpu-wheels                                    # on a machine with PyPI: .whl/ (~5 MB)
     python bench/gpu_check.py --wheels .whl --out gpu_results    # on the GPU machine
 
-Steps, each with its own time limit, each recorded in ``OUT/summary.json`` (status, exit code,
-seconds, the numbers it printed) and ``OUT/gpu_check.log`` (every step's whole output):
+Steps, in this order, each with its own time limit, each recorded in ``OUT/summary.json``
+(status, exit code, seconds, the numbers it printed) and ``OUT/gpu_check.log`` (every step's
+whole output):
 
 1. ``install``: the packages in ``--wheels`` (VISSL, classy-vision, fvcore, hydra-core, ... built by
    ``make gpu-wheels``) go into a target folder with ``--no-deps``, as the README's "existing
-   environment" steps install them, beside the machine's torch; then every requirement of
-   spacetorch (``setup.py``) is checked against what is importable, naming what is missing;
-2. ``environment``: torch, CUDA, the device, NCCL, VISSL as imported;
-3. ``pytest-gpu``: ``pytest -m gpu``;
-4. ``train-step``: ``bench/bench_train_step.py`` at batch 128, 224 px, 20,000 neighborhoods per
-   layer: bf16 and fp16, channels-last on and off, and ``torch.compile`` with bf16 + channels-last
-   (ours vs alpha = 0 vs the original design's step);
+   environment" steps install them, beside the machine's torch (classy-vision last, over the older
+   copy inside VISSL's wheel); then every requirement of spacetorch (``setup.py``) is checked
+   against what is importable, naming what is missing;
+2. ``environment``: torch, CUDA, the device, NCCL, VISSL as imported, CPU cores, ``/dev/shm``;
+3. ``train-step``: ``bench/bench_train_step.py`` at batch 128, 224 px, 20,000 neighborhoods per
+   layer, bf16 and fp16, channels-last on and off (ours vs alpha = 0 vs the original design's step);
+4. ``data``: dead-leaves images at 256 px (2,560 training images) and retinotopic positions at 224 px;
 5. ``train-nccl``: ``train.py config=simclr_spatial_resnet18 --gpus 0`` with AMP through NCCL on
-   generated dead-leaves images at 224 px, then the same command with two more epochs, which must
-   resume from the checkpoint;
+   the dead-leaves images for 200 iterations (10 epochs), its process group killed once phase 3's
+   checkpoint is written, then the same command again, which must go on from phase 4 to the end;
 6. ``end-to-end``: ``bench/bench_end_to_end.py`` with 4, 8 and 16 data-loader workers (bf16);
-7. ``swapopt``: ``bench/bench_swapopt.py`` (swapopt runs on the CPU: its rate on this machine);
-8. ``locally-connected``: ``bench/bench_locally_connected.py`` forward + backward at batch 128.
+7. ``pytest-gpu``: ``pytest -m gpu`` over the test files that hold GPU tests;
+8. ``locally-connected``: ``bench/bench_locally_connected.py`` forward + backward at batch 128;
+9. ``swapopt``: ``bench/bench_swapopt.py`` (swapopt runs on the CPU: its rate on this machine);
+10. ``train-step-compile``: the train-step benchmark with ``torch.compile`` (bf16, channels-last;
+    ours vs alpha = 0), last, as compiling takes minutes.
 
-Without CUDA (``--dry-run``, and the test suite), steps 1, 2 and 7 run (7 small) and the others
-are recorded as skipped with the reason, so the script cannot rot between GPU runs.  A step that
+``--budget SECONDS`` bounds the whole run (a lent machine's minutes): each step's limit is cut to
+what is left, and a step that cannot get 20 s is recorded as skipped.  Without CUDA
+(``--dry-run``, and the test suite), the steps that need no GPU run (small) and the others are
+recorded as skipped with the reason, so the script cannot rot between GPU runs.  A step that
 fails is recorded and the next starts; the exit code is 1 if any step failed.
 """
 
@@ -73,52 +79,64 @@ def _python(*args: str) -> list[str]:
 def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> list[Step]:
     steps = []
     if wheels is not None:
-        steps.append(Step("install", 120, [
-            _python("-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile", "--target", str(site),
-                    *sorted(str(w) for w in wheels.glob("*.whl"))),
+        pip = _python("-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile", "--target", str(site))
+        # VISSL's wheel carries an older classy_vision: install classy-vision's own wheel over it
+        classy = [w for w in wheels.glob("*.whl") if w.name.lower().startswith("classy_vision-")]
+        steps.append(Step("install", 60, [
+            pip + sorted(str(w) for w in wheels.glob("*.whl") if w not in classy),
+            pip + ["--upgrade", *map(str, classy)],
             _python(str(Path(__file__).resolve()), "--check-requirements"),
         ], needs_cuda=False))
-    steps.append(Step("environment", 60, [_python("-c", ENVIRONMENT)], needs_cuda=False))
-    steps.append(Step("pytest-gpu", 150, [_python("-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider")]))
+    steps.append(Step("environment", 45, [_python("-c", ENVIRONMENT)], needs_cuda=False))
     bench_step = _python("bench/bench_train_step.py", "--device", "cuda", "--batch", "128", "--image-size", "224",
-                         "--neighborhoods", "20000")
-    steps.append(Step("train-step", 240, [
+                         "--neighborhoods", "20000", "--steps", "30")
+    steps.append(Step("train-step", 180, [
         bench_step + ["--amp", "bf16", "--channels-last"],
         bench_step + ["--amp", "bf16"],
         bench_step + ["--amp", "fp16", "--channels-last"],
         bench_step + ["--amp", "fp16"],
-        bench_step + ["--amp", "bf16", "--channels-last", "--compile"],
     ]))
-    positions = data / "positions224"
-    run = data / "nccl_run"
+    images, positions, run = data / "dead_leaves", data / "positions224", data / "nccl_run"
+    cores = os.cpu_count() or 1
+    steps.append(Step("data", 90, [
+        _python("scripts/make_demo_dataset.py", "--source", "dead-leaves", "--n-train", "64" if dry_run else "2560",
+                "--n-val", "0", "--size", "256", "--workers", str(min(cores, 16)), "--out", str(images), "--quiet"),
+        _python("scripts/save_retinotopic_positions.py", "--arch", "resnet18", "--out", str(positions), "--quiet"),
+    ], needs_cuda=False))
     train = _python("train.py", "config=simclr_spatial_resnet18", "--gpus", "0",
                     f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
-                    f"config.DATA.TRAIN.DATA_PATHS=[{data / 'dead_leaves' / 'train'}]",
-                    "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=128", "config.DATA.NUM_DATALOADER_WORKERS=8",
+                    f"config.DATA.TRAIN.DATA_PATHS=[{images / 'train'}]",
+                    "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=128", f"config.DATA.NUM_DATALOADER_WORKERS={min(cores, 12)}",
                     "config.MODEL.AMP_PARAMS.USE_AMP=true", "config.MODEL.AMP_PARAMS.AMP_TYPE=pytorch",
                     "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false", "config.LOG_FREQUENCY=10",
                     "config.CHECKPOINT.CHECKPOINT_FREQUENCY=1", f"config.CHECKPOINT.DIR={run}")
-    steps.append(Step("train-nccl", 300, [
-        _python("scripts/make_demo_dataset.py", "--source", "dead-leaves", "--n-train", "1536", "--n-val", "16",
-                "--size", "256", "--out", str(data / "dead_leaves"), "--quiet"),
-        _python("scripts/save_retinotopic_positions.py", "--arch", "resnet18", "--out", str(positions), "--quiet"),
-        train + ["config.OPTIMIZER.num_epochs=20"],  # 12 iterations of 128 an epoch: 240 iterations
-        train + ["config.OPTIMIZER.num_epochs=22"],  # resumes from phase 19: two more epochs
-        _python("-c", RESUMED, str(run)),
+    steps.append(Step("train-nccl", 200, [
+        # 10 epochs of 20 iterations of 128, killed once phase 3's checkpoint is written, resumed
+        _python(str(Path(__file__).resolve()), KILL_AND_RESUME, str(run), "3", *train, f"config.OPTIMIZER.num_epochs={EPOCHS}"),
     ]))
-    steps.append(Step("end-to-end", 240, [
+    steps.append(Step("end-to-end", 150, [
         _python("bench/bench_end_to_end.py", "--gpus", "0", "--batch", "128", "--image-size", "224",
-                "--config", "simclr_spatial_resnet18", "--workers", "4", "8", "16", "--amp", "bf16"),
+                "--config", "simclr_spatial_resnet18", "--images", str(images), "--iterations", "20", "--warmup", "4",
+                "--workers", "4", "8", "16", "--amp", "bf16"),
     ]))
-    steps.append(Step("swapopt", 120, [
-        _python("bench/bench_swapopt.py", *(["--reference-windows", "2", "--fast-windows", "4"] if dry_run else
-                                            ["--reference-windows", "40", "--fast-windows", "2000"])),
-    ], needs_cuda=False))
-    steps.append(Step("locally-connected", 90, [
+    gpu_tests = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("test_*.py")
+                       if "pytest.mark.gpu" in p.read_text())
+    steps.append(Step("pytest-gpu", 90, [_python("-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *gpu_tests)]))
+    steps.append(Step("locally-connected", 45, [
         _python("bench/bench_locally_connected.py", "--device", "cuda", "--batch", "128"),
+    ]))
+    steps.append(Step("swapopt", 60, [
+        _python("bench/bench_swapopt.py", *(["--reference-windows", "2", "--fast-windows", "4"] if dry_run else
+                                            ["--reference-windows", "10", "--fast-windows", "1000"])),
+    ], needs_cuda=False))
+    steps.append(Step("train-step-compile", 240, [
+        bench_step + ["--amp", "bf16", "--channels-last", "--compile", "--variants", "alpha=0", "ours"],
     ]))
     return steps
 
+
+#: epochs of the NCCL training run (20 iterations each), killed after phase 3 and resumed
+EPOCHS = 10
 
 ENVIRONMENT = """
 import json, platform, torch, torchvision
@@ -130,19 +148,42 @@ if torch.cuda.is_available():
                 nccl=".".join(map(str, torch.cuda.nccl.version())))
 import vissl, classy_vision, fvcore, hydra
 import spacetorch.vissl  # registers the trunks, losses and train step with VISSL
-info.update(vissl=vissl.__version__, hydra=hydra.__version__)
+import os, shutil
+info.update(vissl=vissl.__version__, classy_vision=classy_vision.__version__, hydra=hydra.__version__,
+            cpu_cores=os.cpu_count(), dev_shm_gib=round(shutil.disk_usage("/dev/shm").total / 2**30, 1))
 print(json.dumps(info))
 """
 
-RESUMED = """
-import re, sys
-from pathlib import Path
-log = (Path(sys.argv[1]) / "log.txt").read_text()
-phases = sorted({int(p) for p in re.findall(r"model_final_checkpoint_phase(\\d+)", log)})
-assert re.search(r"[Rr]esum", log), "the second run did not say it resumed"
-assert Path(sys.argv[1], "model_final_checkpoint_phase21.torch").is_file(), "no final checkpoint of the resumed run"
-print(f"resumed: yes; final checkpoints logged for phases {phases}")
-"""
+KILL_AND_RESUME = "--kill-and-resume"
+
+
+def kill_and_resume(run: Path, kill_after: int, command: list[str]) -> int:
+    """Start ``command`` (a ``train.py`` run), kill its process group once ``run`` holds the
+    checkpoint of phase ``kill_after``, run it again, and check that it went on from there to the
+    end (the scaler, optimizer and schedule state come from the checkpoint)."""
+    import signal
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    checkpoint = run / f"model_phase{kill_after}.torch"
+    with open(run.parent / "first_run.log", "w") as out:
+        first = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        while not checkpoint.exists() and first.poll() is None:
+            time.sleep(0.2)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    first_log = (run.parent / "first_run.log").read_text(errors="replace")
+    print(first_log[-4000:])
+    if not checkpoint.exists():
+        print(f"the first run ended ({first.returncode}) before writing {checkpoint.name}")
+        return 1
+    print(f"killed the first run after {checkpoint.name}; running the same command again")
+    second = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    print(second.stdout[-6000:])
+    started = sorted({int(p) for p in re.findall(r"Starting phase (\d+) \[train\]", second.stdout)})
+    finals = sorted(run.glob("model_final_checkpoint_phase*.torch"))
+    ok = second.returncode == 0 and bool(started) and started[0] > kill_after and bool(finals)
+    print(f"resumed: {'yes' if ok else 'NO'}; the second run trained phases {started}, final checkpoint {[f.name for f in finals]}")
+    return 0 if ok else 1
 
 
 def check_requirements() -> int:
@@ -169,10 +210,18 @@ def check_requirements() -> int:
     return 1 if problems else 0
 
 
-def run_step(step: Step, env: dict[str, str], log: Path, cuda: bool) -> None:
+#: a step that cannot get this many seconds of the --budget is skipped
+MIN_STEP_S = 20
+
+
+def run_step(step: Step, env: dict[str, str], log: Path, cuda: bool, budget_left: float) -> None:
     if step.needs_cuda and not cuda:
         step.status, step.reason = "skipped", "no CUDA device (torch.cuda.is_available() is False)"
         return
+    if budget_left < MIN_STEP_S:
+        step.status, step.reason = "skipped", f"{budget_left:.0f} s of the --budget left"
+        return
+    step.limit_s = min(step.limit_s, budget_left)
     deadline = time.monotonic() + step.limit_s
     start = time.monotonic()
     output = []
@@ -197,12 +246,15 @@ def run_step(step: Step, env: dict[str, str], log: Path, cuda: bool) -> None:
     text = "\n".join(output)
     # the lines with figures in them (ratios, images/s, attempts/s, ms), for the summary
     step.numbers = [line.strip() for line in text.splitlines() if not line.startswith("$ ")
-                    and re.search(r"ms/step|images/s|attempts/s|ratio|x faster|passed|failed|resumed|requirements|\{\"python", line)][-40:]
+                    and re.search(r"ms/step|images/s|attempts/s|ratio|x faster|forward\+backward|passed|failed|resumed|requirements|^\{\"python", line)][-40:]
     with open(log, "a") as f:
         f.write(f"\n===== {step.name}: {step.status} in {step.seconds} s {step.reason}\n{text}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [KILL_AND_RESUME]:
+        return kill_and_resume(Path(argv[1]), int(argv[2]), argv[3:])
     parser = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("gpu_results"), help="folder for summary.json and gpu_check.log")
@@ -210,8 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder of wheels to install first (make gpu-wheels) [default: install nothing]")
     parser.add_argument("--dry-run", action="store_true", help="short settings; the CUDA steps are skipped without a GPU anyway")
     parser.add_argument("--steps", nargs="+", default=None, help="run only these steps (e.g. to rerun a failed one)")
+    parser.add_argument("--budget", type=float, default=float("inf"),
+                        help="seconds for the whole run: each step's limit is cut to what is left [default: no bound]")
     parser.add_argument("--check-requirements", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    started = time.monotonic()
     if args.check_requirements:
         return check_requirements()
     if args.wheels is not None:
@@ -237,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cuda = torch.cuda.is_available()
     for step in steps:
         print(f"{step.name} ...", end=" ", flush=True)
-        run_step(step, env, log, cuda)
+        run_step(step, env, log, cuda, args.budget - (time.monotonic() - started))
         print(f"{step.status} ({step.seconds} s){': ' + step.reason if step.reason else ''}", flush=True)
         (args.out / "summary.json").write_text(json.dumps([asdict(s) for s in steps], indent=1) + "\n")
     print(f"wrote {args.out / 'summary.json'} and {log}")

@@ -13,7 +13,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "gpu_check.py"
-CPU_STEPS = ["install", "environment", "pytest-gpu", "train-step", "train-nccl", "end-to-end", "locally-connected"]
+CUDA_STEPS = ["train-step", "train-nccl", "end-to-end", "pytest-gpu", "locally-connected"]
+CPU_STEPS = ["install", "environment", "data"]
 
 
 def _make_wheels(folder: Path) -> None:
@@ -31,16 +32,18 @@ def test_the_dry_run_installs_the_wheels_and_skips_the_cuda_steps_saying_why(tmp
     _make_wheels(wheels)
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, str(SCRIPT), "--wheels", str(wheels), "--out", str(out), "--dry-run",
-                             "--steps", *CPU_STEPS], capture_output=True, text=True, cwd=REPO, timeout=600)
+                             "--steps", *CPU_STEPS, *CUDA_STEPS], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     steps = {s["name"]: s for s in json.loads((out / "summary.json").read_text())}
-    assert list(steps) == CPU_STEPS
+    assert set(steps) == {*CPU_STEPS, *CUDA_STEPS}
     assert steps["install"]["status"] == "passed"
     assert any(re.fullmatch(r"(\d+) of \1 requirements of spacetorch met", line) for line in steps["install"]["numbers"])
     assert steps["environment"]["status"] == "passed"
     environment = json.loads(next(line for line in steps["environment"]["numbers"] if line.startswith("{")))
     assert environment["vissl"] == "0.1.6" and environment["cuda_available"] is False
-    for name in CPU_STEPS[2:]:
+    assert environment["classy_vision"] == "0.7.0", "classy-vision's own wheel, not the copy inside VISSL's"
+    assert steps["data"]["status"] == "passed"
+    for name in CUDA_STEPS:
         assert steps[name]["status"] == "skipped" and "no CUDA device" in steps[name]["reason"], name
     log = (out / "gpu_check.log").read_text()
     assert "===== install: passed" in log and "===== locally-connected: skipped" not in log  # skipped steps run nothing
@@ -55,6 +58,14 @@ def test_missing_wheels_and_unknown_steps_are_named(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "o"), "--steps", "nosuch"],
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 2 and "--steps: unknown ['nosuch']" in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_a_step_the_budget_cannot_hold_is_skipped_saying_so(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--steps", "environment", "--budget", "5"],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (step,) = json.loads((tmp_path / "summary.json").read_text())
+    assert step["status"] == "skipped" and re.fullmatch(r"\d s of the --budget left", step["reason"]), step
 
 
 def test_requirements_are_checked_against_what_is_installed() -> None:

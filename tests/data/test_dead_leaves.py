@@ -65,6 +65,19 @@ def test_the_folder_is_an_image_folder_written_whole(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["leaves"], "no temporary left behind"
 
 
+def test_the_set_is_the_same_for_any_number_of_workers(tmp_path: Path) -> None:
+    one = make_dead_leaves_folder(tmp_path / "one", n_train=5, n_val=2, size=24, seed=3)
+    two = make_dead_leaves_folder(tmp_path / "two", n_train=5, n_val=2, size=24, seed=3, workers=2)
+    names = sorted(p.relative_to(one).as_posix() for p in one.rglob("*.png"))
+    assert names == sorted(p.relative_to(two).as_posix() for p in two.rglob("*.png"))
+    for name in names:
+        assert np.array_equal(np.asarray(Image.open(one / name)), np.asarray(Image.open(two / name))), name
+    first_val = np.asarray(Image.open(one / "val" / "dead_leaves" / "00000.png"))
+    assert np.array_equal(first_val, dead_leaves_image(24, np.random.default_rng([3, 5]))), "val continues train's seeds"
+    with pytest.raises(ValueError, match="workers >= 1"):
+        make_dead_leaves_folder(tmp_path / "none", n_train=1, n_val=0, size=24, workers=0)
+
+
 @pytest.mark.parametrize("source, classes", [("dead-leaves", ["dead_leaves"]), ("photos", None)])
 def test_make_demo_dataset_makes_either_source(tmp_path: Path, source: str, classes: list[str] | None, capsys) -> None:
     from spacetorch.cli.make_demo_dataset import main

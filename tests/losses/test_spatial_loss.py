@@ -156,7 +156,19 @@ def test_module_rejects_features_of_another_layer():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kind", ["relative", "absolute"])
+def test_cuda_matches_the_numpy_reference_also_under_bf16_autocast(layer, kind):
+    features, coords, hoods = layer
+    expected = np.mean([_reference(features, coords, hood, kind) for hood in hoods])
+    x = torch.as_tensor(features, dtype=torch.float32, device="cuda")
+    args = (torch.as_tensor(coords, device="cuda"), torch.as_tensor(hoods, dtype=torch.int32, device="cuda"), kind)
+    assert float(spatial_loss(x, *args)) == pytest.approx(expected, rel=1e-5)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        got = spatial_loss(x, *args)
+    assert got.dtype == torch.float32 and float(got) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.gpu
 def test_module_runs_on_cuda_without_host_copies():
     module = SpatialLoss(_positions()).cuda()
     features = torch.randn(8, 3, 4, 4, device="cuda", requires_grad=True)

@@ -70,6 +70,21 @@ def test_locally_connected_matches_the_slow_reference(stride: int, padding: int)
     torch.testing.assert_close(layer(x), _slow_locally_connected(layer, x))
 
 
+@pytest.mark.gpu
+def test_locally_connected_on_cuda_matches_the_cpu_forward_and_backward() -> None:
+    torch.manual_seed(0)
+    layer = LocallyConnected2d(8, 6, 12, kernel_size=3, padding=1, bias=False).double()
+    x = torch.randn(4, 8, 12, 12, dtype=torch.float64, requires_grad=True)
+    gpu_layer = LocallyConnected2d(8, 6, 12, kernel_size=3, padding=1, bias=False).double().cuda()
+    gpu_layer.load_state_dict(layer.state_dict())
+    gpu_x = x.detach().cuda().requires_grad_()
+    layer(x).square().sum().backward()
+    gpu_layer(gpu_x).square().sum().backward()
+    torch.testing.assert_close(gpu_x.grad.cpu(), x.grad)
+    torch.testing.assert_close(gpu_layer.weight.grad.cpu(), layer.weight.grad)
+    torch.testing.assert_close(gpu_layer(gpu_x).detach().cpu(), _slow_locally_connected(layer, x.detach()))
+
+
 def test_locally_connected_with_shared_weights_is_a_convolution() -> None:
     torch.manual_seed(0)
     layer = LocallyConnected2d(4, 6, 10, kernel_size=3, padding=1)
