@@ -18,9 +18,9 @@ whole output):
 2. ``environment``: torch, CUDA, the device, NCCL, VISSL as imported, CPU cores, ``/dev/shm``;
 3. ``train-step``: ``bench/bench_train_step.py`` at batch 128, 224 px, 20,000 neighborhoods per
    layer, bf16 and fp16, channels-last on and off (ours vs alpha = 0 vs the original design's step);
-4. ``data``: dead-leaves images at 256 px (2,560 training images) and retinotopic positions at 224 px;
+4. ``data``: dead-leaves images at 256 px (2,048 training images) and retinotopic positions at 224 px;
 5. ``train-nccl``: ``train.py config=simclr_spatial_resnet18 --gpus 0`` with AMP through NCCL on
-   the dead-leaves images for 200 iterations (10 epochs), its process group killed once phase 3's
+   the dead-leaves images for 160 iterations (10 epochs), its process group killed once phase 3's
    checkpoint is written, then the same command again, which must go on from phase 4 to the end;
 6. ``end-to-end``: ``bench/bench_end_to_end.py`` with 4, 8 and 16 data-loader workers (bf16);
 7. ``pytest-gpu``: ``pytest -m gpu`` over the test files that hold GPU tests;
@@ -80,11 +80,14 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
     steps = []
     if wheels is not None:
         pip = _python("-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile", "--target", str(site))
-        # VISSL's wheel carries an older classy_vision: install classy-vision's own wheel over it
+        # VISSL's wheel carries an older classy_vision: classy-vision's own wheel goes into a folder
+        # of its own and then over the rest, its package replacing VISSL's copy and its
+        # hydra_plugins entry joining VISSL's (pip --target --upgrade would empty the folder)
         classy = [w for w in wheels.glob("*.whl") if w.name.lower().startswith("classy_vision-")]
         steps.append(Step("install", 60, [
             pip + sorted(str(w) for w in wheels.glob("*.whl") if w not in classy),
-            pip + ["--upgrade", *map(str, classy)],
+            pip[:-1] + [str(site) + "-classy", *map(str, classy)],
+            _python("-c", OVERLAY, str(site) + "-classy", str(site)),
             _python(str(Path(__file__).resolve()), "--check-requirements"),
         ], needs_cuda=False))
     steps.append(Step("environment", 45, [_python("-c", ENVIRONMENT)], needs_cuda=False))
@@ -99,7 +102,7 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
     images, positions, run = data / "dead_leaves", data / "positions224", data / "nccl_run"
     cores = os.cpu_count() or 1
     steps.append(Step("data", 90, [
-        _python("scripts/make_demo_dataset.py", "--source", "dead-leaves", "--n-train", "64" if dry_run else "2560",
+        _python("scripts/make_demo_dataset.py", "--source", "dead-leaves", "--n-train", "64" if dry_run else "2048",
                 "--n-val", "0", "--size", "256", "--workers", str(min(cores, 16)), "--out", str(images), "--quiet"),
         _python("scripts/save_retinotopic_positions.py", "--arch", "resnet18", "--out", str(positions), "--quiet"),
     ], needs_cuda=False))
@@ -111,12 +114,12 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
                     "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false", "config.LOG_FREQUENCY=10",
                     "config.CHECKPOINT.CHECKPOINT_FREQUENCY=1", f"config.CHECKPOINT.DIR={run}")
     steps.append(Step("train-nccl", 200, [
-        # 10 epochs of 20 iterations of 128, killed once phase 3's checkpoint is written, resumed
+        # 10 epochs of 16 iterations of 128, killed once phase 3's checkpoint is written, resumed
         _python(str(Path(__file__).resolve()), KILL_AND_RESUME, str(run), "3", *train, f"config.OPTIMIZER.num_epochs={EPOCHS}"),
     ]))
     steps.append(Step("end-to-end", 150, [
         _python("bench/bench_end_to_end.py", "--gpus", "0", "--batch", "128", "--image-size", "224",
-                "--config", "simclr_spatial_resnet18", "--images", str(images), "--iterations", "20", "--warmup", "4",
+                "--config", "simclr_spatial_resnet18", "--images", str(images), "--iterations", "16", "--warmup", "4",
                 "--workers", "4", "8", "16", "--amp", "bf16"),
     ]))
     gpu_tests = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("test_*.py")
@@ -127,7 +130,7 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
     ]))
     steps.append(Step("swapopt", 60, [
         _python("bench/bench_swapopt.py", *(["--reference-windows", "2", "--fast-windows", "4"] if dry_run else
-                                            ["--reference-windows", "10", "--fast-windows", "1000"])),
+                                            ["--reference-windows", "10", "--fast-windows", "300"])),
     ], needs_cuda=False))
     steps.append(Step("train-step-compile", 240, [
         bench_step + ["--amp", "bf16", "--channels-last", "--compile", "--variants", "alpha=0", "ours"],
@@ -135,7 +138,7 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
     return steps
 
 
-#: epochs of the NCCL training run (20 iterations each), killed after phase 3 and resumed
+#: epochs of the NCCL training run (16 iterations each), killed after phase 3 and resumed
 EPOCHS = 10
 
 ENVIRONMENT = """
@@ -146,12 +149,22 @@ if torch.cuda.is_available():
     info.update(device=torch.cuda.get_device_name(0), capability=list(torch.cuda.get_device_capability(0)),
                 memory_gib=round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1),
                 nccl=".".join(map(str, torch.cuda.nccl.version())))
-import vissl, classy_vision, fvcore, hydra
+import vissl, classy_vision, classy_vision.generic.util, fvcore, hydra
 import spacetorch.vissl  # registers the trunks, losses and train step with VISSL
 import os, shutil
-info.update(vissl=vissl.__version__, classy_vision=classy_vision.__version__, hydra=hydra.__version__,
+info.update(vissl=vissl.__version__, classy_vision=classy_vision.__version__, classy_vision_file=classy_vision.__file__,
+            hydra=hydra.__version__,
             cpu_cores=os.cpu_count(), dev_shm_gib=round(shutil.disk_usage("/dev/shm").total / 2**30, 1))
 print(json.dumps(info))
+"""
+
+OVERLAY = """
+import shutil, sys
+from pathlib import Path
+source, target = Path(sys.argv[1]), Path(sys.argv[2])
+shutil.rmtree(target / "classy_vision")
+shutil.copytree(source, target, dirs_exist_ok=True)
+print("classy-vision's wheel over VISSL's copy:", sorted(p.name for p in (target / "hydra_plugins").iterdir()))
 """
 
 KILL_AND_RESUME = "--kill-and-resume"
@@ -161,6 +174,7 @@ def kill_and_resume(run: Path, kill_after: int, command: list[str]) -> int:
     """Start ``command`` (a ``train.py`` run), kill its process group once ``run`` holds the
     checkpoint of phase ``kill_after``, run it again, and check that it went on from there to the
     end (the scaler, optimizer and schedule state come from the checkpoint)."""
+    import contextlib
     import signal
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -169,7 +183,8 @@ def kill_and_resume(run: Path, kill_after: int, command: list[str]) -> int:
         first = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         while not checkpoint.exists() and first.poll() is None:
             time.sleep(0.2)
-        os.killpg(first.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
+            os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     first_log = (run.parent / "first_run.log").read_text(errors="replace")
     print(first_log[-4000:])

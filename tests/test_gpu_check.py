@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def test_the_dry_run_installs_the_wheels_and_skips_the_cuda_steps_saying_why(tmp
     environment = json.loads(next(line for line in steps["environment"]["numbers"] if line.startswith("{")))
     assert environment["vissl"] == "0.1.6" and environment["cuda_available"] is False
     assert environment["classy_vision"] == "0.7.0", "classy-vision's own wheel, not the copy inside VISSL's"
+    assert environment["classy_vision_file"].startswith(str(Path(tempfile.gettempdir()))), "imported from the install"
     assert steps["data"]["status"] == "passed"
     for name in CUDA_STEPS:
         assert steps[name]["status"] == "skipped" and "no CUDA device" in steps[name]["reason"], name
