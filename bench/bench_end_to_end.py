@@ -4,16 +4,19 @@ the TDANN trunk, the spatial loss, checkpointing off) against the model-only ste
 ``bench_train_step.py`` on the same device, batch and image size.
 
 Images/s end to end come from VISSL's own log: the timestamps of its per-iteration lines
-(``LOG_FREQUENCY=1``) after the warm-up iterations.  The model-only figure is the ``ours`` step
+(``LOG_FREQUENCY=1``) over ``--iterations`` iterations after the warm-up.  The warm-up must
+outlast the batches the data-loader workers queue ahead (two each): timed earlier, a run whose
+loading is the bottleneck would look as fast as the model, so by default it is 3 x workers + 3
+iterations.  The model-only figure is the ``ours`` step
 on random tensors already on the device.  Their ratio is what data loading and the rest of the
 trainer cost; ``--workers`` compares data-loader worker counts in one run.
 
     python bench/bench_end_to_end.py                                   # CPU, the demo config
-    python bench/bench_end_to_end.py --gpus 0 --batch 128 --image-size 224 --workers 4 8 16 --amp bf16
+    python bench/bench_end_to_end.py --gpus 0 --batch 128 --image-size 224 --workers 4 8 16 --amp bf16 --iterations 40
 
 The image set is ``--images`` (an ImageFolder with a ``train`` folder; default the embedded one,
 ``data/demo_images``, made if missing); every run reads
-``--iterations`` batches of it (``DATA_LIMIT``), or whole epochs of it where one is too short.
+warm-up + ``--iterations`` batches of it (``DATA_LIMIT``), or whole epochs of it where one is too short.
 """
 
 from __future__ import annotations
@@ -53,14 +56,20 @@ def images_per_second(times: dict[int, dt.datetime], batch: int, warmup: int) ->
     return batch * (kept[-1] - kept[0]) / seconds
 
 
+def warmup_iterations(args: argparse.Namespace, workers: int) -> int:
+    return args.warmup if args.warmup is not None else 3 * workers + 3
+
+
 def run_train(args: argparse.Namespace, workers: int, positions: Path, images: Path, out: Path) -> float:
     gpu = args.gpus is not None
+    warmup = warmup_iterations(args, workers)
+    iterations = warmup + args.iterations
     available = sum(1 for path in (images / "train").rglob("*") if path.is_file())
     per_epoch = available // (args.batch * args.processes)
     if per_epoch < 1:
         raise SystemExit(f"{images / 'train'} holds {available} images, fewer than one batch of {args.batch} x {args.processes}")
-    epochs = -(-args.iterations // per_epoch)  # more epochs of the whole set where one is too short
-    limit = args.iterations * args.batch * args.processes if epochs == 1 else -1
+    epochs = -(-iterations // per_epoch)  # more epochs of the whole set where one is too short
+    limit = iterations * args.batch * args.processes if epochs == 1 else -1
     overrides = [
         f"config={args.config}",
         f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
@@ -82,7 +91,7 @@ def run_train(args: argparse.Namespace, workers: int, positions: Path, images: P
     result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     if result.returncode != 0:
         raise SystemExit(f"train.py failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    return images_per_second(iteration_times(result.stdout + result.stderr), args.batch * args.processes, args.warmup)
+    return images_per_second(iteration_times(result.stdout + result.stderr), args.batch * args.processes, warmup)
 
 
 def model_only(args: argparse.Namespace, positions_dir: Path) -> float:
@@ -104,14 +113,15 @@ def model_only(args: argparse.Namespace, positions_dir: Path) -> float:
     step = build_step(step_args, NetworkPositions.load_from_dir(positions_dir), 0.25)
     images = torch.randn(2 * args.batch, 3, args.image_size, args.image_size, device=device)
     times = []
-    for i in range(args.warmup + args.iterations):
+    warmup = warmup_iterations(args, 0)
+    for i in range(warmup + args.iterations):
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
         step(images)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        if i >= args.warmup:
+        if i >= warmup:
             times.append(time.perf_counter() - start)
     return args.batch / statistics.median(times)  # images (pairs of views) per second, as VISSL counts
 
@@ -122,8 +132,8 @@ def main() -> None:
     parser.add_argument("--gpus", default=None, help="train.py --gpus (default: CPU)")
     parser.add_argument("--batch", type=int, default=16, help="images per process")
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--iterations", type=int, default=12, help="iterations per run, warm-up included")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=12, help="timed iterations per run, after the warm-up")
+    parser.add_argument("--warmup", type=int, default=None, help="iterations before the timing [default: 3 x workers + 3]")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="data-loader worker counts to compare")
     parser.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off", help="model-only step's autocast; train.py gets AMP on")
     parser.add_argument("--images", type=Path, default=None, help="image folder with a train/ folder (default: data/demo_images)")
@@ -142,7 +152,8 @@ def main() -> None:
             images = make_demo_image_folder(root / "images", n_val=0)
         positions = retinotopic_positions("resnet18", n_neighborhoods=5000, input_size=args.image_size).save(root / "positions")
         print(f"train.py {args.config}, {'GPUs ' + args.gpus if args.gpus else 'CPU'}, batch {args.batch} x {args.processes} process(es), "
-              f"{args.image_size} px, {args.iterations} iterations ({args.warmup} warm-up), AMP {args.amp}")  # fmt: skip
+              f"{args.image_size} px, {args.iterations} timed iterations after "
+              f"{'3 x workers + 3' if args.warmup is None else args.warmup} warm-up, AMP {args.amp}")  # fmt: skip
         ours = model_only(args, positions)
         print(f"  model-only step (ours):          {ours:8.1f} images/s per process")
         for workers in args.workers:

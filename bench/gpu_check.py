@@ -39,14 +39,17 @@ fails is recorded and the next starts; the exit code is 1 if any step failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -119,7 +122,7 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
     ]))
     steps.append(Step("end-to-end", 150, [
         _python("bench/bench_end_to_end.py", "--gpus", "0", "--batch", "128", "--image-size", "224",
-                "--config", "simclr_spatial_resnet18", "--images", str(images), "--iterations", "16", "--warmup", "4",
+                "--config", "simclr_spatial_resnet18", "--images", str(images), "--iterations", "30",
                 "--workers", "4", "8", "16", "--amp", "bf16"),
     ]))
     gpu_tests = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("test_*.py")
@@ -170,34 +173,79 @@ print("classy-vision's wheel over VISSL's copy:", sorted(p.name for p in (target
 KILL_AND_RESUME = "--kill-and-resume"
 
 
+#: process groups this process started and has not seen end (killed on SIGTERM)
+_GROUPS: set[int] = set()
+
+
+def run_group(command: list[str], env: dict[str, str], out: Path, limit_s: float, echo: bool = False,
+              stop: Callable[[], bool] | None = None) -> tuple[int | None, str]:
+    """Run ``command`` in a process group of its own, its output in the file ``out``; kill the
+    whole group (data-loader workers and VISSL's ranks included) when ``stop()`` turns true or
+    after ``limit_s`` seconds.  Returns ``(exit code, or None after the limit, output)``; with
+    ``echo``, the output is also copied to stdout as it comes."""
+    deadline = time.monotonic() + limit_s
+    with open(out, "wb") as file:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=file, stderr=subprocess.STDOUT, start_new_session=True)
+    _GROUPS.add(process.pid)
+    shown = 0
+    returncode: int | None = None
+    try:
+        while True:
+            returncode = process.poll()
+            if echo:
+                text = out.read_bytes()[shown:]
+                sys.stdout.write(text.decode(errors="replace"))
+                sys.stdout.flush()
+                shown += len(text)
+            if returncode is not None or (stop is not None and stop()):
+                break
+            if time.monotonic() > deadline:
+                _end_group(process.pid, signal.SIGTERM)  # train.py says where it would resume
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
+                break
+            time.sleep(0.2)
+    finally:
+        _end_group(process.pid, signal.SIGKILL)  # whatever of the group is left
+        process.wait()
+        _GROUPS.discard(process.pid)
+    return returncode, out.read_bytes().decode(errors="replace")
+
+
+def _end_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
+
+
+def _end_groups_and_exit(signum: int, frame: object) -> None:
+    for pgid in list(_GROUPS):
+        _end_group(pgid, signal.SIGKILL)
+    sys.exit(128 + signum)
+
+
 def kill_and_resume(run: Path, kill_after: int, command: list[str]) -> int:
     """Start ``command`` (a ``train.py`` run), kill its process group once ``run`` holds the
     checkpoint of phase ``kill_after``, run it again, and check that it went on from there to the
-    end (the scaler, optimizer and schedule state come from the checkpoint)."""
-    import contextlib
-    import signal
-
+    end (the scaler, optimizer and schedule state come from the checkpoint).  Both runs' output
+    goes to stdout as it comes; SIGTERM ends the run in progress with its whole group."""
+    signal.signal(signal.SIGTERM, _end_groups_and_exit)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     checkpoint = run / f"model_phase{kill_after}.torch"
-    with open(run.parent / "first_run.log", "w") as out:
-        first = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        while not checkpoint.exists() and first.poll() is None:
-            time.sleep(0.2)
-        with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
-            os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
-    first_log = (run.parent / "first_run.log").read_text(errors="replace")
-    print(first_log[-4000:])
+    start = time.monotonic()
+    code, _ = run_group(command, env, run.parent / "first_run.log", math.inf, echo=True, stop=checkpoint.exists)
     if not checkpoint.exists():
-        print(f"the first run ended ({first.returncode}) before writing {checkpoint.name}")
+        print(f"\nthe first run ended ({code}) before writing {checkpoint.name}")
         return 1
-    print(f"killed the first run after {checkpoint.name}; running the same command again")
-    second = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-    print(second.stdout[-6000:])
-    started = sorted({int(p) for p in re.findall(r"Starting phase (\d+) \[train\]", second.stdout)})
+    print(f"\nkilled the first run {time.monotonic() - start:.0f} s after its start, once {checkpoint.name} was written; "
+          "running the same command again", flush=True)
+    code, text = run_group(command, env, run.parent / "second_run.log", math.inf, echo=True)
+    started = sorted({int(p) for p in re.findall(r"Starting phase (\d+) \[train\]", text)})
     finals = sorted(run.glob("model_final_checkpoint_phase*.torch"))
-    ok = second.returncode == 0 and bool(started) and started[0] > kill_after and bool(finals)
-    print(f"resumed: {'yes' if ok else 'NO'}; the second run trained phases {started}, final checkpoint {[f.name for f in finals]}")
+    ok = code == 0 and bool(started) and started[0] > kill_after and bool(finals)
+    print(f"resumed: {'yes' if ok else 'NO'}; the second run trained phases {started}, final checkpoint "
+          f"{[f.name for f in finals]}; {time.monotonic() - start:.0f} s for both runs")
     return 0 if ok else 1
 
 
@@ -240,20 +288,17 @@ def run_step(step: Step, env: dict[str, str], log: Path, cuda: bool, budget_left
     deadline = time.monotonic() + step.limit_s
     start = time.monotonic()
     output = []
-    for command in step.commands:
+    for number, command in enumerate(step.commands):
         remaining = deadline - time.monotonic()
-        try:
-            result = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, timeout=max(remaining, 1), errors="replace")
-        except subprocess.TimeoutExpired as err:
-            text = err.stdout if isinstance(err.stdout, str) else (err.stdout or b"").decode(errors="replace")
-            output.append(f"$ {' '.join(command)}\n{text}")
+        returncode, text = run_group(command, env, log.parent / f".{step.name}.{number}.out", max(remaining, 1))
+        (log.parent / f".{step.name}.{number}.out").unlink()
+        output.append(f"$ {' '.join(command)}\n{text}")
+        if returncode is None:
             step.status, step.reason = "failed", f"over its limit of {step.limit_s:.0f} s"
             break
-        output.append(f"$ {' '.join(command)}\n{result.stdout}")
-        step.returncode = result.returncode
-        if result.returncode != 0:
-            step.status, step.reason = "failed", f"exit {result.returncode}: {' '.join(command[1:4])}"
+        step.returncode = returncode
+        if returncode != 0:
+            step.status, step.reason = "failed", f"exit {returncode}: {' '.join(command[1:4])}"
             break
     else:
         step.status = "passed"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,35 @@ def test_a_step_the_budget_cannot_hold_is_skipped_saying_so(tmp_path: Path) -> N
 def test_requirements_are_checked_against_what_is_installed() -> None:
     result = subprocess.run([sys.executable, str(SCRIPT), "--check-requirements"], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0 and re.search(r"(\d+) of \1 requirements of spacetorch met", result.stdout)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie is over
+
+
+SLEEPER = "import os, subprocess, sys, time; p = subprocess.Popen(['sleep', '60']); open(sys.argv[1], 'w').write(str(p.pid)); print('started', flush=True); time.sleep(60)"
+
+
+@pytest.mark.parametrize("through_kill_and_resume", [False, True])
+def test_a_step_over_its_limit_leaves_no_process_behind(tmp_path: Path, through_kill_and_resume: bool) -> None:
+    """Killing a step kills what it started (a train.py's ranks and data-loader workers), also when
+    the step's own command runs it in a process group of its own (the kill-and-resume check)."""
+    from bench.gpu_check import KILL_AND_RESUME, Step, run_step
+
+    pid_file = tmp_path / "grandchild.pid"
+    command = [sys.executable, "-c", SLEEPER, str(pid_file)]
+    if through_kill_and_resume:
+        command = [sys.executable, str(SCRIPT), KILL_AND_RESUME, str(tmp_path / "run"), "0", *command]
+    step = Step("sleeper", 3, [command], needs_cuda=False)
+    run_step(step, dict(os.environ), tmp_path / "gpu_check.log", cuda=False, budget_left=float("inf"))
+    assert step.status == "failed" and step.reason == "over its limit of 3 s"
+    assert "started" in (tmp_path / "gpu_check.log").read_text(), "the output so far is kept"
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(grandchild)

@@ -14,7 +14,7 @@ For one neighborhood of ``Q`` units with responses ``F`` (batch x Q) and positio
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -25,6 +25,21 @@ __all__ = ["spatial_loss", "SpatialLoss", "LayerWeightedSpatialLoss", "LOSS_KIND
 
 LOSS_KINDS = ("relative", "absolute")
 _REL_EPS = 1e-6  # a unit whose std is below this fraction of its RMS counts as constant
+
+
+def _unit_columns(features: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """``(B, N)`` view of the features and the map from unit index to its column.
+
+    Unit ``c * H * W + h * W + w`` is column ``c * H * W + h * W + w`` of ``features.flatten(1)``.
+    A channels-last ``(B, C, H, W)`` tensor (``torch.channels_last``) is read through its
+    ``(B, H, W, C)`` view instead, where that unit is column ``(h * W + w) * C + c``: flattening
+    it the other way would copy the whole layer, and would give the layer a gradient in the
+    other memory format, which the convolutions' backward pass must then convert.
+    """
+    if features.ndim == 4 and not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last):
+        b, c, h, w = features.shape
+        return features.permute(0, 2, 3, 1).reshape(b, -1), lambda units: units % (h * w) * c + units // (h * w)
+    return features.flatten(1), lambda units: units
 
 
 def spatial_loss(
@@ -69,7 +84,7 @@ def spatial_loss(
             f"the spatial loss correlates responses over the batch, so it needs a batch of at least "
             f"2 samples, got features of shape {tuple(features.shape)}"
         )
-    flat = features.flatten(1)
+    flat, to_column = _unit_columns(features)
     if coordinates.ndim != 2 or coordinates.shape != (flat.shape[1], 2):
         raise ValueError(
             f"coordinates must have shape ({flat.shape[1]}, 2) for features of shape "
@@ -84,7 +99,7 @@ def spatial_loss(
     # autocast off: correlations of nearly equal responses need full precision (a bfloat16
     # matmul changes the loss in its 4th digit)
     with torch.autocast(flat.device.type, enabled=False):
-        responses = flat.index_select(1, hoods.reshape(-1)).to(dtype).view(batch, k, q).transpose(0, 1)
+        responses = flat.index_select(1, to_column(hoods.reshape(-1))).to(dtype).view(batch, k, q).transpose(0, 1)
         corr = _correlation_matrices(responses)  # (K, Q, Q)
         positions = coordinates.to(device=flat.device, dtype=dtype).index_select(0, hoods.reshape(-1)).view(k, q, 2)
         inverse_distance = 1.0 / (torch.cdist(positions, positions) + 1.0)

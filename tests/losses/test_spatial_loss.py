@@ -46,6 +46,23 @@ def test_several_neighborhoods_average(layer, kind):
     assert float(got) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["relative", "absolute"])
+def test_channels_last_features_give_the_same_loss_and_a_channels_last_gradient(layer, kind):
+    """Unit i is the same unit (c, h, w) in either memory format; the gradient keeps the format."""
+    features, coords, hoods = layer
+    contiguous = torch.as_tensor(features).requires_grad_()
+    channels_last = torch.as_tensor(features).to(memory_format=torch.channels_last).requires_grad_()
+    assert not channels_last.is_contiguous()
+    args = (torch.as_tensor(coords), torch.as_tensor(hoods), kind)
+    expected, got = spatial_loss(contiguous, *args), spatial_loss(channels_last, *args)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-12)
+    assert got.item() == pytest.approx(np.mean([_reference(features, coords, hood, kind) for hood in hoods]), rel=1e-10)
+    (expected_grad,) = torch.autograd.grad(expected, contiguous)
+    (grad,) = torch.autograd.grad(got, channels_last)  # as it flows on to the layer (no leaf layout contract)
+    assert grad.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(grad, expected_grad)
+
+
 def test_flat_features_equal_map_features(layer):
     features, coords, hoods = layer
     f = torch.as_tensor(features)
