@@ -15,6 +15,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["spacetorch", "spacetorch.*"]),
+    # the VISSL configs: configs/config/ in the checkout (spacetorch/configs links to it), shipped
+    # inside the package so that an installed spacetorch trains wherever it runs
+    package_data={"spacetorch.configs.config": ["*.yaml", "*.json"]},
     # ranges, so the package also installs beside an existing torch on a GPU machine;
     # the tested versions are pinned in requirements/constraints.txt
     install_requires=[
@@ -53,6 +56,8 @@ setup(
     },
     entry_points={
         "console_scripts": [
+            "spacetorch=spacetorch.cli.main:main",
+            # the single-purpose names of earlier versions
             "spacetorch-save-positions=spacetorch.cli.save_retinotopic_positions:main",
             "spacetorch-v1-figure=spacetorch.cli.v1_figure:main",
             "spacetorch-check-images=spacetorch.cli.check_images:main",

@@ -1,6 +1,7 @@
-"""spacetorch's VISSL configs.
+"""spacetorch's VISSL configs (``configs/config/<name>.yaml``, ``config=<name>``).
 
-A package named ``configs`` on the path ahead of site-packages takes the place of the one
-VISSL installs, so Hydra (``config=<name>``) and VISSL's dataset catalog read the files in
-``configs/config/``.  ``train.py`` lives beside this folder, which puts it first on the path.
+They ship inside the installed package as ``spacetorch.configs`` (in a checkout,
+``spacetorch/configs`` is a link to this folder), and :func:`spacetorch.vissl.config.compose`
+puts that package on Hydra's search path beside VISSL's own configs, so training finds them
+wherever it runs.  ``dataset_catalog.json`` here is VISSL's dataset catalog for them.
 """

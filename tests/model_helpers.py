@@ -1,5 +1,6 @@
 """Small model files for the tests (a name of its own: ``conftest`` is ambiguous across folders)."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -47,3 +48,12 @@ def train_classifier(model: "torch.nn.Module", images: "torch.Tensor", labels: "
         for start in range(0, len(images), 64):
             model(images[start : start + 64])
     model.eval()
+
+
+def exit_code(main: Callable[[list[str]], int | None], argv: list[str]) -> int:
+    """A command's exit status: what its ``main`` returns, or the code of the ``SystemExit``
+    it raises (argparse and :func:`spacetorch.cli._arguments.fail` exit that way)."""
+    try:
+        return int(main(argv) or 0)
+    except SystemExit as err:
+        return int(err.code or 0)

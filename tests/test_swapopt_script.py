@@ -11,6 +11,8 @@ from PIL import Image
 from spacetorch.cli.swapopt import main
 from spacetorch.models.positions import NetworkPositions
 
+from model_helpers import exit_code
+
 # at 64 px every layer2.0 unit's receptive field touches the border: the figure keeps the inner 6 x 6
 SMALL = ["--image-size", "64", "--spatial-frequencies", "2", "4", "8", "16", "--device", "cpu", "--quiet",
          "--exclude-border", "1"]
@@ -19,7 +21,7 @@ SMALL = ["--image-size", "64", "--spatial-frequencies", "2", "4", "8", "16", "--
 def test_writes_the_swapped_set_its_record_and_the_figure(small_model_files, tmp_path, capsys) -> None:
     checkpoint, positions = small_model_files
     out, figure = tmp_path / "swapped", tmp_path / "before_after.png"
-    code = main(["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0", "layer3.0",
+    code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0", "layer3.0",
                  "--attempts", "2e4", "--out", str(out), "--figure", str(figure), "--n-neighborhoods", "200", *SMALL])
     assert code == 0, capsys.readouterr().err
     old, new = NetworkPositions.load_from_dir(positions), NetworkPositions.load_from_dir(out)
@@ -41,7 +43,7 @@ def test_writes_the_swapped_set_its_record_and_the_figure(small_model_files, tmp
 def test_a_figure_layer_the_border_leaves_empty_is_refused_before_the_swaps(small_model_files, tmp_path, capsys) -> None:
     checkpoint, positions = small_model_files
     out = tmp_path / "swapped"
-    code = main(["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0",
+    code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0",
                  "--attempts", "2e4", "--out", str(out), *SMALL[:-2]])
     assert code == 2 and not out.exists() and not (tmp_path / "swapped.resume").exists()
     assert "--exclude-border rf leaves no unit of layer2.0" in capsys.readouterr().err
@@ -52,7 +54,7 @@ def test_an_existing_output_is_refused_before_any_work(small_model_files, tmp_pa
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    code = main(["--checkpoint", str(checkpoint), "--positions", str(positions), "--out", str(out), *SMALL])
+    code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--out", str(out), *SMALL])
     assert code == 2
     assert f"--out {out}: directory exists and is not empty" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
@@ -60,7 +62,7 @@ def test_an_existing_output_is_refused_before_any_work(small_model_files, tmp_pa
 
 def test_unknown_layers_and_bad_attempts_are_named(small_model_files, tmp_path, capsys) -> None:
     checkpoint, positions = small_model_files
-    code = main(["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer9.0",
+    code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer9.0",
                  "--out", str(tmp_path / "x"), *SMALL])
     assert code == 2
     assert "--layers: ['layer9.0'] have no positions in" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from PIL import Image
 
 from spacetorch.cli.v1_figure import main
 
-from model_helpers import SMALL_IMAGE_SIZE
+from model_helpers import SMALL_IMAGE_SIZE, exit_code
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,11 +35,11 @@ def test_help_and_errors(small_model_files: tuple[Path, Path], tmp_path: Path, c
     assert result.returncode == 0 and "--checkpoint" in result.stdout and "--trust-checkpoint" in result.stdout
     checkpoint, positions = small_model_files
     base = ["--checkpoint", str(checkpoint), "--positions", str(positions), "--out", str(tmp_path / "x.png"), "--quiet"]
-    assert main(base) == 2  # 224 px gratings for 64 px positions
+    assert exit_code(main, base) == 2  # 224 px gratings for 64 px positions
     assert "layer 'layer2.0' outputs features of shape (C, H, W) = (128, 28, 28)" in capsys.readouterr().err
-    assert main(base + ["--image-size", "64"]) == 2  # the standard frequencies alias at 64 px
+    assert exit_code(main, base + ["--image-size", "64"]) == 2  # the standard frequencies alias at 64 px
     assert "Nyquist" in capsys.readouterr().err
-    assert main(["--checkpoint", str(tmp_path / "none.torch"), "--positions", str(positions)]) == 2
+    assert exit_code(main, ["--checkpoint", str(tmp_path / "none.torch"), "--positions", str(positions)]) == 2
     assert "none.torch does not exist" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
 
@@ -61,7 +61,7 @@ def test_border_units_are_left_out_by_default_and_the_counts_are_stated(small_mo
     assert main(base + ["--exclude-border", "0"]) == 0
     assert "layer2.0: 8192 of 8192 units analysed\n" in capsys.readouterr().out
     # at 64 px every layer2.0 unit sees the padding: the default says so instead of drawing nothing
-    assert main(base) == 2
+    assert exit_code(main, base) == 2
     assert "--exclude-border rf leaves no unit of layer2.0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(base + ["--exclude-border", "ring"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOAD_ERRORS",
+    "HelpFormatter",
+    "examples",
+    "program",
     "add_border_argument",
     "add_checkpoint_arguments",
     "add_classifier_arguments",
@@ -30,6 +34,56 @@ __all__ = [
 
 #: what loading a classifier by name from a checkpoint raises for bad input (a message naming it)
 LOAD_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, KeyError, TypeError, ValueError)
+
+
+#: set by the ``spacetorch`` command to "spacetorch <subcommand>" before it runs one
+_invoked_as: str | None = None
+
+#: the same, for a subcommand it runs as a process of its own (``spacetorch train``)
+PROGRAM_VARIABLE = "SPACETORCH_PROGRAM"
+
+
+def program(script: str) -> str:
+    """The name a command reports itself by: ``spacetorch <subcommand>`` when run through the
+    ``spacetorch`` command, else its script's name (``swapopt.py``)."""
+    return _invoked_as or os.environ.get(PROGRAM_VARIABLE) or script
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default shown once, where it says something (not for flags, not ``None``,
+    not where the help already states it); text wrapped, except indented lines (examples),
+    which are kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        return f"{text} [default: {_readable(action.default).replace('%', '%%')}]"
+
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.startswith("  ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(paragraphs)
+
+
+def _readable(value: Any) -> str:
+    """A default as one would type it: ``5.5 18.56``, not ``[np.float64(5.5), ...]``."""
+    if isinstance(value, (list, tuple)):
+        return " ".join(_readable(v) for v in value)
+    if isinstance(value, float) or type(value).__name__.startswith("float"):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def examples(*commands: str) -> str:
+    """An epilog of example command lines (``spacetorch ...``; the scripts take the same options)."""
+    return "examples:\n" + "\n".join(f"  {command}" for command in commands)
 
 
 def fail(prog: str, message: str) -> NoReturn:
@@ -72,13 +126,13 @@ def classifier_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     try:
         kwargs = json.loads(args.model_kwargs)
     except json.JSONDecodeError as err:
-        parser.error(f"--model-kwargs: not JSON ({err}): {args.model_kwargs!r}")
+        fail(parser.prog, f"--model-kwargs: not JSON ({err}): {args.model_kwargs!r}")
     if not isinstance(kwargs, dict):
-        parser.error(f"--model-kwargs: expected a JSON object of keyword arguments, got {args.model_kwargs!r}")
+        fail(parser.prog, f"--model-kwargs: expected a JSON object of keyword arguments, got {args.model_kwargs!r}")
     try:
         model, info, classes = load_whole_classifier(args.checkpoint, args.arch, trusted=args.trust_checkpoint, model_kwargs=kwargs)
     except LOAD_ERRORS as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+        fail(parser.prog, f"{err}")
     return model, info, kwargs, classes
 
 

@@ -7,19 +7,24 @@ import shutil
 import sys
 from pathlib import Path
 
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data.image_check import find_unreadable_images
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="check_images.py",
+        prog=program("check_images.py"),
         description=(
             "Decode every image under ROOT (e.g. an ImageFolder such as data/imagenet/train) as "
             "training does, and print each one that fails with the reason. Exit status 1 when "
             "some failed, 0 when all are readable."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=examples(
+            'spacetorch check-images data/imagenet/train',
+            'spacetorch check-images data/imagenet/train --move-to data/unreadable --workers 8',
+        ),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("root", type=Path, help="folder to check (searched recursively)")
     parser.add_argument(
@@ -35,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.root.is_dir():
-        parser.exit(2, f"{parser.prog}: error: ROOT {args.root} is not a directory\n")
+        fail(parser.prog, f"ROOT {args.root} is not a directory")
     if args.workers is not None and args.workers < 1:
-        parser.exit(2, f"{parser.prog}: error: --workers must be >= 1, got {args.workers}\n")
+        fail(parser.prog, f"--workers must be >= 1, got {args.workers}")
     from tqdm.auto import tqdm
 
     total = 0

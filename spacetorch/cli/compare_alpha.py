@@ -14,16 +14,33 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import add_border_argument, add_grating_arguments, device_of, gratings_of, layer_keys
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    add_border_argument,
+    add_grating_arguments,
+    device_of,
+    examples,
+    fail,
+    gratings_of,
+    layer_keys,
+    program,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 
-TRAIN_PY = Path(__file__).resolve().parents[2] / "train.py"
+#: the training command (``spacetorch train``'s own process: its ranks get VISSL's registrations)
+TRAIN = [sys.executable, "-m", "spacetorch.cli.train"]
 TASK_LOSS = re.compile(r"Iteration \d+: task loss (\S+?);")
+
+
+def _training_arguments(recorded: list[str]) -> list[str]:
+    """The training arguments of a run's ``command.json`` (earlier versions put the path of
+    ``train.py`` first)."""
+    return recorded[1:] if recorded and recorded[0].endswith("train.py") else recorded
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="compare_alpha.py",
+        prog=program("compare_alpha.py"),
         description=(
             "Train CONFIG through train.py at alpha = 0 and at each --alphas value, for each --seeds value "
             "(same data, steps and schedule), then measure every final checkpoint on the 640 sine gratings: "
@@ -33,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
             "alpha, and SL per layer and smoothness with their spread over seeds). Runs already trained "
             "in OUT/runs/ are measured again, not retrained."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=examples(
+            'spacetorch compare-alpha --config demo_cpu_supervised_spatial_resnet18 --positions positions/resnet18_112px_swapopt \\',
+            '    --alphas 5 15 --alpha-layers layer2_0,layer2_1 --seeds 0 1 2 --image-size 112 --out comparisons/map_demo',
+        ),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", default="demo_cpu_simclr_spatial_resnet18", help="the config to train (config=NAME)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[2.5, 25.0], help="spatial loss weights besides 0")
@@ -67,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     alphas = sorted({0.0, *(float(a) for a in args.alphas)})
     if any(not math.isfinite(a) or a < 0 for a in alphas):
-        parser.exit(2, f"{parser.prog}: error: --alphas must be finite numbers >= 0, got {args.alphas}\n")
+        fail(parser.prog, f"--alphas must be finite numbers >= 0, got {args.alphas}")
     try:  # everything the measurement needs is checked before the first run
         _check(args)
     except (ValueError, KeyError, OSError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err.args[0] if isinstance(err, KeyError) else err}\n")
+        fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
         return _compare(parser, args, alphas)
 
@@ -125,20 +146,19 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
     for alpha, seed in tqdm(runs, desc="training", unit="run", disable=args.quiet):
         folder = args.out / "runs" / _run_name(alpha, seed, args.alpha_layers)
         folder.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, str(TRAIN_PY), f"config={args.config}", "--alpha", f"{alpha:g}",
-                   f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}", *_overrides(args)]
+        train_args = [f"config={args.config}", "--alpha", f"{alpha:g}", f"config.SEED_VALUE={seed}",
+                      f"config.CHECKPOINT.DIR={folder.resolve()}", *_overrides(args)]
         if args.alpha_layers is not None:
-            command += ["--alpha-layers", ",".join(args.alpha_layers)]
+            train_args += ["--alpha-layers", ",".join(args.alpha_layers)]
         if args.gpus is not None:
-            command += ["--gpus", args.gpus]
-        recorded = folder / "command.json"  # a run folder is reused only for the same command
-        if recorded.is_file() and json.loads(recorded.read_text()) != command[1:]:
-            print(f"{parser.prog}: error: {folder} holds a run of another command (other --positions, --init, "
-                  f"--override or config?); give this comparison its own --out, or delete that folder", file=sys.stderr)
-            return 2
-        recorded.write_text(json.dumps(command[1:], indent=1) + "\n")
+            train_args += ["--gpus", args.gpus]
+        recorded = folder / "command.json"  # a run folder is reused only for the same training arguments
+        if recorded.is_file() and _training_arguments(json.loads(recorded.read_text())) != train_args:
+            fail(parser.prog, f"{folder} holds a run of another command (other --positions, --init, --override or config?); "
+                 "give this comparison its own --out, or delete that folder")
+        recorded.write_text(json.dumps(train_args, indent=1) + "\n")
         with open(folder / "train.out", "w") as log:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+            code = subprocess.run([*TRAIN, *train_args], stdout=log, stderr=subprocess.STDOUT).returncode
         finals = sorted(folder.glob("model_final_checkpoint_phase*.torch"), key=lambda p: int(p.stem.rsplit("phase", 1)[1]))
         if code != 0 or not finals:
             tail = (folder / "train.out").read_text()[-2000:]

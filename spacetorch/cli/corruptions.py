@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import add_classifier_arguments, fail
+from spacetorch.cli._arguments import HelpFormatter, add_classifier_arguments, examples, fail, program
 from spacetorch.cli._signals import exit_on_interrupt
 
-PROG = "corruptions.py"
 TABLE = "corruption_accuracy.csv"
 SUMMARY = "summary.json"
 HEATMAP = "corruption_heatmap.png"
@@ -25,18 +24,24 @@ def build_parser() -> argparse.ArgumentParser:
     from spacetorch.data.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES
 
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=program("corruptions.py"),
         description=(
             "Corruption robustness in the layout of Tiny-ImageNet-C and ImageNet-C: "
             "ROOT/<corruption>/<severity>/<class>/<image>. 'make' builds such a set from any clean "
             "ImageFolder with imagecorruptions (ImageNet-C's 15 corruptions x 5 severities); 'evaluate' "
             "measures a classifier on one, downloaded or made."
         ),
+        epilog=examples(
+            "spacetorch corruptions make --images data/tiny-imagenet/val --out data/tiny-imagenet-c --workers 8",
+            "spacetorch corruptions evaluate --checkpoint model.torch --arch resnet18 --data data/tiny-imagenet-c \\",
+            "    --clean data/tiny-imagenet/val --out results/corruptions",
+        ),
+        formatter_class=HelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{make,evaluate}")
     names = ", ".join(CORRUPTIONS)
     make = commands.add_parser(
-        "make", prog=f"{PROG} make",
+        "make", prog=f"{program('corruptions.py')} make",
         help="make a corrupted set from a clean ImageFolder",
         description=(
             "Write OUT/<corruption>/<severity>/<class>/<image stem>.png for every image of the clean "
@@ -67,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--quiet", action="store_true", help="no progress bar")
 
     evaluate = commands.add_parser(
-        "evaluate", prog=f"{PROG} evaluate",
+        "evaluate", prog=f"{program('corruptions.py')} evaluate",
         help="evaluate a classifier on a corrupted set",
         description=(
             "Top-1 accuracy of a classifier checkpoint on every <corruption>/<severity> folder of --data "
@@ -113,7 +118,7 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     from spacetorch.data.corruptions import PARTIAL_SUFFIX, CorruptedSetError, make_corrupted_folder
 
-    prog = f"{PROG} make"
+    prog = f"{program('corruptions.py')} make"
     if args.workers < 0:
         fail(prog, f"--workers must be >= 0, got {args.workers}")
     if args.out.exists() and not args.overwrite:
@@ -154,7 +159,7 @@ class _Samples:
 
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    prog = f"{PROG} evaluate"
+    prog = f"{program('corruptions.py')} evaluate"
     for name in ("resize", "crop", "batch_size", "limit"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -180,7 +185,7 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
     from spacetorch.cli._arguments import classifier_of, device_of
     from spacetorch.data.corruptions import class_folders
 
-    prog = f"{PROG} evaluate"
+    prog = f"{program('corruptions.py')} evaluate"
     model, info, kwargs, outputs = classifier_of(parser, args)
     first = next(iter(folders.values()))
     classes = [p.name for p in class_folders(first)]

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import add_classifier_arguments
+from spacetorch.cli._arguments import HelpFormatter, add_classifier_arguments, examples, fail, program
 from spacetorch.cli._signals import exit_on_interrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="evaluate_td.py",
+        prog=program("evaluate_td.py"),
         description=(
             "Evaluate a classifier checkpoint (a VISSL checkpoint with a linear head, or a plain state dict) "
             "on an ImageFolder-layout directory (ImageNet val, ImageNet-V2... one folder per class, in the "
@@ -28,7 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--boxes, also top-1 localisation (right class and IoU >= 0.5 with a true box). Writes "
             "OUT/results.json, OUT/results.csv and, for --cam-images, one PNG per image with its CAM at every step."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=examples(
+            'spacetorch evaluate-tdam --checkpoint tdresnet50.torch --arch tdresnet50 --data data/imagenet/val --out results/tdam',
+            'spacetorch evaluate-tdam --checkpoint tdresnet50.torch --arch tdresnet50 --data data/imagenet/val \\',
+            '    --boxes data/imagenet/val_boxes --cam-images n01440764/ILSVRC2012_val_00000293.JPEG',
+        ),
+        formatter_class=HelpFormatter,
     )
     add_classifier_arguments(parser, arch_default="tdresnet50", arch_help="registered model (spacetorch.models.list_models('td*'))")
     parser.add_argument("--data", type=Path, required=True, help="ImageFolder directory: DATA/<class>/<image>")
@@ -52,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.data.is_dir():
-        parser.error(f"--data: {args.data} is not a directory")
+        fail(parser.prog, f"--data: {args.data} is not a directory")
     if args.boxes is not None and not args.boxes.is_dir():
-        parser.error(f"--boxes: {args.boxes} is not a directory")
+        fail(parser.prog, f"--boxes: {args.boxes} is not a directory")
     for name in ("resize", "crop", "batch_size"):
         if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            fail(parser.prog, f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     with exit_on_interrupt(parser.prog, f"nothing was written to {args.out}"):
         return _evaluate(parser, args)
 
@@ -72,7 +77,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     model, info, kwargs, outputs = classifier_of(parser, args)
     if not (hasattr(model, "layer4") and hasattr(model, "fc")):
-        parser.exit(2, f"{parser.prog}: error: --arch {args.arch}: class activation maps need a ResNet (layer4 and fc)\n")
+        fail(parser.prog, f"--arch {args.arch}: class activation maps need a ResNet (layer4 and fc)")
     device = device_of(args)
     model.to(device)
     transform = transforms.Compose([
@@ -82,12 +87,12 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         dataset = datasets.ImageFolder(str(args.data), transform=transform)
     except (FileNotFoundError, RuntimeError) as err:
-        parser.exit(2, f"{parser.prog}: error: --data {args.data}: {err}\n")
+        fail(parser.prog, f"--data {args.data}: {err}")
     if len(dataset.classes) != outputs:
-        parser.exit(
-            2,
-            f"{parser.prog}: error: --data {args.data} has {len(dataset.classes)} class folders, but the model in "
-            f"{args.checkpoint} has {outputs} outputs; the folders must be the model's classes, in its order\n",
+        fail(
+            parser.prog,
+            f"--data {args.data} has {len(dataset.classes)} class folders, but the model in "
+            f"{args.checkpoint} has {outputs} outputs; the folders must be the model's classes, in its order",
         )
     cam_paths = _cam_indices(parser, args, dataset)
     boxes: dict[int, Any] = {}
@@ -96,11 +101,11 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         for index in range(count):
             xml = find_box_file(args.boxes, Path(dataset.samples[index][0]))
             if xml is None:
-                parser.exit(2, f"{parser.prog}: error: --boxes {args.boxes}: no {Path(dataset.samples[index][0]).stem}.xml\n")
+                fail(parser.prog, f"--boxes {args.boxes}: no {Path(dataset.samples[index][0]).stem}.xml")
             try:
                 boxes[index] = read_voc_boxes(xml)
             except ValueError as err:
-                parser.exit(2, f"{parser.prog}: error: --boxes: {err}\n")
+                fail(parser.prog, f"--boxes: {err}")
     subset = torch.utils.data.Subset(dataset, range(count))
     loader = torch.utils.data.DataLoader(subset, batch_size=args.batch_size, num_workers=args.workers)
     results = evaluate_steps(
@@ -126,9 +131,9 @@ def _cam_indices(parser: argparse.ArgumentParser, args: argparse.Namespace, data
         candidates = [Path(name), args.data / name]
         index = next((by_path.get(str(c.resolve())) for c in candidates if str(c.resolve()) in by_path), None)
         if index is None:
-            parser.exit(2, f"{parser.prog}: error: --cam-images: {name} is not an image of --data {args.data}\n")
+            fail(parser.prog, f"--cam-images: {name} is not an image of --data {args.data}")
         if args.limit is not None and index >= args.limit:
-            parser.exit(2, f"{parser.prog}: error: --cam-images: {name} is beyond --limit {args.limit}\n")
+            fail(parser.prog, f"--cam-images: {name} is beyond --limit {args.limit}")
         found[name] = index
     return found
 

@@ -11,10 +11,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import fail
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, program
 from spacetorch.cli._signals import exit_on_interrupt
-
-PROG = "evaluate_topdown.py"
 
 
 def _epsilon(text: str) -> float:
@@ -36,7 +34,7 @@ def _model_spec(text: str) -> tuple[str, Path]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=program("evaluate_topdown.py"),
         description=(
             "Compare classifiers (e.g. a coarse-to-fine topdown_* model and its bottomup_* twin) on an "
             "ImageFolder whose class folders are the models' classes, in their order. Subcommands: "
@@ -44,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
             "one plot for all models) and 'gradcam' (pytorch-grad-cam heat maps of chosen images; with "
             "--boxes, a localisation score)."
         ),
+        epilog=examples(
+            "spacetorch evaluate-coarse-to-fine accuracy --model topdown_resnet32_cifar=topdown.torch \\",
+            "    --model bottomup_resnet32_cifar=bottomup.torch --data data/cifar10/test --out results/cifar",
+            "spacetorch evaluate-coarse-to-fine attack --model topdown_resnet32_cifar=topdown.torch --data data/cifar10/test \\",
+            "    --eps 0 1/255 2/255 4/255 8/255 --attacks fgsm pgd",
+        ),
+        formatter_class=HelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{accuracy,attack,gradcam}")
     for name, text in (
@@ -51,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("attack", "accuracy under FGSM and PGD at each budget: OUT/robustness.csv and OUT/robustness.png"),
         ("gradcam", "Grad-CAM of chosen images for each model: OUT/gradcam/<image>.png and OUT/gradcam.csv"),
     ):
-        sub = commands.add_parser(name, prog=f"{PROG} {name}", help=text, description=text)
+        sub = commands.add_parser(name, prog=f"{program('evaluate_topdown.py')} {name}", help=text, description=text)
         sub.add_argument(
             "--model", type=_model_spec, action="append", required=True, metavar="ARCH=CHECKPOINT",
             help="a registered model and its checkpoint (VISSL with a linear head, or a plain state dict); repeat to compare",
@@ -92,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    prog = f"{PROG} {args.command}"
+    prog = f"{program('evaluate_topdown.py')} {args.command}"
     for name in ("batch_size", "limit", "pgd_steps"):
         value = getattr(args, name, None)
         if value is not None and value < 1:

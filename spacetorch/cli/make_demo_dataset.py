@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data import DEMO_PHOTOS, make_dead_leaves_folder, make_demo_image_folder
 
@@ -14,7 +15,7 @@ DEFAULT_OUT = Path("data/demo_images")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="make_demo_dataset.py",
+        prog=program("make_demo_dataset.py"),
         description=(
             "Make a small natural-image set without downloading anything, as an ImageFolder / VISSL "
             "disk_folder (OUT/train/<class>/*, OUT/val/<class>/*). --source photos: random square crops "
@@ -23,7 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--source dead-leaves: procedural dead-leaves images (occluding shapes with power-law sizes, "
             "oriented textures, a 1/f^2 power spectrum), one class."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=examples(
+            'spacetorch demo-data                                   # data/demo_images, 12 photograph classes',
+            'spacetorch demo-data --source dead-leaves --n-train 2048 --workers 8 --out data/dead_leaves',
+        ),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (must not exist)")
     parser.add_argument("--source", choices=("photos", "dead-leaves"), default="photos", help="what the images are")
@@ -37,15 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.out.exists():
-        print(f"error: --out {args.out} exists; delete it or choose another --out", file=sys.stderr)
-        return 2
+        fail(parser.prog, f"--out {args.out} exists; delete it or choose another --out")
     from tqdm.auto import tqdm
 
     total = args.n_train + args.n_val
     with (
-        exit_on_interrupt("make_demo_dataset.py", f"nothing was written ({args.out} does not exist)"),
+        exit_on_interrupt(parser.prog, f"nothing was written ({args.out} does not exist)"),
         tqdm(total=total, desc="demo images", unit="img", disable=args.quiet) as bar,
     ):
         try:
@@ -55,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 make_dead_leaves_folder(args.out, args.n_train, args.n_val, args.size, args.seed, progress, args.workers)
         except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+            fail(parser.prog, str(err))
     print(f"wrote {total} images to {args.out}")
     return 0
 

@@ -7,6 +7,7 @@ import math
 import time
 from pathlib import Path
 
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.models import list_models
 from spacetorch.models.positions import check_output_dir, retinotopic_positions
@@ -16,7 +17,7 @@ DEFAULT_OUT = "positions/{arch}_retinotopic_init"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="save_retinotopic_positions.py",
+        prog=program("save_retinotopic_positions.py"),
         description=(
             "Place every unit of each layer with positions of a registered model (every residual "
             "block of a ResNet) on a simulated cortical sheet (retinotopic initialisation of the "
@@ -24,7 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
             "one <layer>.pkl or <layer>.npz file per layer plus version.txt into --out, all or "
             "nothing."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=examples(
+            'spacetorch positions --arch resnet18 --out positions/resnet18_retinotopic_init',
+            'spacetorch positions --arch resnet18 --input-size 112 --out positions/resnet18_112px_retinotopic_init',
+            'python scripts/save_retinotopic_positions.py --arch resnet50 --format pkl --out positions/resnet50',
+        ),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--arch", default="resnet18", choices=list_models(), metavar="MODEL", help="registered model: %(choices)s")
     parser.add_argument(
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_output_dir(out, overwrite=args.overwrite)
     except FileExistsError as err:
-        parser.exit(2, f"{parser.prog}: error: --out {err}\n")
+        fail(parser.prog, f"--out {err}")
     start = time.perf_counter()
     with exit_on_interrupt(parser.prog, f"nothing was written ({out} is as it was)"):
         positions = retinotopic_positions(

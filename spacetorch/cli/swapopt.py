@@ -10,11 +10,15 @@ import time
 from pathlib import Path
 
 from spacetorch.cli._arguments import (
+    HelpFormatter,
     add_border_argument,
     add_checkpoint_arguments,
     add_grating_arguments,
     device_of,
+    examples,
+    fail,
     gratings_of,
+    program,
 )
 from spacetorch.cli._signals import exit_on_interrupt
 
@@ -23,7 +27,7 @@ DEFAULT_ATTEMPTS = 50_000_000  # per layer, as for the published models
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="swapopt.py",
+        prog=program("swapopt.py"),
         description=(
             "Record a trained model's responses to the 640 standard sine gratings, then swap the "
             "positions of pairs of units inside small windows of the cortical sheet whenever that "
@@ -32,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
             "(settings, seed, attempts, swaps kept, loss before and after) and a before/after figure. "
             "Train on the result with train.py config.MODEL.TRUNK.TRUNK_PARAMS.position_dir=OUT."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=examples(
+            'spacetorch swapopt --checkpoint checkpoints/run/model_final_checkpoint_phase16.torch \\',
+            '    --positions positions/resnet18_112px_retinotopic_init --layers layer2.0 layer2.1 --attempts 5e6 \\',
+            '    --image-size 112 --out positions/resnet18_112px_swapopt --figure figures/swapopt_layer2.0.png',
+        ),
+        formatter_class=HelpFormatter,
     )
     add_checkpoint_arguments(
         parser, checkpoint_help="VISSL checkpoint of the model (e.g. trained with alpha = 0)",
@@ -83,14 +92,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
     from spacetorch.models.topographic import TopographicModel
     from spacetorch.plots import save_figure, swapopt_figure
 
-    def fail(message: str) -> int:
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
-        return 2
-
     try:
         check_output_dir(out, overwrite=args.overwrite)
     except FileExistsError as err:
-        return fail(f"--out {err}")
+        fail(parser.prog, f"--out {err}")
     device = device_of(args)
     start = time.perf_counter()
     try:
@@ -98,13 +103,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
         layers = args.layers or list(model.positions.layer_positions)
         unknown = [name for name in layers if name not in model.positions.layer_positions]
         if unknown:
-            return fail(f"--layers: {unknown} have no positions in {args.positions}; it has {list(model.positions.layer_positions)}")
+            fail(parser.prog, f"--layers: {unknown} have no positions in {args.positions}; it has {list(model.positions.layer_positions)}")
         gratings = gratings_of(args)
         if args.figure_layer in layers:  # the figure's border policy fits these gratings: known before the swaps
             kept_units(model, args.figure_layer, gratings.size, args.exclude_border)
         recorded = model.responses(gratings, layers, batch_size=args.batch_size, device=device, progress=not args.quiet)
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
-        return fail(str(err))
+        fail(parser.prog, str(err))
     responses = {name: r.numpy() for name, (r, _) in recorded.items()}
     del recorded
 
@@ -125,7 +130,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
             on_layer=bar_for, n_neighborhoods=args.n_neighborhoods,
         )
     except ValueError as err:
-        return fail(str(err))
+        fail(parser.prog, str(err))
     record = {
         "checkpoint": str(args.checkpoint), "arch": args.arch, "positions": str(args.positions),
         "stimuli": f"{len(gratings)} sine gratings, {args.image_size} px", "seed": args.seed,

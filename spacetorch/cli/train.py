@@ -15,14 +15,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+if __name__ in ("__main__", "__mp_main__"):
+    # run as `python -m spacetorch.cli.train` (what `spacetorch train` runs), or re-imported by a
+    # rank or data-loader worker it spawned: VISSL's registrations and fixes, as train.py does
+    import spacetorch.vissl  # noqa: F401
+
 from spacetorch._files import remove_stale_temporaries
-from spacetorch.cli._arguments import layer_keys
+from spacetorch.cli._arguments import fail, layer_keys, program
 from spacetorch.cli._signals import interrupts_as_exceptions
 
 __all__ = ["main", "build_parser"]
 
 EPILOG = """\
-examples:
+examples (spacetorch train takes the same arguments as python train.py):
+  spacetorch train config=demo_cpu_supervised_spatial_resnet18        # CPU, a few minutes
   python train.py config=simclr_spatial_resnet18 --gpus 0,1,2,3
   python train.py config=simclr_spatial_resnet18 --gpus 1,3,5,7 --alpha 2.5 \\
       config.CHECKPOINT.DIR=checkpoints/simclr_spatial_resnet18_lw2.5
@@ -45,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     from spacetorch.vissl.config import available_configs
 
     parser = argparse.ArgumentParser(
-        prog="train.py",
+        prog=program("train.py"),
         description=(
             "Train a topographic network (TDANN) with VISSL. Shipped configs: "
             + ", ".join(available_configs())
@@ -139,7 +145,7 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
             set_alpha(cfg, args.alpha, args.alpha_layers)
         validate(cfg)
     except ConfigError as err:
-        parser.exit(2, f"train.py: error: {err}\n")
+        fail(parser.prog, str(err))
     return cfg, notices, args.node_id
 
 
@@ -172,11 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
     cfg, notices, node_id = prepare(argv)
     for notice in notices:
-        print(f"train.py: {notice}", flush=True)
+        print(f"{program('train.py')}: {notice}", flush=True)
     finished = sorted(Path(cfg.CHECKPOINT.DIR).glob("model_final_checkpoint_*.torch"))
     if finished:
         print(
-            f"train.py: training already finished: {finished[-1]}; delete {cfg.CHECKPOINT.DIR} "
+            f"{program('train.py')}: training already finished: {finished[-1]}; delete {cfg.CHECKPOINT.DIR} "
             "or set config.CHECKPOINT.DIR to train again",
             flush=True,
         )
@@ -184,12 +190,12 @@ def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
     removed = remove_stale_temporaries(cfg.CHECKPOINT.DIR)
     if removed:
         print(
-            f"train.py: removed {len(removed)} partial checkpoint file(s) of an earlier run that was killed "
+            f"{program('train.py')}: removed {len(removed)} partial checkpoint file(s) of an earlier run that was killed "
             f"while saving: {', '.join(p.name for p in removed)}",
             flush=True,
         )
     run["cfg"] = cfg
-    print("train.py: starting VISSL training\n" + _summary(cfg), flush=True)
+    print(f"{program('train.py')}: starting VISSL training\n" + _summary(cfg), flush=True)
 
     from vissl.hooks import default_hook_generator
     from vissl.utils.distributed_launcher import launch_distributed
@@ -212,7 +218,7 @@ def _report_interrupt(signum: int, cfg: Any) -> int:
         child.join(timeout=60)
         if child.is_alive():
             child.kill()
-    message = f"train.py: interrupted by {name}; training did not finish."
+    message = f"{program('train.py')}: interrupted by {name}; training did not finish."
     if cfg is not None:
         from vissl.utils.checkpoint import get_resume_checkpoint
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from spacetorch.checkpoints import CheckpointError
 from spacetorch.cli._arguments import (
+    HelpFormatter,
     add_border_argument,
     add_checkpoint_arguments,
     add_grating_arguments,
     device_of,
+    examples,
+    fail,
     gratings_of,
+    program,
 )
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.maps import measure_orientation_map
@@ -23,13 +26,18 @@ from spacetorch.plots import save_figure, v1_figure
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="v1_figure.py",
+        prog=program("v1_figure.py"),
         description=(
             "Show a checkpoint's V1-like layer the standard sine gratings (8 orientations x 8 spatial "
             "frequencies x 5 phases x 2 colours), and draw its orientation map on the cortical sheet, "
             "the smoothness curve and the pinwheels into one PNG."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=examples(
+            'spacetorch v1-figure --checkpoint checkpoints/demo_cpu_supervised_spatial_resnet18/model_final_checkpoint_phase16.torch \\',
+            '    --positions positions/resnet18_112px_swapopt --image-size 112 --out figures/v1_demo.png',
+            'spacetorch v1-figure --checkpoint model_final_checkpoint_phase199.torch --positions positions/resnet18 --layer layer2.0',
+        ),
+        formatter_class=HelpFormatter,
     )
     add_checkpoint_arguments(
         parser, checkpoint_help="VISSL checkpoint (.torch)", positions_help="the positions directory the model was trained with"
@@ -49,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     device = device_of(args)
     out = args.out or Path("figures") / f"{args.checkpoint.parent.name}_{args.checkpoint.stem}_{args.layer}_v1.png"
     with exit_on_interrupt(parser.prog, f"no figure was written ({out} is as it was)"):
-        return _figure(args, device, out)
+        return _figure(parser.prog, args, device, out)
 
 
-def _figure(args: argparse.Namespace, device: str, out: Path) -> int:
+def _figure(prog: str, args: argparse.Namespace, device: str, out: Path) -> int:
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
         measured = measure_orientation_map(
@@ -60,15 +68,12 @@ def _figure(args: argparse.Namespace, device: str, out: Path) -> int:
             batch_size=args.batch_size, device=device, progress=not args.quiet,
         )
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        fail(prog, str(err))
     except KeyError as err:
-        print(f"error: --layer: {err.args[0]}", file=sys.stderr)
-        return 2
+        fail(prog, f"--layer: {err.args[0]}")
     print(measured.summary())
     if measured.map is None:
-        print(f"error: {measured.note}", file=sys.stderr)
-        return 2
+        fail(prog, measured.note)
     title = (args.title or f"{args.checkpoint} - {args.layer}") + f"\n({measured.units})"
     save_figure(v1_figure(measured.map, title=title), out)
     print(f"wrote {out}")

@@ -16,11 +16,22 @@ Importing this package applies the runtime fixes VISSL 0.1.6 needs on a modern s
 and imports the user modules named in ``$SPACETORCH_IMPORTS`` (``train.py --import``), which
 register a user's own trunks.
 
+It also points VISSL's dataset catalog at the shipped one (``configs/config/dataset_catalog.json``,
+which names the demo image set), unless ``$VISSL_DATASET_CATALOG_PATH`` names another.
+
 An entry script must import it at module level, so that spawned ranks and data-loader
 workers, which re-import the entry module, see the same registry and fixes.
 """
 
-from spacetorch.vissl import compat
+import os
+from pathlib import Path
+
+import spacetorch.configs
+
+# before VISSL's dataset catalog is imported (it reads the file then); inherited by the ranks
+os.environ.setdefault("VISSL_DATASET_CATALOG_PATH", str(Path(spacetorch.configs.__file__).parent / "config" / "dataset_catalog.json"))
+
+from spacetorch.vissl import compat  # noqa: E402
 
 compat.apply()
 

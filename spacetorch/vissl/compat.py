@@ -58,6 +58,10 @@ def _quiet_hydra_version_base() -> None:
     # vissl.utils.hydra_config calls initialize_config_module() without version_base; the
     # Hydra 1.1 behaviour it then assumes is the one VISSL's configs were written for.
     warnings.filterwarnings("ignore", message=r"(?s).*version_base parameter is not specified")
+    # Symptom: outside a checkout, every composition warns "provider=vissl, path=configs is not
+    # available": VISSL's search path plugin adds ./configs, which only a checkout has (the
+    # shipped configs come from the package spacetorch.configs).
+    warnings.filterwarnings("ignore", message=r"provider=vissl, path=configs is not available")
 
 
 def _atomic_checkpoints() -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import spacetorch.configs
 from spacetorch.losses import layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
 from spacetorch.models.positions import NetworkPositions, PositionsError, UnsafePickleError
@@ -30,8 +30,12 @@ __all__ = [
     "validate",
 ]
 
-#: the shipped YAML configs (``config=<name>`` picks ``CONFIG_DIR/<name>.yaml``)
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "config"
+#: the shipped YAML configs (``config=<name>`` picks ``CONFIG_DIR/<name>.yaml``): the package
+#: ``spacetorch.configs``, which in a checkout is the folder ``configs/`` (a link to it)
+CONFIG_DIR = Path(spacetorch.configs.__file__).parent / "config"
+
+#: where Hydra finds them, beside VISSL's own configs
+SEARCH_PATH = "pkg://spacetorch.configs"
 
 
 class ConfigError(ValueError):
@@ -61,7 +65,12 @@ def compose(overrides: Sequence[str]) -> Any:
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ConfigError(f"overrides look like config.KEY=value, got {bad}")
-    _use_shipped_configs()
+    searchpath = [o for o in overrides if o.startswith("hydra.searchpath=")]
+    if searchpath:  # the user's own config folders, and then the shipped ones
+        paths = searchpath[-1].split("=", 1)[1].strip("[]")
+        overrides = [o for o in overrides if o not in searchpath] + [f"hydra.searchpath=[{paths},{SEARCH_PATH}]"]
+    else:
+        overrides = [*overrides, f"hydra.searchpath=[{SEARCH_PATH}]"]
     try:
         hydra_cfg = compose_hydra_configuration(list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
@@ -75,17 +84,6 @@ def compose(overrides: Sequence[str]) -> Any:
         raise ConfigError(f"cannot compose the config: {err}{hint}") from None
     _, cfg = convert_to_attrdict(hydra_cfg)
     return cfg
-
-
-def _use_shipped_configs() -> None:
-    """Make ``configs`` (the package Hydra composes from) this repository's, whichever script
-    runs: ``train.py`` sits beside it, but ``scripts/*.py`` do not."""
-    root = str(CONFIG_DIR.parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    loaded = sys.modules.get("configs")
-    if loaded is not None and Path(loaded.__file__ or "").resolve().parent != CONFIG_DIR.parent:
-        del sys.modules["configs"]  # VISSL's own, imported before the path was set
 
 
 def select_gpus(spec: str) -> list[int]:

@@ -10,6 +10,8 @@ from PIL import Image
 
 from spacetorch.data.dead_leaves import dead_leaves_image, make_dead_leaves_folder
 
+from model_helpers import exit_code
+
 SIZE = 128
 
 
@@ -88,4 +90,4 @@ def test_make_demo_dataset_makes_either_source(tmp_path: Path, source: str, clas
     assert "wrote 18 images" in capsys.readouterr().out
     expected = classes or sorted(Path(name).stem for name in DEMO_PHOTOS)
     assert sorted(p.name for p in (out / "train").iterdir()) == expected
-    assert main(["--source", source, "--out", str(out), "--quiet"]) == 2, "an existing folder is refused"
+    assert exit_code(main, ["--source", source, "--out", str(out), "--quiet"]) == 2, "an existing folder is refused"

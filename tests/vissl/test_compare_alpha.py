@@ -11,6 +11,7 @@ from PIL import Image
 
 from spacetorch.cli.compare_alpha import main
 
+from model_helpers import exit_code
 from train_helpers import IMAGE_SIZE, small_run_overrides
 
 
@@ -142,6 +143,6 @@ def test_a_run_folder_of_another_command_is_refused_not_reused(small_positions: 
     (run / "command.json").write_text(json.dumps(["train.py", "config=demo_cpu_simclr_spatial_resnet18", "other"]))
     args = ["--out", str(out), "--seeds", "0", "--alphas", "25", "--image-size", str(IMAGE_SIZE), "--quiet",
             "--spatial-frequencies", "4", "8", "--exclude-border", "1", "--positions", str(small_positions)]
-    assert main(args) == 2
+    assert exit_code(main, args) == 2
     assert f"{run} holds a run of another command" in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == ["command.json"]  # nothing trained, nothing replaced

@@ -125,6 +125,17 @@ def test_unknown_config_name_lists_the_shipped_ones() -> None:
         compose(["config.SEED_VALUE=1"])
 
 
+def test_a_users_config_folder_joins_the_shipped_ones(tmp_path: Path) -> None:
+    """hydra.searchpath adds the user's folder; its config may build on a shipped one."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "my_variant.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - demo_cpu_simclr_spatial_resnet18\n  - _self_\nconfig:\n  SEED_VALUE: 77\n"
+    )
+    cfg = compose([f"hydra.searchpath=[file://{tmp_path}]", "config=my_variant"])
+    assert cfg.SEED_VALUE == 77 and cfg.MODEL.TRUNK.NAME == "spatial_resnet18"
+    assert compose([f"hydra.searchpath=[file://{tmp_path}]", "config=demo_cpu_simclr_spatial_resnet18"]).SEED_VALUE != 77
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_gpus_on_a_machine_without_cuda_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

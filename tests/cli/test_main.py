@@ -1,0 +1,86 @@
+"""The ``spacetorch`` command: every subcommand listed and reachable, one error style, and no
+module that reads files by a path relative to the source tree."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spacetorch.cli.main import COMMANDS, main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _spacetorch(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "spacetorch", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_help_lists_every_command_and_each_has_help_with_an_example(capsys) -> None:
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    for name in COMMANDS:
+        assert re.search(rf"^  {re.escape(name)}\s+\S", listed, re.M), name
+    for name in COMMANDS:
+        if name == "train":  # it replaces its process with `python -m spacetorch.cli.train`
+            result = _spacetorch(name, "--help")
+            assert result.returncode == 0, result.stderr
+            text = result.stdout
+        else:
+            with pytest.raises(SystemExit) as exited:
+                main([name, "--help"])
+            assert exited.value.code == 0, name
+            text = capsys.readouterr().out
+        assert text.startswith(f"usage: spacetorch {name}"), text[:80]
+        assert "examples" in text and f"spacetorch {name}" in text.split("examples", 1)[1], name
+        assert "np.float64" not in text and "(default: None)" not in text, name
+
+
+def test_earlier_names_still_work(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["evaluate-td", "--help"])
+    assert capsys.readouterr().out.startswith("usage: spacetorch evaluate-tdam")
+    from spacetorch.cli.evaluate_td import build_parser
+
+    assert build_parser().prog == "evaluate_td.py", "the name is the script's again once the subcommand returns"
+
+
+def test_an_unknown_command_and_a_user_error_get_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = _spacetorch("nosuch")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("spacetorch: error: unknown command 'nosuch'; the commands are train,")
+    (tmp_path / "data").mkdir()
+    result = _spacetorch("demo-data", "--out", str(tmp_path / "data"))
+    assert result.returncode == 2 and result.stderr == f"spacetorch demo-data: error: --out {tmp_path / 'data'} exists; delete it or choose another --out\n"
+
+
+def test_train_runs_as_its_own_module_and_names_itself(tmp_path: Path) -> None:
+    result = _spacetorch("train", "config=nosuch", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("spacetorch train: error: no config named 'nosuch'")
+    assert "demo_cpu_simclr_spatial_resnet18" in result.stderr, "the shipped configs are found outside the checkout"
+
+
+def test_no_module_reads_files_by_a_path_relative_to_the_source_tree() -> None:
+    """Installed elsewhere, ``parents[...]`` of a module is site-packages: the configs come from
+    the package ``spacetorch.configs`` instead."""
+    offenders = []
+    for path in sorted((REPO / "spacetorch").rglob("*.py")):
+        text = path.read_text()
+        if re.search(r"__file__\)?\.resolve\(\)\.parents\[|\.parents\[\d\]\s*/\s*\"(configs|train\.py|scripts|data)", text):
+            offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []
+
+
+def test_the_configs_ship_inside_the_package() -> None:
+    import spacetorch.configs
+    from spacetorch.vissl.config import CONFIG_DIR, available_configs
+
+    assert CONFIG_DIR == Path(spacetorch.configs.__file__).parent / "config"
+    assert CONFIG_DIR.resolve() == (REPO / "configs" / "config").resolve(), "one set of files: configs/config/"
+    assert "simclr_spatial_resnet18" in available_configs() and (CONFIG_DIR / "dataset_catalog.json").is_file()
+    setup = (REPO / "setup.py").read_text()
+    assert '"spacetorch.configs.config": ["*.yaml", "*.json"]' in setup
