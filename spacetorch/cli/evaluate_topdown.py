@@ -174,8 +174,7 @@ def _open(mode: str, path: str) -> Any:
 
 
 def _accuracy(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
-    args.eps, args.attacks, args.pgd_steps, args.seed = [0.0], [], 1, 0
-    rows = _attack_rows(prog, args, models)
+    rows = _attack_rows(prog, args, models, eps=[0.0], attacks=[], pgd_steps=1, seed=0)  # clean images only
     table = [{"model": r["model"], "arch": r["arch"], "checkpoint": r["checkpoint"], "images": r["images"], "top1": r["accuracy"]} for r in rows]
     _write_csv(args.out / "accuracy.csv", table)
     for row in table:
@@ -184,7 +183,10 @@ def _accuracy(prog: str, args: argparse.Namespace, models: list[dict[str, Any]])
     return 0
 
 
-def _attack_rows(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _attack_rows(
+    prog: str, args: argparse.Namespace, models: list[dict[str, Any]], eps: list[float], attacks: list[str], pgd_steps: int, seed: int
+) -> list[dict[str, Any]]:
+    """Accuracy of each model on clean images (``eps`` 0) and under each attack at each budget."""
     from tqdm.auto import tqdm
 
     from spacetorch.analyses.robustness import attack_accuracy
@@ -195,19 +197,19 @@ def _attack_rows(prog: str, args: argparse.Namespace, models: list[dict[str, Any
     for entry in models:
         with tqdm(total=count, desc=entry["label"], unit="img", disable=args.quiet) as bar:
             result = attack_accuracy(
-                entry["model"], loader, args.eps, attacks=args.attacks, pgd_steps=args.pgd_steps,
-                device=device_of(args), seed=args.seed, progress=bar.update,
+                entry["model"], loader, eps, attacks=attacks, pgd_steps=pgd_steps, device=device_of(args), seed=seed,
+                progress=bar.update,
             )
-        for (attack, eps), accuracy in result.items():
+        for (attack, budget), accuracy in result.items():
             rows.append({"model": entry["label"], "arch": entry["arch"], "checkpoint": entry["checkpoint"],
-                         "attack": attack, "eps": eps, "eps_255": round(eps * 255, 4), "images": count, "accuracy": accuracy})  # fmt: skip
+                         "attack": attack, "eps": budget, "eps_255": round(budget * 255, 4), "images": count, "accuracy": accuracy})  # fmt: skip
     return rows
 
 
 def _attack(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
     from spacetorch.plots import robustness_figure, save_figure
 
-    rows = _attack_rows(prog, args, models)
+    rows = _attack_rows(prog, args, models, args.eps, args.attacks, args.pgd_steps, args.seed)
     save_figure(robustness_figure(rows), args.out / "robustness.png")
     _write_csv(args.out / "robustness.csv", rows)
     for row in rows:
