@@ -13,7 +13,7 @@ POSITIONS := positions/resnet18_retinotopic_init
 DEMO_IMAGES := data/demo_images
 DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 
-.PHONY: help run run-simclr v1-figure map-comparison positions test test-fast bench gpu-wheels env clean
+.PHONY: help run run-simclr v1-figure map-comparison positions test test-fast docs bench gpu-wheels env clean
 
 help:
 	@echo "make run        the map demo on CPU (~8 min): alpha = 0 model, swapopt, the TDANN ($(MAP_CONFIG))"
@@ -22,7 +22,8 @@ help:
 	@echo "make run-simclr train the SimCLR TDANN demo ($(DEMO_CONFIG)) on CPU"
 	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
 	@echo "make test       lint, type-check and run every test (what CI runs)"
-	@echo "make test-fast  the same without the slow tier (real train.py runs, the notebook)"
+	@echo "make test-fast  the same without the slow tier (real train.py runs, the notebook) and the docs"
+	@echo "make docs       build the documentation site into site/ (MkDocs, --strict: a broken link fails)"
 	@echo "make bench      run the benchmarks in bench/"
 	@echo "make gpu-wheels the wheels bench/gpu_check.py installs on a GPU machine (.whl/)"
 	@echo "make env        only build the virtual environment ($(VENV))"
@@ -101,7 +102,11 @@ $(DEMO_IMAGES)/train: | $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
+	$(MAKE) docs
 	$(BIN)/python -m pytest -m ""
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet
 
 test-fast: $(STAMP)
 	$(BIN)/python -m ruff check .
@@ -127,4 +132,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_end_to_end.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache site

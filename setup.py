@@ -50,9 +50,12 @@ setup(
         # --no-deps as it pins requests~=2.25, which it does not import
         "grad-cam>=1.5",
     ],
-    # the tests also run demo.ipynb top to bottom
+    # the tests also run demo.ipynb top to bottom and build the documentation site (make docs)
     extras_require={
-        "test": ["pytest>=8", "mypy>=1.10", "ruff>=0.15", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.20"]
+        "test": [
+            "pytest>=8", "mypy>=1.10", "ruff>=0.15", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.20",
+            "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26",
+        ]
     },
     entry_points={
         "console_scripts": [

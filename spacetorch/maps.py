@@ -133,7 +133,9 @@ def measure_orientation_map(
             keeps every unit.
         responses: ``(responses (S, N), coordinates (N, 2))`` already recorded for these gratings
             (e.g. with other layers at once); recorded here when ``None``.
-        batch_size, device, progress: for recording the responses.
+        batch_size: images per forward pass when recording the responses.
+        device: where the model runs when recording them.
+        progress: a progress bar while recording them.
 
     Raises:
         KeyError: ``layer`` has no positions.

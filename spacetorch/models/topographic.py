@@ -40,8 +40,9 @@ class TopographicModel(nn.Module):
         model: any network; the layers are its submodules named as in ``positions``
             (``"layer2.0"``).
         positions: the units' positions, one :class:`LayerPositions` per layer.
-        mean, std: per-channel normalisation applied to the ``[0, 1]`` input images (the
-            training configs' ImageNet values); ``None`` for none.
+        mean: per-channel mean of the normalisation applied to the ``[0, 1]`` input images (the
+            training configs' ImageNet values); ``None`` for no normalisation.
+        std: per-channel standard deviation of that normalisation.
 
     The model's mode is left as it is; :meth:`responses` runs it in eval mode.
 
