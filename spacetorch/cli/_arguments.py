@@ -26,6 +26,9 @@ __all__ = [
     "add_grating_arguments",
     "classifier_of",
     "device_of",
+    "processes",
+    "torch_device",
+    "workers",
     "fail",
     "gratings_of",
     "layer_keys",
@@ -164,7 +167,7 @@ def add_grating_arguments(parser: argparse.ArgumentParser, *, image_size: int | 
         help="grating cycles per image (must stay below image-size / 2)",
     )
     parser.add_argument("--batch-size", type=int, default=64, help="gratings per forward pass")
-    parser.add_argument("--device", default=None, help="torch device for the responses [default: cuda if available, else cpu]")
+    parser.add_argument("--device", type=torch_device, default=None, help="torch device for the responses [default: cuda if available, else cpu]")
 
 
 def gratings_of(args: argparse.Namespace, image_size: int | None = None) -> SineGratings:
@@ -175,6 +178,46 @@ def gratings_of(args: argparse.Namespace, image_size: int | None = None) -> Sine
     if size is None:
         raise ValueError("--image-size is needed: no default image size is known here")
     return SineGratings(size, spatial_frequencies=args.spatial_frequencies)
+
+
+def _count(text: str, minimum: int, maximum: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not minimum <= value <= maximum:
+        raise argparse.ArgumentTypeError(f"expected {minimum} to {maximum} {what}, got {value}")
+    return value
+
+
+def workers(text: str) -> int:
+    """``--workers`` of processes besides this one: 0 to the machine's CPU count."""
+    return _count(text, 0, os.cpu_count() or 1, f"processes (this machine has {os.cpu_count() or 1} CPUs)")
+
+
+def processes(text: str) -> int:
+    """``--workers`` of a command that needs at least one process: 1 to the machine's CPU count."""
+    return _count(text, 1, os.cpu_count() or 1, f"processes (this machine has {os.cpu_count() or 1} CPUs)")
+
+
+def torch_device(text: str) -> str:
+    """``--device``: a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a torch device such as cpu, cuda or cuda:1, got {text!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text}: this machine has no usable CUDA device; use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: MPS is not available here; use cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text}: spacetorch runs on cpu, cuda or mps")
+    return text
 
 
 def device_of(args: argparse.Namespace) -> str:

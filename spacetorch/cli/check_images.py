@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, program
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, processes, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data.image_check import find_unreadable_images
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--move-to", type=Path, default=None, metavar="DIR",
         help="move each unreadable image to DIR, keeping its path relative to ROOT",
     )
-    parser.add_argument("--workers", type=int, default=None, help="decoding processes [default: the CPU count]")
+    parser.add_argument("--workers", type=processes, default=None, help="decoding processes [default: the CPU count]")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -41,8 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         fail(parser.prog, f"ROOT {args.root} is not a directory")
-    if args.workers is not None and args.workers < 1:
-        fail(parser.prog, f"--workers must be >= 1, got {args.workers}")
     from tqdm.auto import tqdm
 
     total = 0

@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import HelpFormatter, add_classifier_arguments, examples, fail, program
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    add_classifier_arguments,
+    examples,
+    fail,
+    program,
+    torch_device,
+    workers,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 
 TABLE = "corruption_accuracy.csv"
@@ -66,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     make.add_argument("--seed", type=int, default=0, help="[default: 0]")
     make.add_argument(
-        "--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes (0: this one) [default: the CPU count, at most 8]"
+        "--workers", type=workers, default=min(8, os.cpu_count() or 1), help="processes (0: this one) [default: the CPU count, at most 8]"
     )
     make.add_argument("--overwrite", action="store_true", help="replace an existing OUT, or an unfinished OUT.partial made with other settings")
     make.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -98,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--resize", type=int, default=None, help="shorter side after resizing, px [default: the model's input size]")
     evaluate.add_argument("--crop", type=int, default=None, help="centre crop, px [default: the model's input size]")
     evaluate.add_argument("--batch-size", type=int, default=128, help="[default: %(default)s]")
-    evaluate.add_argument("--workers", type=int, default=2, help="data-loading processes [default: %(default)s]")
+    evaluate.add_argument("--workers", type=workers, default=2, help="data-loading processes [default: %(default)s]")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N images of every folder (a quick check)")
-    evaluate.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
+    evaluate.add_argument("--device", type=torch_device, default=None, help="torch device [default: cuda if available, else cpu]")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -119,8 +127,6 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from spacetorch.data.corruptions import PARTIAL_SUFFIX, CorruptedSetError, make_corrupted_folder
 
     prog = f"{program('corruptions.py')} make"
-    if args.workers < 0:
-        fail(prog, f"--workers must be >= 0, got {args.workers}")
     if args.out.exists() and not args.overwrite:
         fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
     partial = args.out.with_name(args.out.name + PARTIAL_SUFFIX)

@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import HelpFormatter, add_classifier_arguments, examples, fail, program
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    add_classifier_arguments,
+    examples,
+    fail,
+    program,
+    torch_device,
+    workers,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 
 
@@ -46,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resize", type=int, default=256, help="shorter side after resizing, px")
     parser.add_argument("--crop", type=int, default=224, help="centre crop, px")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    parser.add_argument("--workers", type=workers, default=2, help="data-loading processes")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images (a quick check)")
-    parser.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
+    parser.add_argument("--device", type=torch_device, default=None, help="torch device [default: cuda if available, else cpu]")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -11,7 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, program
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, program, torch_device, workers
 from spacetorch.cli._signals import exit_on_interrupt
 
 
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--data", type=Path, required=True, help="ImageFolder: DATA/<class>/<image>")
         sub.add_argument("--out", type=Path, default=Path(f"evaluations/topdown_{name}"), help="results folder [default: %(default)s]")
-        sub.add_argument("--device", default=None, help="torch device [default: cuda if available, else cpu]")
+        sub.add_argument("--device", type=torch_device, default=None, help="torch device [default: cuda if available, else cpu]")
         sub.add_argument(
             "--trust-checkpoint", action="store_true",
             help="allow checkpoints that need full unpickling (runs code named in the file; trusted files only)",
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
         if name != "gradcam":
             sub.add_argument("--batch-size", type=int, default=128, help="[default: %(default)s]")
-            sub.add_argument("--workers", type=int, default=2, help="data-loading processes [default: %(default)s]")
+            sub.add_argument("--workers", type=workers, default=2, help="data-loading processes [default: %(default)s]")
             sub.add_argument("--limit", type=int, default=None, help="only the first N images (a quick check)")
         if name == "attack":
             sub.add_argument(

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, program
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, processes, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data import DEMO_PHOTOS, make_dead_leaves_folder, make_demo_image_folder
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-val", type=int, default=48, help="validation images")
     parser.add_argument("--size", type=int, default=256, help="image side, px")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--workers", type=int, default=1, help="processes drawing dead-leaves images (about 0.1 s each at 256 px)")
+    parser.add_argument("--workers", type=processes, default=1, help="processes drawing dead-leaves images (about 0.1 s each at 256 px)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
