@@ -33,6 +33,7 @@ def _check(output: str) -> None:
     assert "ratio ours / alpha=0:" in output and "ratio original / ours:" in output
 
 
+@pytest.mark.slow  # a benchmark run (6 s): make test runs it
 def test_the_step_benchmark_runs_every_variant_on_the_cpu() -> None:
     _check(_bench("--device", "cpu"))
 

@@ -98,9 +98,9 @@ def test_a_step_over_its_limit_leaves_no_process_behind(tmp_path: Path, through_
     command = [sys.executable, "-c", SLEEPER, str(pid_file)]
     if through_kill_and_resume:
         command = [sys.executable, str(SCRIPT), KILL_AND_RESUME, str(tmp_path / "run"), "0", *command]
-    step = Step("sleeper", 3, [command], needs_cuda=False)
+    step = Step("sleeper", 2, [command], needs_cuda=False)
     run_step(step, dict(os.environ), tmp_path / "gpu_check.log", cuda=False, budget_left=float("inf"))
-    assert step.status == "failed" and step.reason == "over its limit of 3 s"
+    assert step.status == "failed" and step.reason == "over its limit of 2 s"
     assert "started" in (tmp_path / "gpu_check.log").read_text(), "the output so far is kept"
     grandchild = int(pid_file.read_text())
     deadline = time.monotonic() + 5

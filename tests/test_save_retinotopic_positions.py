@@ -1,7 +1,11 @@
-"""The position script, run as a user would (``python scripts/save_retinotopic_positions.py``)."""
+"""The position script: its --help run as a user would (``python scripts/save_retinotopic_positions.py``),
+the rest through its ``main`` in this process (the same code, without a new interpreter per test)."""
 
+import io
+import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -15,11 +19,23 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "save_retinotopic_pos
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True)
+    from spacetorch.cli.save_retinotopic_positions import main
+
+    out, err, before = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(cwd)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args)) or 0
+            except SystemExit as exited:
+                code = int(exited.code or 0)
+    finally:
+        os.chdir(before)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def test_help_lists_the_options(tmp_path):
-    result = _run("--help", cwd=tmp_path)
+    result = subprocess.run([sys.executable, str(SCRIPT), "--help"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0
     for option in ("--arch", "--out", "--n-neighborhoods", "--seed", "--format"):
         assert option in result.stdout

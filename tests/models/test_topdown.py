@@ -101,10 +101,10 @@ def test_a_coarse_to_fine_model_learns_gratings_in_a_few_dozen_steps() -> None:
     assert accuracy > 0.5, accuracy  # chance is 0.25
 
 
-def test_the_readme_table_gives_each_variant_and_twin_its_parameter_count() -> None:
+def test_the_docs_table_gives_each_variant_and_twin_its_parameter_count() -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "families" / "coarse-to-fine.md").read_text()
     rows = [line for line in readme.splitlines() if line.startswith("| `topdown_")]
     assert len(rows) == len(TOPDOWN)
     for row in rows:

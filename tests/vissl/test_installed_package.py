@@ -5,6 +5,7 @@ ranks (which must get VISSL's registrations too)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +17,16 @@ from train_helpers import REPO, SHORT_RUN, small_run_overrides
 
 @pytest.mark.slow
 def test_an_installed_wheel_trains_outside_the_checkout(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
-    wheel_dir, site, work = tmp_path / "wheel", tmp_path / "site", tmp_path / "work"
+    wheel_dir, site, work, source = tmp_path / "wheel", tmp_path / "site", tmp_path / "work", tmp_path / "source"
     work.mkdir()
+    # a copy of what the wheel is built from (setuptools writes build/ beside setup.py)
+    source.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for name in ("spacetorch", "configs"):
+        shutil.copytree(REPO / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheel_dir), str(REPO)], check=True,
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheel_dir), str(source)], check=True,
                    cwd=tmp_path, capture_output=True)
     (wheel,) = wheel_dir.glob("spacetorch-*.whl")
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, capture_output=True)

@@ -35,6 +35,7 @@ def _check(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, f"train.py failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
 
 
+@pytest.mark.slow
 def test_one_process_trains_and_writes_a_vissl_checkpoint(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
     ckpt_dir = tmp_path / "ckpt"
     overrides = small_run_overrides(small_positions, small_images, ckpt_dir)
@@ -81,6 +82,7 @@ def test_one_process_trains_and_writes_a_vissl_checkpoint(small_positions: Path,
         torch.testing.assert_close(load_trunk(final)(x), resnet.eval()(x))
 
 
+@pytest.mark.slow
 def test_relative_checkpoint_dir_gets_a_working_latest_checkpoint_link(
     small_positions: Path, small_images: Path, tmp_path: Path
 ) -> None:
@@ -257,6 +259,7 @@ def _damage_one_image(images: Path, tmp_path: Path) -> tuple[Path, Path]:
     return train, bad
 
 
+@pytest.mark.slow
 def test_a_damaged_training_image_is_named(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
     train, bad = _damage_one_image(small_images, tmp_path)
     overrides = small_run_overrides(small_positions, small_images, tmp_path / "ckpt")
