@@ -23,7 +23,7 @@ _CHILD = r"""
 import json, resource, sys, time
 import torch
 from torch.nn import functional as F
-from spacetorch.models.v1 import LocallyConnected2d
+from spacetorch.models.families.v1 import LocallyConnected2d
 method, batch, repeats, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 torch.manual_seed(0)
 layer = LocallyConnected2d(64, 64, 16, kernel_size=3, padding=1).to(device)

@@ -161,7 +161,7 @@ def evaluate_steps(
         multistep_correct,
     )
     from spacetorch.models.capture import capture_outputs
-    from spacetorch.models.tdam import limited_steps, time_steps_of
+    from spacetorch.models.families.tdam.blocks import limited_steps, time_steps_of
 
     steps = time_steps_of(model)
     correct_steps = np.zeros(steps)

@@ -302,4 +302,4 @@ def _load_families() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from spacetorch.models import resnet, td_convnext, td_resnet, topdown, v1_resnet  # noqa: F401
+        from spacetorch.models import families  # noqa: F401

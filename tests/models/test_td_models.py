@@ -13,8 +13,8 @@ from torch import nn
 
 import spacetorch  # noqa: F401  (registers the families with timm)
 from spacetorch.models import create_model
-from spacetorch.models.td_resnet import TDResNet, default_td_blocks
-from spacetorch.models.tdam import TDAM, TECHNIQUES, TDBlock
+from spacetorch.models.families.tdam.blocks import TDAM, TECHNIQUES, TDBlock
+from spacetorch.models.families.tdam.resnet import TDResNet, default_td_blocks
 
 X = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from spacetorch.models import create_model, list_models, model_info
-from spacetorch.models.topdown import GaussianPyramid, TopDownStage
+from spacetorch.models.families.coarse_to_fine import GaussianPyramid, TopDownStage
 
 from model_helpers import train_classifier
 

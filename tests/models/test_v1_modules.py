@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from spacetorch.models.v1 import (
+from spacetorch.models.families.v1 import (
     CenterSurround,
     DoGConv2d,
     LocallyConnected2d,
@@ -17,8 +17,8 @@ from spacetorch.models.v1 import (
     StandardDivisiveNorm,
     TunedDivisiveNorm,
 )
-from spacetorch.models.v1.center_surround import dog_kernels
-from spacetorch.models.v1.polar import RING_EDGES
+from spacetorch.models.families.v1.center_surround import dog_kernels
+from spacetorch.models.families.v1.polar import RING_EDGES
 
 
 def test_dog_kernel_is_its_formula() -> None:

@@ -7,14 +7,14 @@ import torch
 from torch import nn
 
 from spacetorch.models import create_model, list_models, model_info
-from spacetorch.models.v1 import (
+from spacetorch.models.families.v1 import (
     CenterSurround,
     LocallyConnected2d,
     PolarTransform,
     StandardDivisiveNorm,
     TunedDivisiveNorm,
 )
-from spacetorch.models.v1_resnet import V1Components, V1ResNet
+from spacetorch.models.families.v1.resnet import V1Components, V1ResNet
 
 #: letter -> (DoG, LC, tuned DN, polar), as in the paper
 TABLE = {

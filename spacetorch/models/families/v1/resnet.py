@@ -1,7 +1,7 @@
 """Neuro-constrained ResNet-50s with a V1-like front end (Pogoncheff, Granley and Beyeler, NeurIPS 2023).
 
 A torchvision ResNet-50 for 64 px images (conv1 gives 32 x 32 maps, layer1 runs at 16 x 16)
-whose stem and layer1 carry the components of :mod:`spacetorch.models.v1`:
+whose stem and layer1 carry the components of :mod:`spacetorch.models.families.v1`:
 
 * **center-surround**: in layer1 blocks 0 and 1, conv2 (3x3) is followed by a DoG convolution
   on 16 of its 64 channels, before bn2;
@@ -32,14 +32,14 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from spacetorch.models.registry import register_model
-from spacetorch.models.v1 import (
+from spacetorch.models.families.v1 import (
     CenterSurround,
     LocallyConnected2d,
     PolarTransform,
     StandardDivisiveNorm,
     TunedDivisiveNorm,
 )
+from spacetorch.models.registry import register_model
 
 __all__ = ["COMPOSITES", "SINGLE_COMPONENTS", "V1Bottleneck", "V1Components", "V1ResNet"]
 

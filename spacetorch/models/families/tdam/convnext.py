@@ -24,8 +24,8 @@ import torch
 from timm.models.convnext import ConvNeXt, ConvNeXtBlock
 from torch import nn
 
+from spacetorch.models.families.tdam.blocks import TDAM, check_choice
 from spacetorch.models.registry import register_model, stage_areas
-from spacetorch.models.tdam import TDAM, check_choice
 
 __all__ = ["TDConvNeXtBlock", "tdconvnext_tiny"]
 

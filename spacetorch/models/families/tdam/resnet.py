@@ -1,6 +1,6 @@
 """Top-down attention ResNets (TDAM ResNets, Jaiswal et al., ECCV 2022).
 
-torchvision's ResNets whose chosen blocks are :class:`~spacetorch.models.tdam.TDBlock`: the
+torchvision's ResNets whose chosen blocks are :class:`~spacetorch.models.families.tdam.blocks.TDBlock`: the
 block runs ``time_steps`` computation steps, with feedback from its top to the bottom that
 ``mdist`` picks.  Every other weight keeps torchvision's name, so a plain ResNet's weights load
 with ``load_state_dict(strict=False)``, which reports only the TD weights as missing.  Every
@@ -25,8 +25,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet as tv
 
+from spacetorch.models.families.tdam.blocks import TDBlock, limited_steps
 from spacetorch.models.registry import register_model
-from spacetorch.models.tdam import TDBlock, limited_steps
 
 __all__ = ["TDResNet", "default_td_blocks", "tdresnet18", "tdresnet34", "tdresnet50", "tdresnet101"]
 
@@ -95,7 +95,7 @@ class TDResNet(tv.ResNet):  # type: ignore[misc]  # torchvision's ResNet is not 
         arch: ``resnet18``, ``resnet34``, ``resnet50`` or ``resnet101``.
         time_steps: computation steps ``T`` of every TD block (``T = 1``: the plain ResNet).
         mdist: how far down the feedback goes (0..2 for BasicBlock, 0..3 for Bottleneck).
-        spotlight_gen_technique: see :data:`spacetorch.models.tdam.TECHNIQUES`.
+        spotlight_gen_technique: see :data:`spacetorch.models.families.tdam.blocks.TECHNIQUES`.
         apply_td_at_layers_list: layers (1..4) with TD blocks; default ``(3, 4)``.
         apply_td_at_blocks_for_layers: block indices per layer (one list per entry of
             ``apply_td_at_layers_list``, or ``{layer: [blocks]}``); default every block
