@@ -10,6 +10,10 @@ Every file and directory spacetorch writes as a result goes through here:
   so that an interruption between the two renames leaves no directory (which loaders refuse),
   never a mixture.
 
+Before any work, a command checks its outputs with :func:`check_replaceable` (an existing
+output folder is replaced only if it is one spacetorch wrote, recognised by its manifest, and
+holds nothing else) and :func:`check_apart` (no output inside an input, or the reverse).
+
 Temporary names are hidden and carry the writing process's id (``.<name>.<pid>.<random>.tmp``),
 so a later write to the same target removes what an earlier, killed writer left behind
 (:func:`remove_stale_temporaries`) and nothing else.  :func:`temporary_name` gives such a name
@@ -35,6 +39,8 @@ from typing import IO
 __all__ = [
     "atomic_directory",
     "atomic_write",
+    "check_apart",
+    "check_replaceable",
     "is_temporary",
     "remove_stale_temporaries",
     "temporary_name",
@@ -43,6 +49,52 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 _TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def check_replaceable(folder: PathLike, manifest: str, ours: Callable[[str], bool], what: str) -> None:
+    """Check, before any work, that ``folder`` may be replaced: it is missing, or it holds the
+    file ``manifest`` that spacetorch writes into every ``what`` and, besides it, only entries
+    whose names ``ours`` accepts (and temporaries of an interrupted write).  So replacing it
+    never deletes a file spacetorch did not write.
+
+    Raises:
+        FileExistsError: naming the folder and what in it is not spacetorch's.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise FileExistsError(f"{folder} exists and is not a directory; choose another output")
+    if Path.cwd().resolve().is_relative_to(folder.resolve()):
+        raise FileExistsError(f"{folder}: refusing to replace the directory you are working in")
+    entries = sorted(entry.name for entry in folder.iterdir())
+    if entries and manifest not in entries:
+        raise FileExistsError(
+            f"{folder} is not a {what} spacetorch wrote (it has no {manifest}); it is left as it is: "
+            "choose another output"
+        )
+    foreign = [name for name in entries if name != manifest and not ours(name) and not is_temporary(folder / name)]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise FileExistsError(f"{folder} holds files that are not part of a {what} ({shown}); it is left as it is: "
+                              "move them, or choose another output")
+
+
+def check_apart(output: PathLike, output_flag: str, inputs: dict[str, PathLike]) -> None:
+    """Check that the output ``output`` (given as ``output_flag``) is neither inside one of the
+    ``inputs`` (``{flag: path}``) nor holds one: an output inside an input set becomes part of
+    it (a new "class", images the next check scans again).
+
+    Raises:
+        ValueError: naming both options.
+    """
+    out = Path(output).resolve()
+    for flag, path in inputs.items():
+        source = Path(path).resolve()
+        if out == source or out.is_relative_to(source):
+            raise ValueError(f"{output_flag} {output} lies inside {flag} {path}; choose an output outside it")
+        if source.is_relative_to(out):
+            raise ValueError(f"{flag} {path} lies inside {output_flag} {output}; choose an output outside it")
 
 
 def umask() -> int:

@@ -32,6 +32,8 @@ __all__ = [
     "fail",
     "gratings_of",
     "layer_keys",
+    "output_folder",
+    "png_file",
     "load_whole_classifier",
 ]
 
@@ -198,6 +200,38 @@ def workers(text: str) -> int:
 def processes(text: str) -> int:
     """``--workers`` of a command that needs at least one process: 1 to the machine's CPU count."""
     return _count(text, 1, os.cpu_count() or 1, f"processes (this machine has {os.cpu_count() or 1} CPUs)")
+
+
+def _writable_place(path: Path) -> None:
+    """The folders above ``path`` are folders (or can be made) in a folder this user may write."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"{path}: cannot write in {parent} (permission denied)")
+            return
+
+
+def output_folder(text: str) -> Path:
+    """An output folder's option: not an existing file, in a place that can be written."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} exists and is not a folder")
+    _writable_place(path)
+    return path
+
+
+def png_file(text: str) -> Path:
+    """A figure's option: a ``.png`` path (figures are written as PNG), not a folder, in a place
+    that can be written."""
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"expected a .png file (figures are written as PNG), got {text!r}")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder; name the .png file to write")
+    _writable_place(path)
+    return path
 
 
 def torch_device(text: str) -> str:

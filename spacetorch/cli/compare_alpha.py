@@ -23,6 +23,7 @@ from spacetorch.cli._arguments import (
     fail,
     gratings_of,
     layer_keys,
+    output_folder,
     program,
 )
 from spacetorch.cli._signals import exit_on_interrupt
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these layers (layer_weights keys, e.g. layer2_0,layer2_1) get each alpha, the others 0 "
         "[default: every layer]",
     )
-    parser.add_argument("--out", type=Path, default=Path("comparisons/alpha"), help="results and runs folder")
+    parser.add_argument("--out", type=output_folder, default=Path("comparisons/alpha"), help="results and runs folder")
     parser.add_argument("--override", action="append", default=[], metavar="config.KEY=VALUE",
                         help="passed to every train.py run (repeatable)")
     parser.add_argument("--positions", type=Path, default=None, metavar="DIR",

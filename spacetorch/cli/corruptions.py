@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spacetorch._files import check_apart
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_classifier_arguments,
     examples,
     fail,
+    output_folder,
     program,
     torch_device,
     workers,
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     make.add_argument("--images", type=Path, required=True, help="clean ImageFolder: IMAGES/<class>/<image>")
-    make.add_argument("--out", type=Path, required=True, help="the corrupted set to write")
+    make.add_argument("--out", type=output_folder, required=True, help="the corrupted set to write")
     make.add_argument(
         "--corruptions", nargs="+", default=list(CORRUPTIONS), metavar="NAME",
         help=f"any of {names} [default: these 15] and the held-out {', '.join(EXTRA_CORRUPTIONS)}",
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--severities", type=int, nargs="+", default=list(SEVERITIES), help="severity folders every corruption must have [default: 1-5]"
     )
-    evaluate.add_argument("--out", type=Path, default=Path("evaluations/corruptions"), help="results folder [default: %(default)s]")
+    evaluate.add_argument("--out", type=output_folder, default=Path("evaluations/corruptions"), help="results folder [default: %(default)s]")
     evaluate.add_argument("--resize", type=int, default=None, help="shorter side after resizing, px [default: the model's input size]")
     evaluate.add_argument("--crop", type=int, default=None, help="centre crop, px [default: the model's input size]")
     evaluate.add_argument("--batch-size", type=int, default=128, help="[default: %(default)s]")
@@ -129,6 +131,10 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     prog = f"{program('corruptions.py')} make"
     if args.out.exists() and not args.overwrite:
         fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
+    try:
+        check_apart(args.out, "--out", {"--images": args.images})
+    except ValueError as err:
+        fail(prog, str(err))
     partial = args.out.with_name(args.out.name + PARTIAL_SUFFIX)
 
     def progress(finished: Any, total: int) -> Any:

@@ -16,6 +16,7 @@ from spacetorch.cli._arguments import (
     add_classifier_arguments,
     examples,
     fail,
+    output_folder,
     program,
     torch_device,
     workers,
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory of ImageNet/VOC XML box annotations, <image stem>.xml (also in class subfolders)",
     )
     parser.add_argument("--cam-images", nargs="+", default=[], metavar="IMAGE", help="image paths under DATA to draw the CAMs of")
-    parser.add_argument("--out", type=Path, default=Path("evaluations/td"), help="results folder")
+    parser.add_argument("--out", type=output_folder, default=Path("evaluations/td"), help="results folder")
     parser.add_argument("--resize", type=int, default=256, help="shorter side after resizing, px")
     parser.add_argument("--crop", type=int, default=224, help="centre crop, px")
     parser.add_argument("--batch-size", type=int, default=64)

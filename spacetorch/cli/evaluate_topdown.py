@@ -11,7 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, program, torch_device, workers
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, output_folder, program, torch_device, workers
 from spacetorch.cli._signals import exit_on_interrupt
 
 
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="a registered model and its checkpoint (VISSL with a linear head, or a plain state dict); repeat to compare",
         )
         sub.add_argument("--data", type=Path, required=True, help="ImageFolder: DATA/<class>/<image>")
-        sub.add_argument("--out", type=Path, default=Path(f"evaluations/topdown_{name}"), help="results folder [default: %(default)s]")
+        sub.add_argument("--out", type=output_folder, default=Path(f"evaluations/topdown_{name}"), help="results folder [default: %(default)s]")
         sub.add_argument("--device", type=torch_device, default=None, help="torch device [default: cuda if available, else cpu]")
         sub.add_argument(
             "--trust-checkpoint", action="store_true",

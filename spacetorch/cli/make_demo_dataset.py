@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, processes, program
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, output_folder, processes, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data import DEMO_PHOTOS, make_dead_leaves_folder, make_demo_image_folder
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (must not exist)")
+    parser.add_argument("--out", type=output_folder, default=DEFAULT_OUT, help="output folder (must not exist)")
     parser.add_argument("--source", choices=("photos", "dead-leaves"), default="photos", help="what the images are")
     parser.add_argument("--n-train", type=int, default=384, help="training images")
     parser.add_argument("--n-val", type=int, default=48, help="validation images")

@@ -7,7 +7,7 @@ import math
 import time
 from pathlib import Path
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, program
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, output_folder, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.models import list_models
 from spacetorch.models.positions import check_output_dir, retinotopic_positions
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="input image side in px (sets each layer's H, W) [default: the model's, 224 for the ResNets]",
     )
-    parser.add_argument("--out", type=Path, default=None, help=f"output directory [default: {DEFAULT_OUT}]")
+    parser.add_argument("--out", type=output_folder, default=None, help=f"output directory [default: {DEFAULT_OUT}]")
     parser.add_argument("--n-neighborhoods", type=_positive_int, default=20_000, help="windows drawn per layer")
     parser.add_argument("--seed", type=int, default=424, help="random seed (same seed, same positions)")
     parser.add_argument("--format", choices=("pkl", "npz"), default="pkl", help="file format of each layer")

@@ -18,6 +18,8 @@ from spacetorch.cli._arguments import (
     examples,
     fail,
     gratings_of,
+    output_folder,
+    png_file,
     program,
 )
 from spacetorch.cli._signals import exit_on_interrupt
@@ -50,10 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layers", nargs="+", default=None, help="layers to optimise [default: every layer of the set]")
     parser.add_argument("--attempts", type=_count, default=DEFAULT_ATTEMPTS, help="swap attempts per layer (5e7 is accepted)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory [default: <positions>_swapopt]")
+    parser.add_argument("--out", type=output_folder, default=None, help="output directory [default: <positions>_swapopt]")
     parser.add_argument("--overwrite", action="store_true", help="replace the position set in --out")
     add_grating_arguments(parser)
-    parser.add_argument("--figure", type=Path, default=None, help="before/after PNG [default: figures/<out>_<layer>_swapopt.png]")
+    parser.add_argument("--figure", type=png_file, default=None, help="before/after PNG [default: figures/<out>_<layer>_swapopt.png]")
     parser.add_argument("--figure-layer", default="layer2.0", help="layer shown in the figure (if optimised)")
     add_border_argument(parser)
     parser.add_argument("--n-neighborhoods", type=int, default=20_000, help="neighborhoods drawn per layer for the new positions")

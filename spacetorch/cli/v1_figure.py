@@ -15,6 +15,7 @@ from spacetorch.cli._arguments import (
     examples,
     fail,
     gratings_of,
+    png_file,
     program,
 )
 from spacetorch.cli._signals import exit_on_interrupt
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser, checkpoint_help="VISSL checkpoint (.torch)", positions_help="the positions directory the model was trained with"
     )
     parser.add_argument("--layer", default="layer2.0", help="the layer to analyse (the V1-like layer of a ResNet-18)")
-    parser.add_argument("--out", type=Path, default=None, help="PNG to write [default: figures/<checkpoint>_<layer>_v1.png]")
+    parser.add_argument("--out", type=png_file, default=None, help="PNG to write [default: figures/<checkpoint>_<layer>_v1.png]")
     add_grating_arguments(parser)
     add_border_argument(parser)
     parser.add_argument("--title", default=None, help="figure title [default: the checkpoint's path and the layer]")

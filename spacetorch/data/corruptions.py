@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from spacetorch._files import atomic_write
+from spacetorch._files import atomic_write, check_apart, check_replaceable
 from spacetorch.data.image_check import IMAGE_SUFFIXES
 
 __all__ = [
@@ -235,6 +235,13 @@ def make_corrupted_folder(
         raise ValueError(f"size must be at least {MIN_SIZE} px (the corruptions' minimum), got {size}")
     if out.exists() and not overwrite:
         raise CorruptedSetError(f"{out} exists; choose another output or overwrite it")
+    check_apart(out, "out", {"source": source})
+    unfinished = out.with_name(out.name + PARTIAL_SUFFIX)
+    for folder in (out, unfinished):  # replaced only if they are corrupted sets, and nothing else
+        try:
+            check_replaceable(folder, MANIFEST, lambda name: name in known, "corrupted set")
+        except FileExistsError as err:
+            raise CorruptedSetError(str(err)) from None
     images = _clean_images(source)
     settings: dict[str, Any] = {
         "source": str(source.resolve()),
@@ -245,7 +252,6 @@ def make_corrupted_folder(
         "seed": seed,
         "library": "imagecorruptions " + _library_version(),
     }
-    unfinished = out.with_name(out.name + PARTIAL_SUFFIX)
     if unfinished.exists() and overwrite:
         shutil.rmtree(unfinished)
     if unfinished.exists():

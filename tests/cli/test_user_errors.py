@@ -28,6 +28,10 @@ DEVICE_COMMANDS = ["v1-figure", "swapopt", "compare-alpha", "corruptions evaluat
                    "evaluate-coarse-to-fine accuracy", "evaluate-coarse-to-fine attack"]
 WORKER_COMMANDS = ["corruptions make", "corruptions evaluate", "evaluate-tdam", "evaluate-coarse-to-fine accuracy",
                    "check-images", "demo-data"]
+FIGURE_OPTIONS = {"v1-figure": "--out", "swapopt": "--figure"}
+FOLDER_OPTIONS = {"compare-alpha": "--out", "corruptions make": "--out", "corruptions evaluate": "--out", "evaluate-tdam": "--out",
+                  "evaluate-coarse-to-fine accuracy": "--out", "demo-data": "--out", "positions": "--out", "swapopt": "--out"}
+REQUIRED["positions"] = []
 CASES = (
     [(c, ["--device", "banana"], "argument --device: expected a torch device such as cpu, cuda or cuda:1, got 'banana'") for c in DEVICE_COMMANDS]
     + [(c, ["--device", "cuda:7"], "argument --device: cuda:7: this machine has") for c in DEVICE_COMMANDS]
@@ -35,6 +39,10 @@ CASES = (
         f"{os.cpu_count()} processes (this machine has {os.cpu_count()} CPUs), got 100000") for c in WORKER_COMMANDS]
     + [(c, ["--workers", "-1"], "argument --workers: expected ") for c in WORKER_COMMANDS]
     + [(c, ["--workers", "two"], "argument --workers: expected a whole number, got 'two'") for c in WORKER_COMMANDS]
+    + [(c, [o, "map.jpg"], f"argument {o}: expected a .png file (figures are written as PNG), got 'map.jpg'") for c, o in FIGURE_OPTIONS.items()]
+    + [(c, [o, "a_file/x.png"], f"argument {o}: a_file/x.png: a_file is a file, not a folder") for c, o in FIGURE_OPTIONS.items()]
+    + [(c, [o, "a_file"], f"argument {o}: a_file exists and is not a folder") for c, o in FOLDER_OPTIONS.items()]
+    + [(c, [o, "a_file/sub"], f"argument {o}: a_file/sub: a_file is a file, not a folder") for c, o in FOLDER_OPTIONS.items()]
 )
 
 
@@ -48,6 +56,7 @@ def test_a_bad_argument_gets_one_line_and_exit_2_and_nothing_is_written(
         if torch.cuda.device_count() > 7:
             pytest.skip("this machine has a GPU 7")
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("the user's")
     with pytest.raises(SystemExit) as exited:
         main([*command.split(), *REQUIRED[command], *bad])
     assert exited.value.code == 2
@@ -55,4 +64,40 @@ def test_a_bad_argument_gets_one_line_and_exit_2_and_nothing_is_written(
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"spacetorch {command}: error: {message}"), err
     assert "Traceback" not in err
-    assert list(tmp_path.iterdir()) == [], "nothing written"
+    assert [p.name for p in tmp_path.iterdir()] == ["a_file"], "nothing written"
+    assert (tmp_path / "a_file").read_text() == "the user's"
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", ["notes in the output", "output is the image set", "output inside the image set"])
+def test_corruptions_make_never_replaces_what_it_did_not_write(case: str, tmp_path: Path, capsys) -> None:
+    from spacetorch.data import make_demo_image_folder
+
+    images = make_demo_image_folder(tmp_path / "images", n_train=12, n_val=0, size=32) / "train"
+    out = {"notes in the output": tmp_path / "mine", "output is the image set": images,
+           "output inside the image set": images / "sub"}[case]
+    if case == "notes in the output":
+        out.mkdir()
+        (out / "notes.txt").write_text("my notes")
+    before = _snapshot(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["corruptions", "make", "--images", str(images), "--out", str(out), "--overwrite", "--workers", "0", "--quiet"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spacetorch corruptions make: error: ") and len(err.splitlines()) == 1, err
+    assert {"notes in the output": "it has no corruptions.json", "output is the image set": "lies inside --images",
+            "output inside the image set": "lies inside --images"}[case] in err
+    assert _snapshot(tmp_path) == before, "the user's files are as they were"
+
+
+def test_check_images_refuses_to_move_images_into_the_folder_it_checks(tmp_path: Path, capsys) -> None:
+    (tmp_path / "cls").mkdir()
+    (tmp_path / "cls" / "bad.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(SystemExit) as exited:
+        main(["check-images", str(tmp_path), "--move-to", str(tmp_path / "bad"), "--quiet"])
+    assert exited.value.code == 2
+    assert f"--move-to {tmp_path / 'bad'} lies inside ROOT {tmp_path}" in capsys.readouterr().err
+    assert (tmp_path / "cls" / "bad.jpg").exists() and not (tmp_path / "bad").exists()
