@@ -68,7 +68,7 @@ def test_unknown_layers_and_bad_attempts_are_named(small_model_files, tmp_path, 
     assert "--layers: ['layer9.0'] have no positions in" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--checkpoint", "c", "--positions", "p", "--attempts", "lots"])
-    assert "--attempts: must be a positive number like 1000000 or 5e7, got 'lots'" in capsys.readouterr().err
+    assert "--attempts: expected a whole number like 1000000 or 5e7, got 'lots'" in capsys.readouterr().err
 
 
 def test_an_interrupted_run_continues_where_it_stopped(small_model_files, tmp_path, capsys, monkeypatch) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -21,6 +22,11 @@ __all__ = [
     "examples",
     "program",
     "add_border_argument",
+    "bounded",
+    "image_count",
+    "per_batch",
+    "pixels",
+    "seed_value",
     "add_checkpoint_arguments",
     "add_classifier_arguments",
     "add_grating_arguments",
@@ -161,14 +167,14 @@ def add_grating_arguments(parser: argparse.ArgumentParser, *, image_size: int | 
 
     size_help = "grating side in px: the size the positions were made for"
     parser.add_argument(
-        "--image-size", type=int, default=image_size,
+        "--image-size", type=pixels, default=image_size,
         help=size_help if image_size is not None else f"{size_help} [default: the model's input size]",
     )
     parser.add_argument(
         "--spatial-frequencies", type=float, nargs="+", default=list(SPATIAL_FREQUENCIES),
         help="grating cycles per image (must stay below image-size / 2)",
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="gratings per forward pass")
+    parser.add_argument("--batch-size", type=per_batch, default=64, help="gratings per forward pass")
     parser.add_argument("--device", type=torch_device, default=None, help="torch device for the responses [default: cuda if available, else cpu]")
 
 
@@ -190,6 +196,36 @@ def _count(text: str, minimum: int, maximum: int, what: str) -> int:
     if not minimum <= value <= maximum:
         raise argparse.ArgumentTypeError(f"expected {minimum} to {maximum} {what}, got {value}")
     return value
+
+
+#: the largest image side a command accepts, px (a 4096 px batch already needs gigabytes)
+MAX_IMAGE_SIZE = 4096
+#: seeds are what NumPy takes: 0 to 2**32 - 1
+MAX_SEED = 2**32 - 1
+
+
+def bounded(minimum: int, maximum: int, what: str, *, scientific: bool = False) -> Callable[[str], int]:
+    """An argparse type for a whole number from ``minimum`` to ``maximum`` (the message names
+    both and says what is counted); ``scientific`` also takes ``5e7``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = float(text) if scientific else int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number{' like 1000000 or 5e7' if scientific else ''}, got {text!r}") from None
+        if value != int(value) or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"expected {minimum} to {maximum:,} {what}, got {text}")
+        return int(value)
+
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+#: the argparse types of the sizes, seeds and counts the commands share
+pixels = bounded(8, MAX_IMAGE_SIZE, "px")
+seed_value = bounded(0, MAX_SEED, "(a seed)")
+per_batch = bounded(1, 65_536, "images per batch")
+image_count = bounded(1, 10**9, "images")
 
 
 def workers(text: str) -> int:

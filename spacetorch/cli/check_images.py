@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         tqdm(desc="images", unit="img", disable=args.quiet) as bar,
     ):
         bad = find_unreadable_images(args.root, workers=args.workers, progress=update)
+    if total == 0:
+        fail(parser.prog, f"ROOT {args.root} holds no image files (.jpg, .png, ...) to check")
     for path, problem in bad:
         print(f"{path}: {problem}")
         if args.move_to is not None:

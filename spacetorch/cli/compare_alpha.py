@@ -18,6 +18,7 @@ from spacetorch.cli._arguments import (
     HelpFormatter,
     add_border_argument,
     add_grating_arguments,
+    bounded,
     device_of,
     examples,
     fail,
@@ -25,6 +26,7 @@ from spacetorch.cli._arguments import (
     layer_keys,
     output_folder,
     program,
+    seed_value,
 )
 from spacetorch.cli._signals import exit_on_interrupt
 
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", default="demo_cpu_simclr_spatial_resnet18", help="the config to train (config=NAME)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[2.5, 25.0], help="spatial loss weights besides 0")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="config.SEED_VALUE of each run")
+    parser.add_argument("--seeds", type=seed_value, nargs="+", default=[0, 1], help="config.SEED_VALUE of each run")
     parser.add_argument(
         "--alpha-layers", type=layer_keys, default=None, metavar="KEY,KEY...",
         help="only these layers (layer_weights keys, e.g. layer2_0,layer2_1) get each alpha, the others 0 "
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
     add_grating_arguments(parser, image_size=None)
     add_border_argument(parser)
-    parser.add_argument("--neighborhoods", type=int, default=2000, help="neighborhoods per layer for the post-hoc spatial loss")
+    parser.add_argument("--neighborhoods", type=bounded(1, 1_000_000, "neighborhoods"), default=2000, help="neighborhoods per layer for the post-hoc spatial loss")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -109,8 +111,6 @@ def _check(args: argparse.Namespace) -> None:
     from spacetorch.models.topographic import TopographicModel
     from spacetorch.vissl.config import compose, set_alpha
 
-    if args.neighborhoods < 1:
-        raise ValueError(f"--neighborhoods must be >= 1, got {args.neighborhoods}")
     if args.init is not None and not args.init.is_file():
         raise FileNotFoundError(f"--init {args.init}: no such checkpoint file")
     if args.positions is not None and not args.positions.is_dir():

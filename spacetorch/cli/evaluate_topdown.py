@@ -11,7 +11,19 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, output_folder, program, torch_device, workers
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    bounded,
+    examples,
+    fail,
+    image_count,
+    output_folder,
+    per_batch,
+    program,
+    seed_value,
+    torch_device,
+    workers,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 
 
@@ -70,17 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
         if name != "gradcam":
-            sub.add_argument("--batch-size", type=int, default=128, help="[default: %(default)s]")
+            sub.add_argument("--batch-size", type=per_batch, default=128, help="[default: %(default)s]")
             sub.add_argument("--workers", type=workers, default=2, help="data-loading processes [default: %(default)s]")
-            sub.add_argument("--limit", type=int, default=None, help="only the first N images (a quick check)")
+            sub.add_argument("--limit", type=image_count, default=None, help="only the first N images (a quick check)")
         if name == "attack":
             sub.add_argument(
                 "--eps", type=_epsilon, nargs="+", default=[0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
                 help="L-infinity budgets in [0, 1] image units; fractions allowed [default: 0 1/255 2/255 4/255 8/255 16/255]",
             )
             sub.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"], choices=["fgsm", "pgd"], help="[default: fgsm pgd]")
-            sub.add_argument("--pgd-steps", type=int, default=10, help="PGD iterations (step 2.5 eps / steps) [default: %(default)s]")
-            sub.add_argument("--seed", type=int, default=0, help="PGD's random starts [default: 0]")
+            sub.add_argument("--pgd-steps", type=bounded(1, 10_000, "steps"), default=10, help="PGD iterations (step 2.5 eps / steps) [default: %(default)s]")
+            sub.add_argument("--seed", type=seed_value, default=0, help="PGD's random starts [default: 0]")
         if name == "gradcam":
             sub.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="images of DATA (paths, or relative to DATA)")
             sub.add_argument(

@@ -6,7 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, output_folder, processes, program
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    bounded,
+    examples,
+    fail,
+    output_folder,
+    pixels,
+    processes,
+    program,
+    seed_value,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data import DEMO_PHOTOS, make_dead_leaves_folder, make_demo_image_folder
 
@@ -32,10 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=output_folder, default=DEFAULT_OUT, help="output folder (must not exist)")
     parser.add_argument("--source", choices=("photos", "dead-leaves"), default="photos", help="what the images are")
-    parser.add_argument("--n-train", type=int, default=384, help="training images")
-    parser.add_argument("--n-val", type=int, default=48, help="validation images")
-    parser.add_argument("--size", type=int, default=256, help="image side, px")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--n-train", type=bounded(1, 10**7, "images"), default=384, help="training images")
+    parser.add_argument("--n-val", type=bounded(0, 10**7, "images"), default=48, help="validation images")
+    parser.add_argument("--size", type=pixels, default=256, help="image side, px")
+    parser.add_argument("--seed", type=seed_value, default=0, help="random seed")
     parser.add_argument("--workers", type=processes, default=1, help="processes drawing dead-leaves images (about 0.1 s each at 256 px)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

@@ -7,7 +7,7 @@ import math
 import time
 from pathlib import Path
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, output_folder, program
+from spacetorch.cli._arguments import HelpFormatter, bounded, examples, fail, output_folder, pixels, program, seed_value
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.models import list_models
 from spacetorch.models.positions import check_output_dir, retinotopic_positions
@@ -35,13 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--arch", default="resnet18", choices=list_models(), metavar="MODEL", help="registered model: %(choices)s")
     parser.add_argument(
         "--input-size",
-        type=_positive_int,
+        type=pixels,
         default=None,
         help="input image side in px (sets each layer's H, W) [default: the model's, 224 for the ResNets]",
     )
     parser.add_argument("--out", type=output_folder, default=None, help=f"output directory [default: {DEFAULT_OUT}]")
-    parser.add_argument("--n-neighborhoods", type=_positive_int, default=20_000, help="windows drawn per layer")
-    parser.add_argument("--seed", type=int, default=424, help="random seed (same seed, same positions)")
+    parser.add_argument("--n-neighborhoods", type=bounded(1, 1_000_000, "neighborhoods"), default=20_000, help="windows drawn per layer")
+    parser.add_argument("--seed", type=seed_value, default=424, help="random seed (same seed, same positions)")
     parser.add_argument("--format", choices=("pkl", "npz"), default="pkl", help="file format of each layer")
     parser.add_argument("--jitter", type=_non_negative_float, default=0.3, help="std of the position noise, mm (0: none)")
     parser.add_argument(
@@ -50,13 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -76,14 +69,18 @@ def main(argv: list[str] | None = None) -> int:
         fail(parser.prog, f"--out {err}")
     start = time.perf_counter()
     with exit_on_interrupt(parser.prog, f"nothing was written ({out} is as it was)"):
-        positions = retinotopic_positions(
-            args.arch,
-            args.n_neighborhoods,
-            args.seed,
-            jitter=args.jitter,
-            input_size=args.input_size,
-            progress=not args.quiet,
-        )
+        try:
+            positions = retinotopic_positions(
+                args.arch,
+                args.n_neighborhoods,
+                args.seed,
+                jitter=args.jitter,
+                input_size=args.input_size,
+                progress=not args.quiet,
+            )
+        except ValueError as err:  # e.g. an input too small for the model's layers
+            size = f" at --input-size {args.input_size}" if args.input_size is not None else ""
+            fail(parser.prog, f"--arch {args.arch}{size}: {err}")
         positions.save(out, fmt=args.format, overwrite=args.overwrite)
     print(f"wrote {len(positions)} layers to {out} in {time.perf_counter() - start:.1f} s")
     for name, layer in positions.layer_positions.items():

@@ -14,6 +14,7 @@ from spacetorch.cli._arguments import (
     add_border_argument,
     add_checkpoint_arguments,
     add_grating_arguments,
+    bounded,
     device_of,
     examples,
     fail,
@@ -21,6 +22,7 @@ from spacetorch.cli._arguments import (
     output_folder,
     png_file,
     program,
+    seed_value,
 )
 from spacetorch.cli._signals import exit_on_interrupt
 
@@ -50,27 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
         positions_help="the position set to optimise (the model's)",
     )
     parser.add_argument("--layers", nargs="+", default=None, help="layers to optimise [default: every layer of the set]")
-    parser.add_argument("--attempts", type=_count, default=DEFAULT_ATTEMPTS, help="swap attempts per layer (5e7 is accepted)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+    parser.add_argument("--attempts", type=bounded(1, 10**12, "attempts", scientific=True), default=DEFAULT_ATTEMPTS, help="swap attempts per layer (5e7 is accepted)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="random seed (same seed, same result)")
     parser.add_argument("--out", type=output_folder, default=None, help="output directory [default: <positions>_swapopt]")
     parser.add_argument("--overwrite", action="store_true", help="replace the position set in --out")
     add_grating_arguments(parser)
     parser.add_argument("--figure", type=png_file, default=None, help="before/after PNG [default: figures/<out>_<layer>_swapopt.png]")
-    parser.add_argument("--figure-layer", default="layer2.0", help="layer shown in the figure (if optimised)")
+    parser.add_argument("--figure-layer", default=None, help="layer shown in the figure, one of --layers [default: layer2.0, if optimised]")
     add_border_argument(parser)
-    parser.add_argument("--n-neighborhoods", type=int, default=20_000, help="neighborhoods drawn per layer for the new positions")
+    parser.add_argument("--n-neighborhoods", type=bounded(1, 1_000_000, "neighborhoods"), default=20_000, help="neighborhoods drawn per layer for the new positions")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
-
-
-def _count(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number like 1000000 or 5e7, got {text!r}") from None
-    if not (value >= 1 and value == int(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
-    return int(value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,9 +98,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
         unknown = [name for name in layers if name not in model.positions.layer_positions]
         if unknown:
             fail(parser.prog, f"--layers: {unknown} have no positions in {args.positions}; it has {list(model.positions.layer_positions)}")
+        if args.figure_layer is not None and args.figure_layer not in layers:
+            fail(parser.prog, f"--figure-layer {args.figure_layer} is not one of the optimised layers {layers}")
+        figure_layer = args.figure_layer or "layer2.0"
         gratings = gratings_of(args)
-        if args.figure_layer in layers:  # the figure's border policy fits these gratings: known before the swaps
-            kept_units(model, args.figure_layer, gratings.size, args.exclude_border)
+        if figure_layer in layers:  # the figure's border policy fits these gratings: known before the swaps
+            kept_units(model, figure_layer, gratings.size, args.exclude_border)
         recorded = model.responses(gratings, layers, batch_size=args.batch_size, device=device, progress=not args.quiet)
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
         fail(parser.prog, str(err))
@@ -143,8 +138,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
     for r in records:
         print(f"{r.layer:10s} {r.accepted:>10,} of {r.attempts:,} swaps kept; loss {r.loss_before:.4f} -> {r.loss_after:.4f} ({r.seconds:.0f} s)")
     print(f"wrote {out} ({len(swapped)} layers, {len(records)} optimised) in {time.perf_counter() - start:.0f} s")
-    if args.figure_layer in responses:
-        layer = args.figure_layer
+    if figure_layer in responses:
+        layer = figure_layer
         values = torch.from_numpy(responses[layer])
 
         def measured(positions: NetworkPositions) -> MapMeasurement:

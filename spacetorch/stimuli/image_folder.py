@@ -29,6 +29,8 @@ class ImageFolderStimuli(Dataset[tuple[torch.Tensor, int]]):
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"image folder {root} does not exist")
+        if not 8 <= size <= 4096:
+            raise ValueError(f"size must be 8 to 4096 px, got {size}")
         transform = transforms.Compose(
             [
                 transforms.Lambda(lambda image: image.convert("RGB")),

@@ -39,6 +39,18 @@ CASES = (
         f"{os.cpu_count()} processes (this machine has {os.cpu_count()} CPUs), got 100000") for c in WORKER_COMMANDS]
     + [(c, ["--workers", "-1"], "argument --workers: expected ") for c in WORKER_COMMANDS]
     + [(c, ["--workers", "two"], "argument --workers: expected a whole number, got 'two'") for c in WORKER_COMMANDS]
+    + [(c, ["--limit", "-2"], "argument --limit: expected 1 to 1,000,000,000 images, got -2")
+       for c in ["corruptions evaluate", "evaluate-tdam", "evaluate-coarse-to-fine accuracy"]]
+    + [(c, ["--crop", "100000"], "argument --crop: expected 8 to 4,096 px, got 100000") for c in ["corruptions evaluate", "evaluate-tdam"]]
+    + [(c, ["--image-size", "100000"], "argument --image-size: expected 8 to 4,096 px, got 100000")
+       for c in ["v1-figure", "swapopt", "compare-alpha"]]
+    + [(c, ["--seed", "-1"], "argument --seed: expected 0 to 4,294,967,295 (a seed), got -1")
+       for c in ["positions", "demo-data", "swapopt", "corruptions make", "evaluate-coarse-to-fine attack"]]
+    + [(c, ["--n-neighborhoods", "0"], "argument --n-neighborhoods: expected 1 to 1,000,000 neighborhoods, got 0") for c in ["positions", "swapopt"]]
+    + [("swapopt", ["--attempts", "1e30"], "argument --attempts: expected 1 to 1,000,000,000,000 attempts, got 1e30"),
+       ("positions", ["--input-size", "7"], "argument --input-size: expected 8 to 4,096 px, got 7"),
+       ("demo-data", ["--n-train", "0"], "argument --n-train: expected 1 to 10,000,000 images, got 0"),
+       ("evaluate-coarse-to-fine attack", ["--pgd-steps", "0"], "argument --pgd-steps: expected 1 to 10,000 steps, got 0")]
     + [(c, [o, "map.jpg"], f"argument {o}: expected a .png file (figures are written as PNG), got 'map.jpg'") for c, o in FIGURE_OPTIONS.items()]
     + [(c, [o, "a_file/x.png"], f"argument {o}: a_file/x.png: a_file is a file, not a folder") for c, o in FIGURE_OPTIONS.items()]
     + [(c, [o, "a_file"], f"argument {o}: a_file exists and is not a folder") for c, o in FOLDER_OPTIONS.items()]
@@ -91,6 +103,15 @@ def test_corruptions_make_never_replaces_what_it_did_not_write(case: str, tmp_pa
     assert {"notes in the output": "it has no corruptions.json", "output is the image set": "lies inside --images",
             "output inside the image set": "lies inside --images"}[case] in err
     assert _snapshot(tmp_path) == before, "the user's files are as they were"
+
+
+def test_check_images_on_a_folder_without_images_is_an_error(tmp_path: Path, capsys) -> None:
+    (tmp_path / "cls").mkdir()
+    (tmp_path / "cls" / "notes.txt").write_text("not an image")
+    with pytest.raises(SystemExit) as exited:
+        main(["check-images", str(tmp_path), "--quiet"])
+    assert exited.value.code == 2
+    assert f"ROOT {tmp_path} holds no image files" in capsys.readouterr().err
 
 
 def test_check_images_refuses_to_move_images_into_the_folder_it_checks(tmp_path: Path, capsys) -> None:
