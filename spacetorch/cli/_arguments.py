@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -34,6 +35,7 @@ __all__ = [
     "device_of",
     "processes",
     "torch_device",
+    "unreadable_images_fail",
     "workers",
     "fail",
     "gratings_of",
@@ -95,6 +97,18 @@ def _readable(value: Any) -> str:
 def examples(*commands: str) -> str:
     """An epilog of example command lines (``spacetorch ...``; the scripts take the same options)."""
     return "examples:\n" + "\n".join(f"  {command}" for command in commands)
+
+
+@contextlib.contextmanager
+def unreadable_images_fail(prog: str) -> Iterator[None]:
+    """A damaged image met while reading a folder (:func:`spacetorch.data.image_check.open_image`)
+    ends the command with one line naming it, as any user error."""
+    from spacetorch.data.image_check import UnreadableImageError, one_line
+
+    try:
+        yield
+    except UnreadableImageError as err:
+        fail(prog, one_line(err))
 
 
 def fail(prog: str, message: str) -> NoReturn:

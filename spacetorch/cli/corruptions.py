@@ -25,6 +25,7 @@ from spacetorch.cli._arguments import (
     program,
     seed_value,
     torch_device,
+    unreadable_images_fail,
     workers,
 )
 from spacetorch.cli._signals import exit_on_interrupt
@@ -168,18 +169,14 @@ class _Samples:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[Any, int, int]:
-        from torchvision.datasets.folder import default_loader
+        from spacetorch.data.image_check import open_image
 
         path, label, group = self.samples[index]
-        return self.transform(default_loader(path)), label, group
+        return self.transform(open_image(path)), label, group
 
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     prog = f"{program('corruptions.py')} evaluate"
-    for name in ("resize", "crop", "batch_size", "limit"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            fail(prog, f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.clean is not None and not args.clean.is_dir():
         fail(prog, f"--clean {args.clean} is not a directory")
     from spacetorch.data.corruptions import CorruptedSetError, corruption_folders
@@ -188,7 +185,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         folders = corruption_folders(args.data, corruptions=args.corruptions, severities=args.severities)
     except CorruptedSetError as err:
         fail(prog, f"--data: {err}")
-    with exit_on_interrupt(prog, f"nothing was written to {args.out}"):
+    with exit_on_interrupt(prog, f"nothing was written to {args.out}"), unreadable_images_fail(prog):
         return _run_evaluation(parser, args, folders)
 
 

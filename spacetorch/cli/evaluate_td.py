@@ -22,6 +22,7 @@ from spacetorch.cli._arguments import (
     pixels,
     program,
     torch_device,
+    unreadable_images_fail,
     workers,
 )
 from spacetorch.cli._signals import exit_on_interrupt
@@ -72,10 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(parser.prog, f"--data: {args.data} is not a directory")
     if args.boxes is not None and not args.boxes.is_dir():
         fail(parser.prog, f"--boxes: {args.boxes} is not a directory")
-    for name in ("resize", "crop", "batch_size"):
-        if getattr(args, name) < 1:
-            fail(parser.prog, f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    with exit_on_interrupt(parser.prog, f"nothing was written to {args.out}"):
+    with exit_on_interrupt(parser.prog, f"nothing was written to {args.out}"), unreadable_images_fail(parser.prog):
         return _evaluate(parser, args)
 
 
@@ -86,6 +84,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     from spacetorch.analyses.multistep import find_box_file, read_voc_boxes
     from spacetorch.cli._arguments import classifier_of, device_of
+    from spacetorch.data.image_check import open_image
 
     model, info, kwargs, outputs = classifier_of(parser, args)
     if not (hasattr(model, "layer4") and hasattr(model, "fc")):
@@ -97,7 +96,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         transforms.Normalize(info.mean, info.std),
     ])
     try:
-        dataset = datasets.ImageFolder(str(args.data), transform=transform)
+        dataset = datasets.ImageFolder(str(args.data), transform=transform, loader=open_image)
     except (FileNotFoundError, RuntimeError) as err:
         fail(parser.prog, f"--data {args.data}: {err}")
     if len(dataset.classes) != outputs:

@@ -22,6 +22,7 @@ from spacetorch.cli._arguments import (
     program,
     seed_value,
     torch_device,
+    unreadable_images_fail,
     workers,
 )
 from spacetorch.cli._signals import exit_on_interrupt
@@ -110,13 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"{program('evaluate_topdown.py')} {args.command}"
-    for name in ("batch_size", "limit", "pgd_steps"):
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            fail(prog, f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if not args.data.is_dir():
         fail(prog, f"--data {args.data} is not a directory")
-    with exit_on_interrupt(prog, f"nothing was written to {args.out}"):
+    with exit_on_interrupt(prog, f"nothing was written to {args.out}"), unreadable_images_fail(prog):
         models = _load_models(prog, args)
         return {"accuracy": _accuracy, "attack": _attack, "gradcam": _gradcam}[args.command](prog, args, models)
 
@@ -163,8 +160,10 @@ def _dataset(prog: str, args: argparse.Namespace, info: Any) -> Any:
 
     from torchvision import datasets
 
+    from spacetorch.data.image_check import open_image
+
     try:
-        return datasets.ImageFolder(str(args.data), transform=_transform(info), loader=partial(_open, "L" if info.in_chans == 1 else "RGB"))
+        return datasets.ImageFolder(str(args.data), transform=_transform(info), loader=partial(open_image, mode="L" if info.in_chans == 1 else "RGB"))
     except (FileNotFoundError, RuntimeError) as err:
         fail(prog, f"--data {args.data}: {err}")
 
@@ -176,13 +175,6 @@ def _loader(prog: str, args: argparse.Namespace, info: Any) -> Any:
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     subset = torch.utils.data.Subset(dataset, range(count))
     return torch.utils.data.DataLoader(subset, batch_size=args.batch_size, num_workers=args.workers), count
-
-
-def _open(mode: str, path: str) -> Any:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.convert(mode)
 
 
 def _accuracy(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:

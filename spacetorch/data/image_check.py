@@ -6,8 +6,9 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
-__all__ = ["IMAGE_SUFFIXES", "find_unreadable_images", "image_files"]
+__all__ = ["IMAGE_SUFFIXES", "UnreadableImageError", "find_unreadable_images", "image_files", "open_image", "one_line"]
 
 #: the suffixes torchvision's ImageFolder (VISSL's ``disk_folder``) loads
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -21,6 +22,40 @@ def image_files(root: str | os.PathLike[str]) -> list[Path]:
         for name in names
         if name.lower().endswith(IMAGE_SUFFIXES)
     )
+
+
+class UnreadableImageError(OSError):
+    """An image cannot be decoded; the message names it and how to list every such image."""
+
+
+def open_image(path: str | os.PathLike[str], mode: str = "RGB") -> Any:
+    """The image at ``path``, decoded whole and converted to ``mode`` (a PIL image): the one
+    reader of every evaluation and stimulus folder (``ImageFolder(loader=open_image)``).
+
+    Raises:
+        UnreadableImageError: the file cannot be decoded (truncated, corrupt, not an image),
+            naming it and ``spacetorch check-images``.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)  # decodes every pixel, as the training loader does
+    except (OSError, ValueError, SyntaxError) as err:  # what PIL raises for damaged files
+        folder = Path(path).parent.parent
+        raise UnreadableImageError(
+            f"{path}: cannot read this image ({type(err).__name__}: {err}); list every unreadable image "
+            f"of the folder with `spacetorch check-images {folder}` (--move-to DIR sets them aside)"
+        ) from None
+
+
+def one_line(err: BaseException) -> str:
+    """The message of an :class:`UnreadableImageError`, also when a DataLoader worker raised it
+    (the main process then gets the worker's whole traceback as the message)."""
+    text = str(err).strip()
+    last = text.splitlines()[-1] if text else text
+    name = f"{UnreadableImageError.__module__}.{UnreadableImageError.__name__}: "
+    return last[len(name):] if last.startswith(name) else last
 
 
 def _problem(path: Path) -> str | None:

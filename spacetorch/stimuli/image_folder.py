@@ -26,6 +26,8 @@ class ImageFolderStimuli(Dataset[tuple[torch.Tensor, int]]):
     def __init__(self, root: str | os.PathLike[str], size: int = 224) -> None:
         from torchvision import datasets, transforms
 
+        from spacetorch.data.image_check import open_image
+
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"image folder {root} does not exist")
@@ -40,7 +42,7 @@ class ImageFolderStimuli(Dataset[tuple[torch.Tensor, int]]):
             ]
         )
         try:
-            self._folder = datasets.ImageFolder(str(root), transform=transform, allow_empty=False)
+            self._folder = datasets.ImageFolder(str(root), transform=transform, loader=open_image, allow_empty=False)
         except FileNotFoundError as err:
             raise FileNotFoundError(
                 f"image folder {root}: expected one sub-folder per category holding images ({err})"

@@ -19,15 +19,12 @@ import warnings
 from typing import Any
 
 from spacetorch._files import temporary_name
+from spacetorch.data.image_check import UnreadableImageError  # one error for a damaged image, in training too
 
 _applied = False
 
 #: ``config.DATA.<split>.<key>: true`` trains on without unreadable images (each is named in a warning)
 SKIP_UNREADABLE_IMAGES = "SKIP_UNREADABLE_IMAGES"
-
-
-class UnreadableImageError(OSError):
-    """An image of a training or test folder cannot be decoded (the message names it)."""
 
 
 def apply() -> None:
@@ -119,7 +116,7 @@ def _name_unreadable_images() -> None:
                 if not skip:
                     raise UnreadableImageError(
                         f"{path}: cannot read this {self.split.lower()} image ({type(err).__name__}: {err}). "
-                        f"List every unreadable image with `python scripts/check_images.py {root}` (add "
+                        f"List every unreadable image with `spacetorch check-images {root}` (add "
                         f"--move-to DIR to set them aside), or train without them, each named in a warning, "
                         f"with ++config.DATA.{self.split}.{SKIP_UNREADABLE_IMAGES}=true"
                     ) from None

@@ -57,3 +57,26 @@ def test_a_missing_folder_is_named(tmp_path: Path, capsys: pytest.CaptureFixture
         main([str(tmp_path / "nowhere")])
     assert stop.value.code == 2
     assert "nowhere is not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_damaged_image_in_an_evaluation_folder_is_named_in_one_line(tmp_path: Path, workers: int) -> None:
+    """The one reader of evaluation and stimulus folders names the file, also from a DataLoader worker."""
+    import torch
+    from torchvision import datasets, transforms
+
+    from spacetorch.data.image_check import UnreadableImageError, one_line, open_image
+
+    (tmp_path / "cat").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "cat" / "fine.png")
+    bad = tmp_path / "cat" / "truncated.jpg"
+    Image.new("RGB", (64, 64), "red").save(bad)
+    bad.write_bytes(bad.read_bytes()[:200])
+    assert open_image(tmp_path / "cat" / "fine.png", "L").mode == "L"
+    folder = datasets.ImageFolder(str(tmp_path), transform=transforms.ToTensor(), loader=open_image)
+    with pytest.raises(UnreadableImageError) as raised:
+        for _ in torch.utils.data.DataLoader(folder, batch_size=1, num_workers=workers):
+            pass
+    message = one_line(raised.value)
+    assert message.startswith(f"{bad}: cannot read this image (OSError: ") and "\n" not in message
+    assert message.endswith(f"`spacetorch check-images {tmp_path}` (--move-to DIR sets them aside)")

@@ -267,7 +267,7 @@ def test_a_damaged_training_image_is_named(small_positions: Path, small_images: 
     result = run_train(overrides, cwd=tmp_path)
     assert result.returncode != 0
     assert f"UnreadableImageError: {bad}: cannot read this train image (OSError: " in result.stderr
-    assert f"python scripts/check_images.py {train}" in result.stderr
+    assert f"spacetorch check-images {train}" in result.stderr
     assert "++config.DATA.TRAIN.SKIP_UNREADABLE_IMAGES=true" in result.stderr
 
 
