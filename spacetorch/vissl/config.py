@@ -248,7 +248,7 @@ def _check_spatial(cfg: Any) -> None:
     except (PositionsError, UnsafePickleError) as err:
         raise ConfigError(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: {err}") from None
     layers = params.get("layers") or list(positions.layer_positions)
-    _check_model_layers(cfg, trunk, list(layers), path)
+    _check_model_layers(cfg, trunk, list(layers), path, positions)
     outputs = {vissl_key(name) for name in layers}
     problem = layer_weight_mismatch(weights, outputs, trunk=f"trunk {trunk}")
     if problem:
@@ -269,10 +269,23 @@ def trunk_model_name(cfg: Any) -> str:
     return model_from_config(cfg.MODEL, getattr(get_model_trunk(trunk), "model_name", None))
 
 
-def _check_model_layers(cfg: Any, trunk: str, layers: list[str], path: Path) -> None:
-    """The trunk's model is registered and has a submodule for every layer with positions."""
+#: the transforms whose ``size`` is the size of the images the trunk sees in training
+_CROPS = ("RandomResizedCrop", "CenterCrop", "RandomCrop", "Resize", "ImgPilRandomResizedCrop")
+
+
+def _training_size(cfg: Any) -> int | None:
+    """The side of the training images the trunk sees, from the last crop or resize of
+    ``DATA.TRAIN.TRANSFORMS`` (``None`` when no transform says)."""
+    sizes = [t.get("size") for t in cfg.DATA.TRAIN.TRANSFORMS if t.get("name") in _CROPS and isinstance(t.get("size"), int)]
+    return sizes[-1] if sizes else None
+
+
+def _check_model_layers(cfg: Any, trunk: str, layers: list[str], path: Path, positions: NetworkPositions) -> None:
+    """The trunk's model is registered, has a submodule for every layer with positions, and
+    each of them has the positions' dims at the training image size."""
     import torch
 
+    from spacetorch.models.capture import output_dims
     from spacetorch.models.registry import create_model, model_info
 
     try:
@@ -294,6 +307,21 @@ def _check_model_layers(cfg: Any, trunk: str, layers: list[str], path: Path) -> 
             f"{info.layer_names(model)[:4]}...; make positions for {name} with "
             f"scripts/save_retinotopic_positions.py --arch {name}"
         )
+    size = _training_size(cfg)
+    if size is None:
+        return
+    try:
+        dims = output_dims(model, layers, input_size=size, in_chans=info.in_chans)
+    except (RuntimeError, ValueError) as err:
+        raise ConfigError(f"config.DATA.TRAIN.TRANSFORMS: {size} px images are too small for {name} ({err})") from None
+    for layer in layers:
+        if tuple(positions[layer].dims) != dims[layer]:
+            raise ConfigError(
+                f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: the positions in {path} were made for another image "
+                f"size: layer {layer!r} has dims {tuple(positions[layer].dims)} there, but at the training size, "
+                f"{size} px (config.DATA.TRAIN.TRANSFORMS), {name} gives it {dims[layer]}; make positions for it with "
+                f"`spacetorch positions --arch {name} --input-size {size}`"
+            )
 
 
 def _head_name(head: Any) -> str:
@@ -321,6 +349,32 @@ def _check_data_paths(cfg: Any, split: str) -> None:
                 f"{where}: {path} does not exist (relative paths start at {Path.cwd()}); set "
                 f"config.DATA.{split}.DATA_PATHS=[/path/to/images] or edit {_catalog_file()}"
             )
+        if source == "disk_folder" and Path(path).is_dir():
+            _check_enough_images(cfg, split, path, where)
+
+
+def _check_enough_images(cfg: Any, split: str, path: str, where: str) -> None:
+    """A training folder holds at least one batch for every process (VISSL drops the last,
+    incomplete batch; with none left it stops with "No batches to read")."""
+    from spacetorch.data.image_check import IMAGE_SUFFIXES
+
+    data = cfg.DATA[split]
+    world = cfg.DISTRIBUTED.NUM_NODES * cfg.DISTRIBUTED.NUM_PROC_PER_NODE
+    needed = data.BATCHSIZE_PER_REPLICA * world if split == "TRAIN" and data.get("DROP_LAST", False) else 1
+    found = 0
+    for _, _, names in os.walk(path, followlinks=True):  # stops as soon as there are enough
+        found += sum(name.lower().endswith(IMAGE_SUFFIXES) for name in names)
+        if found >= needed:
+            break
+    limit = data.get("DATA_LIMIT", -1)
+    usable = found if limit is None or limit < 0 else min(found, limit)
+    if usable < needed:
+        held = f"holds {found} image(s)" + (f", DATA_LIMIT keeps {usable}" if usable < found else "")
+        raise ConfigError(
+            f"{where}: {path} {held}, fewer than one batch of config.DATA.{split}.BATCHSIZE_PER_REPLICA "
+            f"{data.BATCHSIZE_PER_REPLICA} x {world} process(es) = {needed}; add images or make the batch smaller"
+            if needed > 1 else f"{where}: {path} holds no image files (expected <class>/<image>)"
+        )
 
 
 def _catalog_file() -> str:

@@ -12,6 +12,8 @@ from spacetorch.cli.train import prepare
 from spacetorch.models import create_model, model_info
 from spacetorch.vissl.config import ConfigError, available_configs, compose, select_gpus, validate
 
+from train_helpers import IMAGE_SIZE
+
 SHIPPED = [
     "demo_cpu_simclr_spatial_resnet18", "demo_cpu_supervised_spatial_resnet18", "linear_eval_resnet18", "simclr_spatial_resnet18", "supervised_spatial_resnet18",
     "simclr_spatial_tdresnet18", "demo_cpu_simclr_spatial_tdresnet18", "supervised_tdresnet50", "simclr_spatial_v1_resnet50",
@@ -61,6 +63,7 @@ def _good(small_positions: Path, small_images: Path) -> list[str]:
         "config=demo_cpu_simclr_spatial_resnet18",
         f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={small_positions}",
         f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]",
+        f"config.DATA.TRAIN.TRANSFORMS.1.size={IMAGE_SIZE}",  # the size the positions were made for
     ]
 
 
@@ -106,9 +109,41 @@ def test_dataset_missing_from_catalog_path_is_named(small_positions: Path) -> No
             "config=demo_cpu_simclr_spatial_resnet18",
             f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={small_positions}",
             "config.DATA.TRAIN.DATASET_NAMES=[no_such_dataset]",
+            f"config.DATA.TRAIN.TRANSFORMS.1.size={IMAGE_SIZE}",
         ]
     )
     with pytest.raises(ConfigError, match="dataset 'no_such_dataset' is not in the dataset catalog"):
+        validate(cfg)
+
+
+def test_positions_made_for_another_image_size_are_refused(small_positions: Path, small_images: Path) -> None:
+    overrides = _good(small_positions, small_images)
+    cfg = compose([o for o in overrides if "TRANSFORMS" not in o])  # the config's 224 px crops
+    with pytest.raises(ConfigError) as raised:
+        validate(cfg)
+    message = str(raised.value)
+    assert f"the positions in {small_positions} were made for another image size: layer 'layer1.0' has dims (64, 16, 16)" in message
+    assert "at the training size, 224 px (config.DATA.TRAIN.TRANSFORMS), resnet18 gives it (64, 56, 56)" in message
+    assert message.endswith("`spacetorch positions --arch resnet18 --input-size 224`")
+
+
+@pytest.mark.parametrize("images, batch, processes, found", [(0, 8, 1, 0), (5, 8, 1, 5), (12, 8, 2, 12)])
+def test_a_training_folder_with_fewer_images_than_one_batch_is_refused(
+    small_positions: Path, tmp_path: Path, images: int, batch: int, processes: int, found: int
+) -> None:
+    from PIL import Image
+
+    (tmp_path / "train" / "cat").mkdir(parents=True)
+    for i in range(images):
+        Image.new("RGB", (8, 8)).save(tmp_path / "train" / "cat" / f"{i}.png")
+    cfg = compose([
+        "config=demo_cpu_simclr_spatial_resnet18", f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={small_positions}",
+        f"config.DATA.TRAIN.DATA_PATHS=[{tmp_path / 'train'}]", f"config.DATA.TRAIN.TRANSFORMS.1.size={IMAGE_SIZE}",
+        f"config.DATA.TRAIN.BATCHSIZE_PER_REPLICA={batch}", f"config.DISTRIBUTED.NUM_PROC_PER_NODE={processes}",
+        "config.DATA.TRAIN.DROP_LAST=true",
+    ])
+    with pytest.raises(ConfigError, match=rf"holds {found} image\(s\), fewer than one batch of "
+                                          rf"config.DATA.TRAIN.BATCHSIZE_PER_REPLICA {batch} x {processes} process\(es\) = {batch * processes}"):
         validate(cfg)
 
 
