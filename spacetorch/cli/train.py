@@ -176,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
+    from spacetorch.vissl.config import save_config
+
     cfg, notices, node_id = prepare(argv)
     for notice in notices:
         print(f"{program('train.py')}: {notice}", flush=True)
@@ -195,6 +197,7 @@ def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
             flush=True,
         )
     run["cfg"] = cfg
+    save_config(cfg)
     print(f"{program('train.py')}: starting VISSL training\n" + _summary(cfg), flush=True)
 
     from vissl.hooks import default_hook_generator

@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "available_configs",
     "compose",
+    "save_config",
     "cpu_fallback_overrides",
     "select_gpus",
     "set_alpha",
@@ -82,7 +83,7 @@ def compose(overrides: Sequence[str]) -> Any:
         if "Key '" in str(err) and "not in struct" in str(err):
             hint = "; a key that is not in VISSL's defaults is added with a leading '+' (+config.KEY=value)"
         raise ConfigError(f"cannot compose the config: {err}{hint}") from None
-    _, cfg = convert_to_attrdict(hydra_cfg)
+    _, cfg = convert_to_attrdict(hydra_cfg, dump_config=False)  # written once checked (save_config)
     return cfg
 
 
@@ -183,11 +184,30 @@ def validate(cfg: Any) -> None:
     _check_checkpoints(cfg)
 
 
+def save_config(cfg: Any) -> Path:
+    """Write the checked config to ``CHECKPOINT.DIR/train_config.yaml`` (making the folder), as
+    VISSL does; :func:`compose` writes nothing, so a config that fails its check leaves no file."""
+    from vissl.utils.hydra_config import save_attrdict_to_disk
+
+    save_attrdict_to_disk(cfg)
+    return Path(cfg.CHECKPOINT.DIR) / "train_config.yaml"
+
+
 def _check_checkpoints(cfg: Any) -> None:
-    """The weights to start from and the checkpoint to resume from are whole torch files."""
+    """The checkpoint folder can be written; the weights to start from and the checkpoint to
+    resume from are whole torch files."""
     from vissl.utils.checkpoint import get_resume_checkpoint
 
     from spacetorch.checkpoints import CheckpointError, check_checkpoint_file
+
+    folder = Path(cfg.CHECKPOINT.DIR)
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise ConfigError(f"config.CHECKPOINT.DIR: {folder}: {place} is a file, not a folder")
+            if not os.access(place, os.W_OK | os.X_OK):
+                raise ConfigError(f"config.CHECKPOINT.DIR: {folder}: cannot write in {place} (permission denied)")
+            break
 
     params_file = cfg.MODEL.WEIGHTS_INIT.PARAMS_FILE
     if params_file:

@@ -147,6 +147,21 @@ def test_a_training_folder_with_fewer_images_than_one_batch_is_refused(
         validate(cfg)
 
 
+def test_a_config_that_fails_its_check_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)  # the demo config's CHECKPOINT.DIR and position_dir are relative
+    with pytest.raises(SystemExit):
+        prepare(["config=demo_cpu_simclr_spatial_resnet18"])
+    assert "position_dir" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [], "no checkpoints/<config>/train_config.yaml"
+
+
+def test_a_checkpoint_dir_under_a_file_is_refused(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    cfg = compose([*_good(small_positions, small_images), f"config.CHECKPOINT.DIR={tmp_path / 'notes.txt' / 'run'}"])
+    with pytest.raises(ConfigError, match=r"config.CHECKPOINT.DIR: .*notes.txt/run: .*notes.txt is a file, not a folder"):
+        validate(cfg)
+
+
 def test_missing_identity_head_is_refused(small_positions: Path, small_images: Path) -> None:
     cfg = compose(_good(small_positions, small_images) + ["config.MODEL.HEAD.PARAMS=[[mlp,{dims:[512,128]}]]"])
     with pytest.raises(ConfigError, match=r"\[identity, \{\}\]"):
