@@ -72,10 +72,17 @@ def interrupts_as_exceptions() -> Iterator[_Received]:
 @contextlib.contextmanager
 def exit_on_interrupt(prog: str, consequence: str) -> Iterator[None]:
     """For a command's work: on SIGINT or SIGTERM, clean up, print
-    ``"<prog>: interrupted by SIGINT; <consequence>"`` and exit with 128 + the signal number."""
-    try:
-        with interrupts_as_exceptions():
+    ``"<prog>: interrupted by SIGINT; <consequence>"`` and exit with 128 + the signal number.
+
+    Also when the signal's exception was replaced on its way up by another one: a data-loader
+    worker that the same signal ended makes the loader raise "worker exited unexpectedly"."""
+    with interrupts_as_exceptions() as received:
+        try:
             yield
-    except Interrupted as stop:
+        except BaseException:
+            if received.signum is None:
+                raise
+    if received.signum is not None:
+        stop = Interrupted(received.signum)
         print(f"{prog}: interrupted by {stop.name}; {consequence}", file=sys.stderr, flush=True)
         raise SystemExit(stop.exit_code) from None

@@ -122,3 +122,29 @@ def test_check_images_refuses_to_move_images_into_the_folder_it_checks(tmp_path:
     assert exited.value.code == 2
     assert f"--move-to {tmp_path / 'bad'} lies inside ROOT {tmp_path}" in capsys.readouterr().err
     assert (tmp_path / "cls" / "bad.jpg").exists() and not (tmp_path / "bad").exists()
+
+
+def test_a_signal_whose_exception_another_replaced_still_exits_143_in_one_line(capsys) -> None:
+    """SIGTERM to a command's process group also ends its data-loader workers, and the loader in
+    the main process then raises "worker exited unexpectedly" in place of the signal's exception."""
+    import signal
+    import time
+
+    from spacetorch.cli._signals import Interrupted, exit_on_interrupt
+
+    with pytest.raises(SystemExit) as exited, exit_on_interrupt("spacetorch demo", "nothing was written"):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except Interrupted:
+            raise RuntimeError("DataLoader worker (pid 123) exited unexpectedly") from None
+    assert exited.value.code == 143
+    assert capsys.readouterr().err == "spacetorch demo: interrupted by SIGTERM; nothing was written\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
+
+
+def test_an_error_without_a_signal_is_not_reported_as_one() -> None:
+    from spacetorch.cli._signals import exit_on_interrupt
+
+    with pytest.raises(RuntimeError, match="a real bug"), exit_on_interrupt("spacetorch demo", "nothing was written"):
+        raise RuntimeError("a real bug")
