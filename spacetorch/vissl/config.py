@@ -185,12 +185,25 @@ def validate(cfg: Any) -> None:
 
 
 def save_config(cfg: Any) -> Path:
-    """Write the checked config to ``CHECKPOINT.DIR/train_config.yaml`` (making the folder), as
-    VISSL does; :func:`compose` writes nothing, so a config that fails its check leaves no file."""
-    from vissl.utils.hydra_config import save_attrdict_to_disk
+    """Write the checked config to ``CHECKPOINT.DIR/train_config.yaml`` (making the folder), all
+    or nothing, as VISSL would; :func:`compose` writes nothing, so a config that fails its
+    check leaves no file."""
+    import torch
+    from omegaconf import OmegaConf
 
-    save_attrdict_to_disk(cfg)
-    return Path(cfg.CHECKPOINT.DIR) / "train_config.yaml"
+    from spacetorch._files import atomic_write
+
+    def plain(value: Any) -> Any:  # VISSL turns FSDP_CONFIG.compute_dtype into a torch dtype after its own dump
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        return str(value).removeprefix("torch.") if isinstance(value, torch.dtype) else value
+
+    path = Path(cfg.CHECKPOINT.DIR) / "train_config.yaml"
+    text = OmegaConf.to_yaml(OmegaConf.create(plain(cfg.to_dict())))
+    atomic_write(path, lambda file: file.write(text.encode()))
+    return path
 
 
 def _check_checkpoints(cfg: Any) -> None:
