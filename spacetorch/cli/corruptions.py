@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--size", type=int, default=None,
         help="resize the shorter side to SIZE and centre-crop a square first (e.g. 64) [default: keep each image's size, at least 32 px]",
     )
-    make.add_argument("--seed", type=seed_value, default=0, help="[default: 0]")
+    make.add_argument("--seed", type=seed_value, default=0, help="random seed of the corruptions (with each image's path: the same set for any --workers)")
     make.add_argument(
         "--workers", type=workers, default=min(8, os.cpu_count() or 1), help="processes (0: this one) [default: the CPU count, at most 8]"
     )
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=output_folder, default=Path("evaluations/corruptions"), help="results folder [default: %(default)s]")
     evaluate.add_argument("--resize", type=pixels, default=None, help="shorter side after resizing, px [default: the model's input size]")
     evaluate.add_argument("--crop", type=pixels, default=None, help="centre crop, px [default: the model's input size]")
-    evaluate.add_argument("--batch-size", type=per_batch, default=128, help="[default: %(default)s]")
+    evaluate.add_argument("--batch-size", type=per_batch, default=128, help="images per forward pass")
     evaluate.add_argument("--workers", type=workers, default=2, help="data-loading processes [default: %(default)s]")
     evaluate.add_argument("--limit", type=image_count, default=None, help="evaluate only the first N images of every folder (a quick check)")
     evaluate.add_argument("--device", type=torch_device, default=None, help="torch device [default: cuda if available, else cpu]")

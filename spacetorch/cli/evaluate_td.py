@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=output_folder, default=Path("evaluations/td"), help="results folder")
     parser.add_argument("--resize", type=pixels, default=256, help="shorter side after resizing, px")
     parser.add_argument("--crop", type=pixels, default=224, help="centre crop, px")
-    parser.add_argument("--batch-size", type=per_batch, default=64)
+    parser.add_argument("--batch-size", type=per_batch, default=64, help="images per forward pass")
     parser.add_argument("--workers", type=workers, default=2, help="data-loading processes")
     parser.add_argument("--limit", type=image_count, default=None, help="evaluate only the first N images (a quick check)")
     parser.add_argument("--device", type=torch_device, default=None, help="torch device [default: cuda if available, else cpu]")

@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
         if name != "gradcam":
-            sub.add_argument("--batch-size", type=per_batch, default=128, help="[default: %(default)s]")
+            sub.add_argument("--batch-size", type=per_batch, default=128, help="images per forward pass")
             sub.add_argument("--workers", type=workers, default=2, help="data-loading processes [default: %(default)s]")
             sub.add_argument("--limit", type=image_count, default=None, help="only the first N images (a quick check)")
         if name == "attack":
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "--eps", type=_epsilon, nargs="+", default=[0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
                 help="L-infinity budgets in [0, 1] image units; fractions allowed [default: 0 1/255 2/255 4/255 8/255 16/255]",
             )
-            sub.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"], choices=["fgsm", "pgd"], help="[default: fgsm pgd]")
+            sub.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"], choices=["fgsm", "pgd"], help="attacks to run (fast gradient sign, projected gradient descent)")
             sub.add_argument("--pgd-steps", type=bounded(1, 10_000, "steps"), default=10, help="PGD iterations (step 2.5 eps / steps) [default: %(default)s]")
             sub.add_argument("--seed", type=seed_value, default=0, help="PGD's random starts [default: 0]")
         if name == "gradcam":

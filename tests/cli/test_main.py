@@ -84,3 +84,24 @@ def test_the_configs_ship_inside_the_package() -> None:
     assert "simclr_spatial_resnet18" in available_configs() and (CONFIG_DIR / "dataset_catalog.json").is_file()
     setup = (REPO / "setup.py").read_text()
     assert '"spacetorch.configs.config": ["*.yaml", "*.json"]' in setup
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    import argparse
+    import importlib
+
+    def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+        found = [parser]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    found += parsers(sub)
+        return found
+
+    missing = []
+    for command in COMMANDS.values():
+        for parser in parsers(importlib.import_module(f"spacetorch.cli.{command.module}").build_parser()):
+            missing += [f"{parser.prog} {a.option_strings[-1]}" for a in parser._actions
+                        if a.option_strings and a.help != argparse.SUPPRESS
+                        and not re.sub(r"\[default:.*?\]|\(default:.*?\)", "", a.help or "").strip()]
+    assert missing == []
