@@ -224,11 +224,24 @@ def comparison_figure(rows: list[dict[str, Any]], maps: dict[float, OrientationM
     return fig
 
 
+def robust_limit(values: np.ndarray, percentile: float = 99.0) -> float:
+    """The ``percentile``-th percentile of ``|values|`` (NaN left out): a colour limit that a few
+    outliers do not set; 1 where every value is 0 or NaN."""
+    magnitudes = np.abs(np.asarray(values, dtype=np.float64))
+    magnitudes = magnitudes[np.isfinite(magnitudes)]
+    limit = float(np.percentile(magnitudes, percentile)) if magnitudes.size else 0.0
+    return limit if limit > 0 else 1.0
+
+
 def category_map_figure(coordinates: np.ndarray, t: np.ndarray, patches: CategoryPatches, *, title: str) -> Figure:
-    """Selectivity (t) of each unit for one category, with the outlines of its patches."""
+    """Selectivity (t) of each unit for one category, with the outlines of its patches.
+
+    The colour range is symmetric about 0 and ends at the 99th percentile of ``|t|`` (units
+    beyond it take the end colours), so that a few extreme units do not wash out the map.
+    """
     fig = _figure(5.8, 4.6)
     ax = fig.add_subplot()
-    limit = float(np.nanmax(np.abs(t))) or 1.0
+    limit = robust_limit(t)
     _scatter(ax, coordinates, np.asarray(t, dtype=np.float64), label="selectivity (t)", title=title,
              cmap="RdBu_r", vmin=-limit, vmax=limit)
     if len(patches):

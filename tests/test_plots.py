@@ -128,3 +128,14 @@ def test_corruption_heatmap_labels_every_measured_cell_and_the_means() -> None:
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "5", "mean"]
     with pytest.raises(ValueError, match=r"accuracy has shape \(2, 3\), expected \(2, 2\)"):
         corruption_heatmap(grid, ["fog", "snow"], [1, 3], title="t")
+
+
+def test_the_category_map_colour_range_is_not_set_by_a_few_outliers() -> None:
+    from spacetorch.plots import robust_limit
+
+    rng = np.random.default_rng(0)
+    t = rng.normal(0, 2, 10_000)
+    t[:5] = 500.0  # five extreme units
+    assert robust_limit(t) == pytest.approx(np.percentile(np.abs(t), 99))
+    assert 4 < robust_limit(t) < 7, "about 2.6 standard deviations, not 500"
+    assert robust_limit(np.zeros(4)) == 1.0 and robust_limit(np.array([np.nan, 3.0, -3.0])) == pytest.approx(3.0)
