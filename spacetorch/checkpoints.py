@@ -171,7 +171,13 @@ def _mismatch(weights: Mapping[str, torch.Tensor], arch: str, model_kwargs: Mapp
     """How ``weights`` differ from the registered model ``arch`` (classifier removed); empty when they match."""
     with torch.device("meta"):
         model = create_model(arch, headless=True, **(model_kwargs or {}))
-        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return _differences(weights, model)
+
+
+def _differences(weights: Mapping[str, torch.Tensor], model: torch.nn.Module) -> list[str]:
+    """A short summary of how ``weights`` differ from ``model``'s state dict (a few keys of each
+    kind, not all of them); empty when they match."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     problems = []
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
@@ -292,12 +298,10 @@ def load_classifier(
         )
     kwargs = {**(model_kwargs or {}), "num_classes": int(head.shape[0])}
     model = create_model(arch, **kwargs)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()
+    problems = _differences(weights, model)
+    if problems:
         raise CheckpointError(
-            f"checkpoint {path}: the weights are not a {arch} with {dict(model_kwargs or {})}: "
-            + " ".join(line.strip() for line in first[:3])
-        ) from None
+            f"checkpoint {path}: the weights are not a {arch} with {dict(model_kwargs or {})}: " + "; ".join(problems)
+        )
+    model.load_state_dict(weights)
     return model.eval()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,20 @@ def test_linear_head_loads_and_other_heads_are_described(tmp_path: Path) -> None
     path = write_original_layout_checkpoint(torchvision.models.resnet18(weights=None), tmp_path / "simclr.torch", heads=two_layers)
     with pytest.raises(CheckpointError, match=r"expected one linear head.*found head keys \['0\.0\.clf\.0\.bias'"):
         load_linear_head(path)
+
+
+def test_a_classifier_checkpoint_of_another_model_is_summarised_not_dumped(tmp_path) -> None:
+    """The message counts the missing, unexpected and reshaped keys with a few examples, instead
+    of listing every key (several kilobytes on one line)."""
+    import torchvision
+
+    from spacetorch.checkpoints import CheckpointError, load_classifier
+
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), path)
+    with pytest.raises(CheckpointError) as raised:
+        load_classifier(path, "resnet50")
+    message = str(raised.value)
+    assert message.startswith(f"checkpoint {path}: the weights are not a resnet50 with {{}}: ")
+    assert re.search(r"\d+ missing \(e\.g\. \[", message) and "of another shape (e.g." in message
+    assert len(message) < 700 and "\n" not in message
