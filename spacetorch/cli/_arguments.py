@@ -1,4 +1,6 @@
-"""Command-line options, and the loading behind them, that the commands reading a checkpoint share."""
+"""What every command shares: its name (``program``), the one error style (``fail``), help with
+examples, argument types that check values and paths before any work, and the options and
+loading of the commands that read a checkpoint."""
 
 from __future__ import annotations
 
@@ -18,31 +20,31 @@ if TYPE_CHECKING:
     from spacetorch.stimuli import SineGratings
 
 __all__ = [
-    "LOAD_ERRORS",
     "HelpFormatter",
-    "examples",
-    "program",
+    "LOAD_ERRORS",
     "add_border_argument",
-    "bounded",
-    "image_count",
-    "per_batch",
-    "pixels",
-    "seed_value",
     "add_checkpoint_arguments",
     "add_classifier_arguments",
     "add_grating_arguments",
+    "bounded",
     "classifier_of",
     "device_of",
+    "examples",
+    "fail",
+    "gratings_of",
+    "image_count",
+    "layer_keys",
+    "load_whole_classifier",
+    "output_folder",
+    "per_batch",
+    "pixels",
+    "png_file",
     "processes",
+    "program",
+    "seed_value",
     "torch_device",
     "unreadable_images_fail",
     "workers",
-    "fail",
-    "gratings_of",
-    "layer_keys",
-    "output_folder",
-    "png_file",
-    "load_whole_classifier",
 ]
 
 #: what loading a classifier by name from a checkpoint raises for bad input (a message naming it)
@@ -72,7 +74,6 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
             return text
         return f"{text} [default: {_readable(action.default).replace('%', '%%')}]"
-
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         paragraphs = []
@@ -157,7 +158,7 @@ def classifier_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     try:
         model, info, classes = load_whole_classifier(args.checkpoint, args.arch, trusted=args.trust_checkpoint, model_kwargs=kwargs)
     except LOAD_ERRORS as err:
-        fail(parser.prog, f"{err}")
+        fail(parser.prog, str(err))
     return model, info, kwargs, classes
 
 
