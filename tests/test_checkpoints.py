@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision
 
-from spacetorch.checkpoints import (
+from spacetorch.models.checkpoints import (
     CheckpointError,
     UnsafeCheckpointError,
     load_linear_head,
@@ -160,7 +160,7 @@ def test_a_classifier_checkpoint_of_another_model_is_summarised_not_dumped(tmp_p
     of listing every key (several kilobytes on one line)."""
     import torchvision
 
-    from spacetorch.checkpoints import CheckpointError, load_classifier
+    from spacetorch.models.checkpoints import CheckpointError, load_classifier
 
     path = tmp_path / "resnet18.pth"
     torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), path)

@@ -165,10 +165,10 @@ def classifier_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 def load_whole_classifier(
     path: Path, arch: str, *, trusted: bool, model_kwargs: dict[str, Any] | None = None
 ) -> tuple[nn.Module, ModelInfo, int]:
-    """:func:`~spacetorch.checkpoints.load_classifier`, with the model's registry entry and its
+    """:func:`~spacetorch.models.checkpoints.load_classifier`, with the model's registry entry and its
     number of classes; raises one of :data:`LOAD_ERRORS`."""
-    from spacetorch.checkpoints import load_classifier
     from spacetorch.models import model_info
+    from spacetorch.models.checkpoints import load_classifier
 
     info = model_info(arch)
     model = load_classifier(path, arch, trusted=trusted, model_kwargs=model_kwargs)

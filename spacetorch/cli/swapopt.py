@@ -79,8 +79,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
     import torch
     from tqdm.auto import tqdm
 
-    from spacetorch.checkpoints import CheckpointError
     from spacetorch.maps import MapMeasurement, kept_units, measure_orientation_map
+    from spacetorch.models.checkpoints import CheckpointError
     from spacetorch.models.positions import NetworkPositions, PositionsError, check_output_dir
     from spacetorch.models.positions.swapopt import swap_optimize
     from spacetorch.models.topographic import TopographicModel

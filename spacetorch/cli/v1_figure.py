@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spacetorch.checkpoints import CheckpointError
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_border_argument,
@@ -20,6 +19,7 @@ from spacetorch.cli._arguments import (
 )
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.maps import measure_orientation_map
+from spacetorch.models.checkpoints import CheckpointError
 from spacetorch.models.positions import PositionsError
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.plots import save_figure, v1_figure

@@ -11,7 +11,7 @@ A model family is one file of small builder functions, each registered with
 
 Everything else follows from the registration: retinotopic positions (from the model's real
 output sizes), :class:`~spacetorch.models.trunks.SpatialTrunk`, the VISSL trunk
-``spatial_model`` (``TRUNK_PARAMS.model: <name>``), :func:`~spacetorch.checkpoints.load_trunk`
+``spatial_model`` (``TRUNK_PARAMS.model: <name>``), :func:`~spacetorch.models.checkpoints.load_trunk`
 and :class:`~spacetorch.models.topographic.TopographicModel`.
 
 With ``timm=True`` (the default) the builder is also registered in timm's own registry, so

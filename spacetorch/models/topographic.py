@@ -92,13 +92,13 @@ class TopographicModel(nn.Module):
         trusted: bool = False,
         model_kwargs: Mapping[str, Any] | None = None,
     ) -> TopographicModel:
-        """A VISSL checkpoint's trunk (see :func:`spacetorch.checkpoints.load_trunk`) with its positions.
+        """A VISSL checkpoint's trunk (see :func:`spacetorch.models.checkpoints.load_trunk`) with its positions.
 
         ``positions`` is a :class:`NetworkPositions` or a positions directory; ``arch`` a
         registered model, whose normalisation is applied to the images; ``model_kwargs`` the
-        builder's arguments the model was trained with (see :func:`~spacetorch.checkpoints.load_trunk`).
+        builder's arguments the model was trained with (see :func:`~spacetorch.models.checkpoints.load_trunk`).
         """
-        from spacetorch.checkpoints import load_trunk
+        from spacetorch.models.checkpoints import load_trunk
         from spacetorch.models.registry import model_info
 
         info = model_info(arch)

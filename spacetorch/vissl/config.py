@@ -211,7 +211,7 @@ def _check_checkpoints(cfg: Any) -> None:
     resume from are whole torch files."""
     from vissl.utils.checkpoint import get_resume_checkpoint
 
-    from spacetorch.checkpoints import CheckpointError, check_checkpoint_file
+    from spacetorch.models.checkpoints import CheckpointError, check_checkpoint_file
 
     folder = Path(cfg.CHECKPOINT.DIR)
     for place in (folder, *folder.parents):

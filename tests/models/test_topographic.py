@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from spacetorch.checkpoints import load_trunk
+from spacetorch.models.checkpoints import load_trunk
 from spacetorch.models.positions import NetworkPositions, PositionsError
 from spacetorch.models.topographic import IMAGENET_MEAN, IMAGENET_STD, TopographicModel
 

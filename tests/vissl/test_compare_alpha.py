@@ -68,7 +68,7 @@ def test_positions_and_init_reach_every_run(small_positions: Path, small_images:
     import torch
     from omegaconf import OmegaConf
 
-    from spacetorch.checkpoints import load_trunk
+    from spacetorch.models.checkpoints import load_trunk
 
     from train_helpers import run_train
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from spacetorch.checkpoints import CheckpointError, load_trunk
 from spacetorch.cli.evaluate_td import main as evaluate_td
+from spacetorch.models.checkpoints import CheckpointError, load_trunk
 
 from train_helpers import IMAGE_SIZE, ONE_CPU_PROCESS, SHORT_RUN, run_train, small_run_overrides
 

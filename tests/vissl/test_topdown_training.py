@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from spacetorch.checkpoints import load_trunk
 from spacetorch.cli.evaluate_topdown import main as evaluate
 from spacetorch.data import make_demo_image_folder
+from spacetorch.models.checkpoints import load_trunk
 from spacetorch.models.positions import retinotopic_positions
 
 from train_helpers import ONE_CPU_PROCESS, SHORT_RUN, run_train

@@ -14,7 +14,7 @@ import torch
 import torchvision
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from spacetorch.checkpoints import load_trunk
+from spacetorch.models.checkpoints import load_trunk
 
 from output_states import dead_pid
 from train_helpers import IMAGE_SIZE, run_train, small_run_overrides, start_train_until

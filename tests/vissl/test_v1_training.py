@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from spacetorch.checkpoints import load_trunk
+from spacetorch.models.checkpoints import load_trunk
 from spacetorch.models.positions import retinotopic_positions
 
 from train_helpers import ONE_CPU_PROCESS, SHORT_RUN, run_train
