@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from spacetorch._workers import process_pool
 from spacetorch.data.demo_images import write_image_folder
 
 __all__ = ["dead_leaves_image", "make_dead_leaves_folder"]
@@ -134,6 +134,6 @@ def make_dead_leaves_folder(
 
     if workers == 1:
         return write_image_folder(out, images(_seeded_image(size, seed, i) for i in indices), progress)
-    with ProcessPoolExecutor(workers) as pool:
+    with process_pool(workers) as pool:
         arrays = pool.map(_seeded_image, [size] * len(names), [seed] * len(names), indices, chunksize=4)
         return write_image_folder(out, images(arrays), progress)

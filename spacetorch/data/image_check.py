@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from spacetorch._workers import process_pool
 
 __all__ = ["IMAGE_SUFFIXES", "UnreadableImageError", "find_unreadable_images", "image_files", "open_image", "one_line"]
 
@@ -114,7 +115,7 @@ def find_unreadable_images(
         for chunk in chunks:
             collect(chunk, _check_chunk(chunk))
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             for chunk, problems in zip(chunks, pool.map(_check_chunk, chunks), strict=True):
                 collect(chunk, problems)
     return sorted(bad)

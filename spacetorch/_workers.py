@@ -1,0 +1,37 @@
+"""Worker processes that a signal does not leave running.
+
+A command's forked worker processes inherit its signal handlers.  Without care, SIGTERM sent to
+the command's process group reaches each worker as an exception that
+``concurrent.futures`` hands back as that task's result, and the worker goes on with the next
+task, while the interrupted command waits for all of them.  In a :func:`process_pool` the
+workers ignore SIGINT and SIGTERM, which the main process handles: leaving the block early
+cancels the tasks not yet started and waits only for the running ones.  (Workers ended by the
+signal instead would break the pool, and Python 3.11's executor then trips over the cancelled
+tasks in a thread of its own, printing a traceback.)  A worker whose main process is killed
+ends when it next reads its task queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+__all__ = ["process_pool"]
+
+
+def _leave_signals_to_the_main_process() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A ``ProcessPoolExecutor`` of ``workers`` processes that leave SIGINT and SIGTERM to the
+    main process; leaving the block (an interruption, an error) cancels the tasks not yet started."""
+    pool = ProcessPoolExecutor(workers, initializer=_leave_signals_to_the_main_process)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

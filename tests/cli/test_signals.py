@@ -1,0 +1,35 @@
+"""SIGTERM to a command that has worker processes, as a job scheduler sends it (to the whole
+process group) and as `kill PID` sends it (to the main process only)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("to_group", [True, False], ids=["process group", "main process"])
+def test_sigterm_ends_a_command_and_its_workers_at_once(tmp_path: Path, to_group: bool) -> None:
+    command = [sys.executable, "-m", "spacetorch", "demo-data", "--source", "dead-leaves", "--n-train", "3000",
+               "--n-val", "0", "--workers", "2", "--out", "dl", "--quiet"]
+    run = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4)  # started, workers drawing
+    assert run.poll() is None, run.communicate()[1]
+    (os.killpg if to_group else os.kill)(run.pid, signal.SIGTERM)
+    try:
+        err = run.communicate(timeout=30)[1]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 143, err
+    assert err == "spacetorch demo-data: interrupted by SIGTERM; nothing was written (dl does not exist)\n"
+    assert list(tmp_path.iterdir()) == [], "no output and no temporary left"
+    leftover = subprocess.run(["pgrep", "-f", "--out dl --quiet"], capture_output=True, text=True).stdout.split()
+    assert leftover == [] or all(not Path(f"/proc/{pid}/cwd").exists() or Path(f"/proc/{pid}/cwd").resolve() != tmp_path
+                                 for pid in leftover), "no worker left running"
