@@ -41,6 +41,7 @@ __all__ = [
     "atomic_write",
     "check_apart",
     "check_replaceable",
+    "check_writable_folder",
     "is_temporary",
     "remove_stale_temporaries",
     "temporary_name",
@@ -78,6 +79,24 @@ def check_replaceable(folder: PathLike, manifest: str, ours: Callable[[str], boo
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise FileExistsError(f"{folder} holds files that are not part of a {what} ({shown}); it is left as it is: "
                               "move them, or choose another output")
+
+
+def check_writable_folder(folder: PathLike, named: PathLike | None = None) -> None:
+    """Check, before any work, that ``folder`` can be written in: it, or the nearest folder above
+    it that exists, is a folder this user may write in (the rest is made).  Messages start with
+    ``named`` (default: ``folder``), the path the user gave.
+
+    Raises:
+        ValueError: a file stands where a folder is needed, or permission is denied.
+    """
+    folder = Path(folder)
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise ValueError(f"{named or folder}: {place} is a file, not a folder")
+            if not os.access(place, os.W_OK | os.X_OK):
+                raise ValueError(f"{named or folder}: cannot write in {place} (permission denied)")
+            return
 
 
 def check_apart(output: PathLike, output_flag: str, inputs: dict[str, PathLike]) -> None:

@@ -253,15 +253,13 @@ def processes(text: str) -> int:
     return _count(text, 1, os.cpu_count() or 1, f"processes (this machine has {os.cpu_count() or 1} CPUs)")
 
 
-def _writable_place(path: Path) -> None:
-    """The folders above ``path`` are folders (or can be made) in a folder this user may write."""
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise argparse.ArgumentTypeError(f"{path}: {parent} is a file, not a folder")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise argparse.ArgumentTypeError(f"{path}: cannot write in {parent} (permission denied)")
-            return
+def _writable_place(path: Path, folder: Path) -> None:
+    from spacetorch._files import check_writable_folder
+
+    try:
+        check_writable_folder(folder, named=path)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def output_folder(text: str) -> Path:
@@ -269,7 +267,7 @@ def output_folder(text: str) -> Path:
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} exists and is not a folder")
-    _writable_place(path)
+    _writable_place(path, path)
     return path
 
 
@@ -281,7 +279,7 @@ def png_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"expected a .png file (figures are written as PNG), got {text!r}")
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} is a folder; name the .png file to write")
-    _writable_place(path)
+    _writable_place(path, path.parent)
     return path
 
 

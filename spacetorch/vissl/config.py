@@ -211,16 +211,13 @@ def _check_checkpoints(cfg: Any) -> None:
     resume from are whole torch files."""
     from vissl.utils.checkpoint import get_resume_checkpoint
 
+    from spacetorch._files import check_writable_folder
     from spacetorch.models.checkpoints import CheckpointError, check_checkpoint_file
 
-    folder = Path(cfg.CHECKPOINT.DIR)
-    for place in (folder, *folder.parents):
-        if place.exists():
-            if not place.is_dir():
-                raise ConfigError(f"config.CHECKPOINT.DIR: {folder}: {place} is a file, not a folder")
-            if not os.access(place, os.W_OK | os.X_OK):
-                raise ConfigError(f"config.CHECKPOINT.DIR: {folder}: cannot write in {place} (permission denied)")
-            break
+    try:
+        check_writable_folder(cfg.CHECKPOINT.DIR)
+    except ValueError as err:
+        raise ConfigError(f"config.CHECKPOINT.DIR: {err}") from None
 
     params_file = cfg.MODEL.WEIGHTS_INIT.PARAMS_FILE
     if params_file:
