@@ -334,7 +334,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    if not any(w.name.lower().startswith(name.replace("-", "_") + "-") for w in args.wheels.glob("*.whl"))]
         if missing:
             parser.error(f"--wheels {args.wheels}: no wheel of {', '.join(missing)} (make gpu-wheels builds them)")
-    work = Path(tempfile.mkdtemp(prefix="spacetorch_gpu_check_"))
+    with tempfile.TemporaryDirectory(prefix="spacetorch_gpu_check_") as tmp:
+        return run_steps(parser, args, Path(tmp), started)
+
+
+def run_steps(parser: argparse.ArgumentParser, args: argparse.Namespace, work: Path, started: float) -> int:
+    """Run the chosen steps with installs and scratch files under ``work`` (removed by the caller)."""
     site = work / "site"
     steps = build_steps(args.wheels, site, work, args.dry_run)
     if args.steps:
