@@ -143,7 +143,7 @@ def main() -> None:
     args.processes = len(args.gpus.split(",")) if args.gpus else 1
 
     from spacetorch.data import make_demo_image_folder
-    from spacetorch.models.positions import retinotopic_positions
+    from spacetorch.models import retinotopic_positions
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -21,7 +21,7 @@ import sys
 _CHILD = r"""
 import json, resource, sys, time
 import torch
-from spacetorch.models.positions import retinotopic_layer_specs, retinotopic_positions
+from spacetorch.models import retinotopic_layer_specs, retinotopic_positions
 arch, n = sys.argv[1], int(sys.argv[2])
 specs = retinotopic_layer_specs(arch)          # builds the model on the meta device (warm-up)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

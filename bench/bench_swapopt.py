@@ -25,8 +25,7 @@ import time
 import numpy as np
 import torch
 
-from spacetorch.models import create_model
-from spacetorch.models.positions import retinotopic_positions
+from spacetorch.models import create_model, retinotopic_positions
 from spacetorch.models.positions import swapopt as S
 from spacetorch.models.positions._swapopt_reference import reference_swaps
 from spacetorch.models.topographic import TopographicModel

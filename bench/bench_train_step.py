@@ -41,8 +41,9 @@ from torch import nn  # noqa: E402
 
 import spacetorch.vissl  # noqa: E402,F401  (registers the loss; applies the VISSL fixes)
 from spacetorch.losses import spatial_loss  # noqa: E402
+from spacetorch.models import retinotopic_positions  # noqa: E402
 from spacetorch.models.layers import vissl_key  # noqa: E402
-from spacetorch.models.positions import NetworkPositions, retinotopic_positions  # noqa: E402
+from spacetorch.models.positions import NetworkPositions
 from spacetorch.models.trunks import spatial_resnet  # noqa: E402
 from spacetorch.vissl.registry import SpatialCorrelationSimclrInfoNCELoss  # noqa: E402
 

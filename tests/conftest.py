@@ -37,7 +37,7 @@ def small_model_files(tmp_path_factory: pytest.TempPathFactory) -> "tuple[Path, 
     import torch
     import torchvision
 
-    from spacetorch.models.positions import retinotopic_positions
+    from spacetorch.models import retinotopic_positions
 
     root = tmp_path_factory.mktemp("model")
     torch.manual_seed(0)

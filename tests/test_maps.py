@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from spacetorch.analyses import analyze_orientation_map, feature_map_border
+from spacetorch.analyses import analyze_orientation_map
 from spacetorch.maps import kept_units, measure_orientation_map, orientation_map_image
-from spacetorch.models import create_model
-from spacetorch.models.positions import NetworkPositions, retinotopic_positions
+from spacetorch.models import create_model, retinotopic_positions
+from spacetorch.models.positions import NetworkPositions
+from spacetorch.models.receptive_field import feature_map_border
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.stimuli import SineGratings
 

@@ -5,7 +5,7 @@ Everything here is plain NumPy/SciPy on responses ``(S stimuli, N units)`` and c
 """
 
 from spacetorch.analyses.category import CategoryPatches, Patch, category_patches, category_selectivity
-from spacetorch.analyses.orientation_map import OrientationMap, analyze_orientation_map, feature_map_border
+from spacetorch.analyses.orientation_map import OrientationMap, analyze_orientation_map
 from spacetorch.analyses.pinwheels import (
     OrientationGrid,
     Pinwheels,
@@ -40,7 +40,6 @@ __all__ = [
     "column_spacing",
     "distance_curve",
     "estimate_column_spacing",
-    "feature_map_border",
     "find_pinwheels",
     "orientation_grid",
     "orientation_tuning",

@@ -77,34 +77,6 @@ class OrientationMap:
         )
 
 
-def feature_map_border(dims: tuple[int, int, int], width: int | tuple[int, int, int, int] = 1) -> np.ndarray:
-    """``(C * H * W,)`` bool: the units in the outermost rows and columns of a ``(C, H, W)``
-    feature map (channel-major unit order, as ``features.flatten(1)``).
-
-    ``width`` is the number of rows / columns from every edge, or ``(top, bottom, left, right)``
-    (:func:`spacetorch.models.receptive_field.border_widths` measures those whose receptive
-    field touches the image border).  Such units see the zero padding around the image, which
-    gives them a response to the border itself; maps measured on them show the border, not the
-    stimulus.
-
-    >>> feature_map_border((1, 3, 3)).reshape(3, 3).astype(int)
-    array([[1, 1, 1],
-           [1, 0, 1],
-           [1, 1, 1]])
-    """
-    c, h, w = dims
-    top, bottom, left, right = (width,) * 4 if isinstance(width, int) else width
-    if min(top, bottom, left, right) < 0:
-        raise ValueError(f"border width must be >= 0 feature-map rows/columns, got {width}")
-    rows = np.zeros(h, dtype=bool)
-    cols = np.zeros(w, dtype=bool)
-    rows[:top], rows[h - bottom:] = True, True  # a width of 0 selects nothing (rows[h:] is empty)
-    cols[:left], cols[w - right:] = True, True
-    plane = rows[:, None] | cols[None, :]
-    border: np.ndarray = np.broadcast_to(plane, (c, h, w)).reshape(-1).copy()
-    return border
-
-
 def analyze_orientation_map(
     responses: np.ndarray,
     coordinates: np.ndarray,

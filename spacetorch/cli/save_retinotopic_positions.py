@@ -9,8 +9,8 @@ from pathlib import Path
 
 from spacetorch.cli._arguments import HelpFormatter, bounded, examples, fail, output_folder, pixels, program, seed_value
 from spacetorch.cli._signals import exit_on_interrupt
-from spacetorch.models import list_models
-from spacetorch.models.positions import check_output_dir, retinotopic_positions
+from spacetorch.models import list_models, retinotopic_positions
+from spacetorch.models.positions import check_output_dir
 
 DEFAULT_OUT = "positions/{arch}_retinotopic_init"
 

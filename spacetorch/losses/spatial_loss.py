@@ -151,7 +151,7 @@ class SpatialLoss(nn.Module):
         features: ``(B, C, H, W)`` or ``(B, N)`` with ``N = positions.num_units``; output: scalar.
 
     Example:
-        >>> from spacetorch.models.positions import retinotopic_positions
+        >>> from spacetorch.models import retinotopic_positions
         >>> layer = retinotopic_positions(n_neighborhoods=50)["layer4.1"]
         >>> loss = SpatialLoss(layer)
         >>> float(loss(torch.randn(4, 512, 7, 7))) <= 1.0
@@ -243,7 +243,7 @@ class LayerWeightedSpatialLoss(nn.Module):
         ``(weighted sum, {key: detached SL of that layer, for every layer})``.
 
     Example:
-        >>> from spacetorch.models.positions import retinotopic_positions
+        >>> from spacetorch.models import retinotopic_positions
         >>> layer = retinotopic_positions(n_neighborhoods=50)["layer4.1"]
         >>> loss = LayerWeightedSpatialLoss({"layer4_1": 0.5})
         >>> total, per_layer = loss({"layer4_1": (torch.randn(4, 512, 7, 7), layer)})

@@ -18,7 +18,7 @@ from torch import nn
 
 from spacetorch.models.capture import capture_outputs, eval_mode
 
-__all__ = ["RECEPTIVE_FIELD", "border_units", "border_widths"]
+__all__ = ["RECEPTIVE_FIELD", "border_units", "border_widths", "feature_map_border"]
 
 #: ``exclude`` value of :func:`border_units`: the units whose receptive field touches the border
 RECEPTIVE_FIELD = "rf"
@@ -64,6 +64,34 @@ def border_widths(model: nn.Module, layer: str, input_size: int, in_chans: int =
     return (widths[0], widths[1], widths[2], widths[3])
 
 
+def feature_map_border(dims: tuple[int, int, int], width: int | tuple[int, int, int, int] = 1) -> np.ndarray:
+    """``(C * H * W,)`` bool: the units in the outermost rows and columns of a ``(C, H, W)``
+    feature map (channel-major unit order, as ``features.flatten(1)``).
+
+    ``width`` is the number of rows / columns from every edge, or ``(top, bottom, left, right)``
+    (:func:`border_widths` measures those whose receptive
+    field touches the image border).  Such units see the zero padding around the image, which
+    gives them a response to the border itself; maps measured on them show the border, not the
+    stimulus.
+
+    >>> feature_map_border((1, 3, 3)).reshape(3, 3).astype(int)
+    array([[1, 1, 1],
+           [1, 0, 1],
+           [1, 1, 1]])
+    """
+    c, h, w = dims
+    top, bottom, left, right = (width,) * 4 if isinstance(width, int) else width
+    if min(top, bottom, left, right) < 0:
+        raise ValueError(f"border width must be >= 0 feature-map rows/columns, got {width}")
+    rows = np.zeros(h, dtype=bool)
+    cols = np.zeros(w, dtype=bool)
+    rows[:top], rows[h - bottom:] = True, True  # a width of 0 selects nothing (rows[h:] is empty)
+    cols[:left], cols[w - right:] = True, True
+    plane = rows[:, None] | cols[None, :]
+    border: np.ndarray = np.broadcast_to(plane, (c, h, w)).reshape(-1).copy()
+    return border
+
+
 def border_units(
     model: nn.Module,
     layer: str,
@@ -77,8 +105,6 @@ def border_units(
     ``exclude`` is ``"rf"`` (the units whose receptive field touches the image border, measured
     with :func:`border_widths`) or a number of outermost feature-map rows and columns (0: none).
     """
-    from spacetorch.analyses import feature_map_border
-
     if exclude == RECEPTIVE_FIELD:
         widths = border_widths(model, layer, input_size, in_chans)
         what = "receptive field touches the image border (top/bottom/left/right: {}/{}/{}/{} rows/columns)".format(*widths)

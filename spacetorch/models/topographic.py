@@ -4,7 +4,7 @@
 layer respond to these images, and where on the cortical sheet does it sit?*
 
     >>> from spacetorch.models import create_model
-    >>> from spacetorch.models.positions import retinotopic_positions
+    >>> from spacetorch.models import retinotopic_positions
     >>> model = TopographicModel(create_model("resnet18", headless=True),
     ...                          retinotopic_positions("resnet18", n_neighborhoods=10))
     >>> out = model.responses(torch.rand(4, 3, 224, 224), layers=["layer2.0"])

@@ -73,7 +73,7 @@ def test_shapes_are_checked() -> None:
 def test_feature_map_border_is_exactly_the_outer_rows_and_columns() -> None:
     import numpy as np
 
-    from spacetorch.analyses import feature_map_border
+    from spacetorch.models.receptive_field import feature_map_border
 
     c, h, w = 3, 6, 7
     for width in (0, 1, 2):

@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from spacetorch.losses import LayerWeightedSpatialLoss
-from spacetorch.models import create_model, list_models, model_info
+from spacetorch.models import create_model, list_models, model_info, retinotopic_positions
 from spacetorch.models.layers import vissl_key
-from spacetorch.models.positions import retinotopic_positions
 from spacetorch.models.trunks import SpatialTrunk
 
 SMALL = 64  # px (or the model's own input size if smaller)

@@ -12,7 +12,7 @@ from classy_vision.losses import LOSS_REGISTRY
 from vissl.models.heads import MODEL_HEADS_REGISTRY
 from vissl.models.trunks import MODEL_TRUNKS_REGISTRY, get_model_trunk
 
-from spacetorch.models.positions import retinotopic_positions
+from spacetorch.models import retinotopic_positions
 from spacetorch.vissl.config import compose
 from spacetorch.vissl.registry import SPATIAL_TRUNK_NAMES, model_from_config
 

@@ -254,7 +254,7 @@ def test_plain_simclr_needs_two_images_per_batch(small_images: Path) -> None:
 def test_resnet50_positions_on_a_resnet18_trunk_say_they_are_for_another_model(
     small_images: Path, tmp_path: Path
 ) -> None:
-    from spacetorch.models.positions import retinotopic_positions
+    from spacetorch.models import retinotopic_positions
 
     positions = retinotopic_positions("resnet50", 100, input_size=64).save(tmp_path / "resnet50_positions")
     cfg = compose(_good(positions, small_images))

@@ -12,9 +12,8 @@ import pytest
 import timm
 import torch
 
-from spacetorch.models import create_model, list_models
+from spacetorch.models import create_model, list_models, retinotopic_positions
 from spacetorch.models.checkpoints import load_trunk
-from spacetorch.models.positions import retinotopic_positions
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.models.trunks import spatial_model
 

@@ -12,8 +12,8 @@ import torch
 
 from spacetorch.cli.evaluate_topdown import main as evaluate
 from spacetorch.data import make_demo_image_folder
+from spacetorch.models import retinotopic_positions
 from spacetorch.models.checkpoints import load_trunk
-from spacetorch.models.positions import retinotopic_positions
 
 from train_helpers import ONE_CPU_PROCESS, SHORT_RUN, run_train
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from spacetorch.models import retinotopic_positions
 from spacetorch.models.checkpoints import load_trunk
-from spacetorch.models.positions import retinotopic_positions
 
 from train_helpers import ONE_CPU_PROCESS, SHORT_RUN, run_train
 

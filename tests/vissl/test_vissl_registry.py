@@ -15,8 +15,9 @@ from vissl.models.heads import get_model_head
 from vissl.models.trunks import get_model_trunk
 
 from spacetorch.losses import spatial_loss
+from spacetorch.models import retinotopic_positions
 from spacetorch.models.layers import vissl_key
-from spacetorch.models.positions import NetworkPositions, retinotopic_positions
+from spacetorch.models.positions import NetworkPositions
 from spacetorch.vissl.config import compose
 from spacetorch.vissl.registry import CrossEntropySpatialCorrelationLoss, SpatialCorrelationSimclrInfoNCELoss
 from spacetorch.vissl.train_step import _describe_non_finite

@@ -6,15 +6,18 @@ RF width ``S / (W - W * ov + ov)`` and radius ``r`` = half of it, RF centres are
 ``linspace(r, S - r, W)`` along each axis.  Each channel's unit at a spatial position sits at
 the RF centre plus a ``U(-r, r)`` offset per axis; then ``N(0, jitter)`` noise is added and
 each axis is rescaled back to its original minimum and range.
+
+This module places the units of layers described by :class:`RetinotopicLayerSpec`; it knows
+nothing of models.  :func:`spacetorch.models.retinotopic_positions` reads the specs of a
+registered model and calls :func:`positions_for_layers`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from spacetorch.models.positions.layer_positions import LayerPositions, NetworkPositions
 from spacetorch.models.positions.neighborhoods import build_neighborhoods
@@ -23,9 +26,8 @@ __all__ = [
     "AREAS",
     "CorticalArea",
     "RetinotopicLayerSpec",
-    "retinotopic_layer_specs",
+    "positions_for_layers",
     "retinotopic_layer",
-    "retinotopic_positions",
 ]
 
 
@@ -78,62 +80,6 @@ class RetinotopicLayerSpec:
             )
         if not 0 <= self.rf_overlap <= 1:
             raise ValueError(f"layer {self.name!r}: rf_overlap must be in [0, 1], got {self.rf_overlap}")
-
-
-def retinotopic_layer_specs(
-    arch: str = "resnet18",
-    input_size: int | None = None,
-    areas: Mapping[str, CorticalArea] | None = None,
-    layer_names: Sequence[str] | None = None,
-) -> list[RetinotopicLayerSpec]:
-    """Layer specs of a registered model: one per layer with positions, dims from the model.
-
-    The model is built on the ``meta`` device and run once, so each layer's ``(C, H, W)`` is
-    its real output size at ``input_size``.  The RF overlap of a layer is
-    ``min(0.1 * W1 / W, 1)``, ``W1`` the first layer's width.
-
-    Args:
-        arch: a registered model name (:func:`spacetorch.models.list_models`).
-        input_size: input side in px (default: the model's registered input size).
-        areas: overrides of :data:`AREAS` (e.g. another V1 size).
-        layer_names: module names (default: the model's registered layers).
-
-    Raises:
-        UnknownModelError: an unknown model (listing close matches).
-        ValueError: a layer that is not a submodule, or whose output is not ``(C, H, W)``.
-    """
-    from spacetorch.models.capture import output_dims
-    from spacetorch.models.registry import create_model, model_info
-
-    info = model_info(arch)
-    sheets = dict(AREAS, **(areas or {}))
-    with torch.device("meta"):
-        model = create_model(arch, headless=True)
-    names = list(layer_names) if layer_names is not None else info.layer_names(model)
-    dims = output_dims(model, names, input_size or info.input_size, info.in_chans)
-    flat = [name for name in names if len(dims[name]) != 3]
-    if flat:
-        raise ValueError(f"model {arch!r}: layer(s) {flat} output {[dims[n] for n in flat]}, not (C, H, W) feature maps")
-    layer_areas = info.layer_areas(names)
-    unknown = sorted({area for area in layer_areas.values() if area not in sheets})
-    if unknown:
-        raise ValueError(f"model {arch!r}: cortical area(s) {unknown} have no sheet; known areas: {sorted(sheets)}")
-    first_width = dims[names[0]][2]
-    specs = []
-    for name in names:
-        area = layer_areas[name]
-        c, h, w = dims[name]
-        specs.append(
-            RetinotopicLayerSpec(
-                name=name,
-                dims=(c, h, w),
-                tissue_size=sheets[area].tissue_size,
-                neighborhood_width=sheets[area].neighborhood_width,
-                rf_overlap=min(0.1 * first_width / w, 1.0),
-                area=area,
-            )
-        )
-    return specs
 
 
 def rf_centres(size: float, n: int, overlap: float) -> tuple[np.ndarray, float]:
@@ -196,41 +142,32 @@ def retinotopic_layer(
     )
 
 
-def retinotopic_positions(
-    arch: str = "resnet18",
+def positions_for_layers(
+    layers: Sequence[RetinotopicLayerSpec],
     n_neighborhoods: int = 20_000,
     seed: int = 424,
     *,
     jitter: float = 0.3,
-    input_size: int | None = None,
-    layers: Sequence[RetinotopicLayerSpec] | None = None,
-    areas: Mapping[str, CorticalArea] | None = None,
     progress: bool | Callable[[str], None] = False,
 ) -> NetworkPositions:
-    """Retinotopically initialised positions for every layer with positions of a registered model.
+    """Retinotopically initialised positions of the given layers.
+
+    Each layer draws from its own child of ``SeedSequence(seed)``, in the order given.
 
     Args:
-        arch: a registered model name (:func:`spacetorch.models.list_models`); ignored
-            when ``layers`` is given.
+        layers: one spec per layer.
         n_neighborhoods: windows drawn per layer before trimming.
         seed: the same seed gives the same positions.
         jitter: std of the Gaussian position noise, mm (finite, >= 0; 0 for none).
-        input_size: input image side in px (sets each layer's dims; default: the model's
-            registered input size).
-        layers: explicit per-layer specs, instead of the model's.
-        areas: overrides of :data:`AREAS` (e.g. another V1 size).
         progress: show a progress bar (``True``) or call ``progress(layer_name)`` per layer.
 
-    Returns:
-        the positions of each layer, keyed by layer name.
-
     Example:
-        >>> positions = retinotopic_positions("resnet18", n_neighborhoods=100)
-        >>> positions["layer2.0"].dims
-        (128, 28, 28)
+        >>> spec = RetinotopicLayerSpec("toy", (4, 8, 8), tissue_size=10.0, neighborhood_width=5.0, rf_overlap=0.5)
+        >>> positions_for_layers([spec], n_neighborhoods=10)["toy"].dims
+        (4, 8, 8)
     """
     _check_jitter(jitter)
-    specs = list(layers) if layers is not None else retinotopic_layer_specs(arch, input_size, areas)
+    specs = list(layers)
     seeds = np.random.SeedSequence(seed).spawn(len(specs))
     bar = None
     if progress is True:
@@ -239,7 +176,7 @@ def retinotopic_positions(
         bar = tqdm(total=len(specs), desc="layers", unit="layer")
     result: dict[str, LayerPositions] = {}
     try:
-        for spec, layer_seed in zip(specs, seeds, strict=False):
+        for spec, layer_seed in zip(specs, seeds, strict=True):
             if bar is not None:
                 bar.set_postfix_str(spec.name)
             result[spec.name] = retinotopic_layer(spec, n_neighborhoods, layer_seed, jitter)

@@ -44,7 +44,7 @@ class SpatialTrunk(nn.Module):
         PositionsError: a layer has no positions, or names no submodule of ``backbone``.
 
     Example:
-        >>> from spacetorch.models.positions import retinotopic_positions
+        >>> from spacetorch.models import retinotopic_positions
         >>> trunk = spatial_model("resnet18", retinotopic_positions("resnet18", n_neighborhoods=10))
         >>> flat, spatial = trunk(torch.randn(2, 3, 224, 224))
         >>> tuple(flat.shape), list(spatial)[:3], tuple(spatial["layer4_1"][0].shape)

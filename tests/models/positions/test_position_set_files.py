@@ -271,7 +271,7 @@ def test_a_neighborhood_with_a_repeated_unit_is_refused(tmp_path):
 
 
 def test_jitter_must_be_a_finite_non_negative_number():
-    from spacetorch.models.positions import retinotopic_positions
+    from spacetorch.models import retinotopic_positions
 
     for jitter in (float("nan"), -0.1, float("inf")):
         with pytest.raises(ValueError, match=f"jitter is the std of the position noise in mm, a finite number >= 0; got {jitter}"):

@@ -3,13 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from spacetorch.models.positions import (
-    AREAS,
-    RetinotopicLayerSpec,
-    retinotopic_layer,
-    retinotopic_layer_specs,
-    retinotopic_positions,
-)
+from spacetorch.models import retinotopic_layer_specs, retinotopic_positions
+from spacetorch.models.positions import AREAS, RetinotopicLayerSpec, positions_for_layers, retinotopic_layer
 from spacetorch.models.positions.retinotopy import retinotopic_coordinates
 
 
@@ -104,3 +99,22 @@ def test_full_resnet18_set_is_consistent():
         assert layer.neighborhood_indices.dtype == np.int32
         size = next(s.tissue_size for s in retinotopic_layer_specs("resnet18") if s.name == layer.name)
         assert layer.coordinates.min() >= 0 and layer.coordinates.max() <= size
+
+
+def test_positions_of_a_model_are_its_specs_placed_by_the_positions_package():
+    specs = retinotopic_layer_specs("resnet18")
+    made = positions_for_layers(specs, n_neighborhoods=30, seed=5)
+    of_model = retinotopic_positions("resnet18", n_neighborhoods=30, seed=5)
+    assert list(made) == list(of_model) == [s.name for s in specs]
+    for name in made:
+        np.testing.assert_array_equal(made[name].coordinates, of_model[name].coordinates)
+        np.testing.assert_array_equal(made[name].neighborhood_indices, of_model[name].neighborhood_indices)
+
+
+def test_the_earlier_import_path_still_gives_the_model_side_functions():
+    from spacetorch.models import positions, sheets
+
+    assert positions.retinotopic_positions is sheets.retinotopic_positions
+    assert positions.retinotopic_layer_specs is sheets.retinotopic_layer_specs
+    with pytest.raises(AttributeError, match="nosuch"):
+        positions.nosuch  # noqa: B018

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from spacetorch.models import create_model
+from spacetorch.models import create_model, retinotopic_positions
 from spacetorch.models.layers import vissl_key
-from spacetorch.models.positions import LayerPositions, NetworkPositions, PositionsError, retinotopic_positions
+from spacetorch.models.positions import LayerPositions, NetworkPositions, PositionsError
 from spacetorch.models.trunks import SpatialTrunk, spatial_model
 
 SIZE = 64
