@@ -12,7 +12,9 @@ Every file and directory spacetorch writes as a result goes through here:
 
 Before any work, a command checks its outputs with :func:`check_replaceable` (an existing
 output folder is replaced only if it is one spacetorch wrote, recognised by its manifest, and
-holds nothing else) and :func:`check_apart` (no output inside an input, or the reverse).
+holds nothing else), :func:`check_results` (a result file in a folder the user names is replaced
+only if spacetorch wrote it there, as :func:`record_results` notes) and :func:`check_apart` (no
+output inside an input, or the reverse).
 
 Temporary names are hidden and carry the writing process's id (``.<name>.<pid>.<random>.tmp``),
 so a later write to the same target removes what an earlier, killed writer left behind
@@ -32,7 +34,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -41,8 +43,10 @@ __all__ = [
     "atomic_write",
     "check_apart",
     "check_replaceable",
+    "check_results",
     "check_writable_folder",
     "is_temporary",
+    "record_results",
     "remove_stale_temporaries",
     "temporary_name",
     "umask",
@@ -79,6 +83,49 @@ def check_replaceable(folder: PathLike, manifest: str, ours: Callable[[str], boo
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise FileExistsError(f"{folder} holds files that are not part of a {what} ({shown}); it is left as it is: "
                               "move them, or choose another output")
+
+
+#: the file, in a folder of results, that lists the entries spacetorch wrote there
+RESULTS_RECORD = ".spacetorch_results.json"
+
+
+def _recorded(folder: Path) -> set[str]:
+    import json
+
+    try:
+        names = json.loads((folder / RESULTS_RECORD).read_text())["written"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return {name for name in names if isinstance(name, str)}
+
+
+def check_results(folder: PathLike, names: Iterable[str]) -> None:
+    """Check, before any work, that writing the entries ``names`` (files or folders) into
+    ``folder`` deletes nothing of the user's: each is missing, or spacetorch wrote it there
+    (it is in the folder's record, :func:`record_results`).  Other files in ``folder`` stay.
+
+    Raises:
+        FileExistsError: naming the entries spacetorch did not write.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    ours = _recorded(folder)
+    foreign = sorted(name for name in names if (folder / name).exists() and name not in ours)
+    if foreign:
+        raise FileExistsError(
+            f"{folder} already holds {', '.join(foreign)}, which spacetorch did not write there; "
+            "it is left as it is: move it, or choose another output"
+        )
+
+
+def record_results(folder: PathLike, names: Iterable[str]) -> None:
+    """Note, after writing them, that the entries ``names`` of ``folder`` are spacetorch's."""
+    import json
+
+    folder = Path(folder)
+    written = sorted(_recorded(folder) | set(names))
+    atomic_write(folder / RESULTS_RECORD, lambda f: f.write(json.dumps({"written": written}, indent=1).encode()))
 
 
 def check_writable_folder(folder: PathLike, named: PathLike | None = None) -> None:

@@ -57,3 +57,13 @@ def hidden_leftovers(directory: Path) -> list[str]:
 def dead_pid() -> int:
     """A process id no process can have (above the system's maximum)."""
     return int(Path("/proc/sys/kernel/pid_max").read_text()) + 1 if os.path.exists("/proc/sys/kernel/pid_max") else 2**22 + 1
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every entry under ``root``: relative path -> sha256 of a file's bytes, or ``"dir"``."""
+    import hashlib
+
+    return {
+        str(path.relative_to(root)): "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+    }

@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -27,6 +27,7 @@ __all__ = [
     "add_classifier_arguments",
     "add_grating_arguments",
     "bounded",
+    "check_outputs",
     "classifier_of",
     "device_of",
     "examples",
@@ -110,6 +111,23 @@ def unreadable_images_fail(prog: str) -> Iterator[None]:
         yield
     except UnreadableImageError as err:
         fail(prog, one_line(err))
+
+
+def check_outputs(
+    prog: str, flag: str, out: Path, inputs: dict[str, Path | None], results: Iterable[str] = ()
+) -> None:
+    """Before any work: the output ``out`` (given as ``flag``) lies apart from every input
+    (``{flag: path}``, ``None`` for an input not given), and writing the entries ``results`` into
+    it replaces nothing spacetorch did not write there; otherwise one line naming them, exit 2."""
+    from spacetorch._files import check_apart, check_results
+
+    try:
+        check_apart(out, flag, {name: path for name, path in inputs.items() if path is not None})
+        check_results(out, results)
+    except ValueError as err:
+        fail(prog, str(err))
+    except FileExistsError as err:
+        fail(prog, f"{flag} {err}")
 
 
 def fail(prog: str, message: str) -> NoReturn:

@@ -84,5 +84,14 @@ def exit_on_interrupt(prog: str, consequence: str) -> Iterator[None]:
                 raise
     if received.signum is not None:
         stop = Interrupted(received.signum)
+        _close_progress_bars()
         print(f"{prog}: interrupted by {stop.name}; {consequence}", file=sys.stderr, flush=True)
         raise SystemExit(stop.exit_code) from None
+
+
+def _close_progress_bars() -> None:
+    """Close the progress bars the interrupted work left open, so that their last redraw comes
+    before the one line that says what happened (not after it, when they are collected)."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()

@@ -7,8 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from spacetorch._files import check_apart
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, processes, program
+from spacetorch.cli._arguments import HelpFormatter, check_outputs, examples, fail, processes, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data.image_check import find_unreadable_images
 
@@ -42,11 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         fail(parser.prog, f"ROOT {args.root} is not a directory")
-    if args.move_to is not None:
-        try:  # a folder inside ROOT would be scanned again by the next check
-            check_apart(args.move_to, "--move-to", {"ROOT": args.root})
-        except ValueError as err:
-            fail(parser.prog, str(err))
+    if args.move_to is not None:  # a folder inside ROOT would be scanned again by the next check
+        check_outputs(parser.prog, "--move-to", args.move_to, {"ROOT": args.root})
     from tqdm.auto import tqdm
 
     total = 0

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch._files import check_apart
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_classifier_arguments,
+    check_outputs,
     examples,
     fail,
     image_count,
@@ -134,18 +134,18 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from spacetorch.data.corruptions import PARTIAL_SUFFIX, CorruptedSetError, make_corrupted_folder
 
     prog = f"{program('corruptions.py')} make"
+    check_outputs(prog, "--out", args.out, {"--images": args.images})
     if args.out.exists() and not args.overwrite:
         fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
-    try:
-        check_apart(args.out, "--out", {"--images": args.images})
-    except ValueError as err:
-        fail(prog, str(err))
     partial = args.out.with_name(args.out.name + PARTIAL_SUFFIX)
 
     def progress(finished: Any, total: int) -> Any:
         return tqdm(finished, total=total, desc="corrupting", unit="img", disable=args.quiet)
 
-    with exit_on_interrupt(prog, f"the images made so far are in {partial}; the same command continues from there"):
+    with (
+        exit_on_interrupt(prog, f"the images made so far are in {partial}; the same command continues from there"),
+        unreadable_images_fail(prog),
+    ):
         try:
             out = make_corrupted_folder(
                 args.images, args.out, corruptions=args.corruptions, severities=args.severities, size=args.size,
@@ -179,6 +179,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     prog = f"{program('corruptions.py')} evaluate"
     if args.clean is not None and not args.clean.is_dir():
         fail(prog, f"--clean {args.clean} is not a directory")
+    check_outputs(prog, "--out", args.out, {"--data": args.data, "--clean": args.clean}, [TABLE, SUMMARY, HEATMAP])
     from spacetorch.data.corruptions import CorruptedSetError, corruption_folders
 
     try:
@@ -278,7 +279,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _write(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     import numpy as np
 
-    from spacetorch._files import atomic_write
+    from spacetorch._files import atomic_write, record_results
     from spacetorch.plots import corruption_heatmap, save_figure
 
     table = io.StringIO()
@@ -296,6 +297,7 @@ def _write(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> No
     save_figure(corruption_heatmap(grid, corruptions, severities, title=title), out / HEATMAP)
     atomic_write(out / SUMMARY, lambda f: f.write(json.dumps(summary, indent=1).encode()))
     atomic_write(out / TABLE, lambda f: f.write(table.getvalue().encode()))
+    record_results(out, [TABLE, SUMMARY, HEATMAP])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ from typing import Any
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_classifier_arguments,
+    check_outputs,
     examples,
     fail,
     image_count,
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(parser.prog, f"--data: {args.data} is not a directory")
     if args.boxes is not None and not args.boxes.is_dir():
         fail(parser.prog, f"--boxes: {args.boxes} is not a directory")
+    check_outputs(parser.prog, "--out", args.out, {"--data": args.data, "--boxes": args.boxes}, _results(args))
     with exit_on_interrupt(parser.prog, f"nothing was written to {args.out}"), unreadable_images_fail(parser.prog):
         return _evaluate(parser, args)
 
@@ -211,13 +213,18 @@ def evaluate_steps(
     return {"metrics": metrics, "cams": cams}
 
 
+def _results(args: argparse.Namespace) -> list[str]:
+    """The entries the evaluation writes into ``--out``."""
+    return ["results.json", "results.csv", *(["cams"] if args.cam_images else [])]
+
+
 def _write(
     out: Path, summary: dict[str, Any], cams: dict[int, Any], cam_paths: dict[str, int], dataset: Any,
     mean: tuple[float, ...], std: tuple[float, ...],
 ) -> None:
     import numpy as np
 
-    from spacetorch._files import atomic_write
+    from spacetorch._files import atomic_write, record_results
     from spacetorch.plots import cam_steps_figure, save_figure
 
     text = json.dumps(summary, indent=1)
@@ -233,6 +240,7 @@ def _write(
         save_figure(fig, out / "cams" / f"{Path(path).parent.name}_{Path(path).stem}.png")
     atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
     atomic_write(out / "results.json", lambda f: f.write(text.encode()))
+    record_results(out, ["results.json", "results.csv", *(["cams"] if cam_paths else [])])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,9 +11,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from spacetorch._files import record_results
 from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
+    check_outputs,
     examples,
     fail,
     image_count,
@@ -107,15 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: what each subcommand writes into --out
+RESULTS = {"accuracy": ["accuracy.csv"], "attack": ["robustness.csv", "robustness.png"], "gradcam": ["gradcam.csv", "gradcam"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"{program('evaluate_topdown.py')} {args.command}"
     if not args.data.is_dir():
         fail(prog, f"--data {args.data} is not a directory")
+    check_outputs(prog, "--out", args.out, {"--data": args.data, "--boxes": getattr(args, "boxes", None)}, RESULTS[args.command])
     with exit_on_interrupt(prog, f"nothing was written to {args.out}"), unreadable_images_fail(prog):
         models = _load_models(prog, args)
-        return {"accuracy": _accuracy, "attack": _attack, "gradcam": _gradcam}[args.command](prog, args, models)
+        code = {"accuracy": _accuracy, "attack": _attack, "gradcam": _gradcam}[args.command](prog, args, models)
+    record_results(args.out, RESULTS[args.command])
+    return code
 
 
 def _load_models(prog: str, args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from spacetorch.cli._arguments import (
     add_checkpoint_arguments,
     add_grating_arguments,
     bounded,
+    check_outputs,
     device_of,
     examples,
     fail,
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.positions.with_name(f"{args.positions.name}_swapopt")
     resume = out.with_name(f"{out.name}.resume")
+    check_outputs(parser.prog, "--out", out, {"--positions": args.positions})
+    if args.figure is not None:  # a file inside a position set is not part of it, and it then fails to load
+        check_outputs(parser.prog, "--figure", args.figure, {"--positions": args.positions, "--out": out})
     with exit_on_interrupt(parser.prog, f"{out} was not written; run the same command again to continue from {resume}"):
         return _run(parser, args, out, resume)
 

@@ -10,6 +10,7 @@ from spacetorch.cli._arguments import (
     add_border_argument,
     add_checkpoint_arguments,
     add_grating_arguments,
+    check_outputs,
     device_of,
     examples,
     fail,
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = device_of(args)
     out = args.out or Path("figures") / f"{args.checkpoint.parent.name}_{args.checkpoint.stem}_{args.layer}_v1.png"
+    check_outputs(parser.prog, "--out", out, {"--positions": args.positions})  # a file inside a set breaks it
     with exit_on_interrupt(parser.prog, f"no figure was written ({out} is as it was)"):
         return _figure(parser.prog, args, device, out)
 

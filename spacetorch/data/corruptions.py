@@ -140,13 +140,12 @@ def _clean_images(source: Path) -> list[tuple[Path, str, str]]:
 
 
 def _load(path: Path, size: int | None) -> np.ndarray:
+    """Raises :class:`~spacetorch.data.image_check.UnreadableImageError` for a damaged image."""
     from PIL import Image
 
-    try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGB")
-    except OSError as err:  # PIL's UnidentifiedImageError too
-        raise CorruptedSetError(f"{path}: not a readable image ({err})") from None
+    from spacetorch.data.image_check import open_image
+
+    image = open_image(path)
     if size is not None:
         scale = size / min(image.size)
         width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))

@@ -29,19 +29,23 @@ class UnreadableImageError(OSError):
     """An image cannot be decoded; the message names it and how to list every such image."""
 
 
+def _decode(path: str | os.PathLike[str], mode: str) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert(mode)  # decodes every pixel, as the training loader does
+
+
 def open_image(path: str | os.PathLike[str], mode: str = "RGB") -> Any:
     """The image at ``path``, decoded whole and converted to ``mode`` (a PIL image): the one
-    reader of every evaluation and stimulus folder (``ImageFolder(loader=open_image)``).
+    reader of every evaluation, stimulus and source folder (``ImageFolder(loader=open_image)``).
 
     Raises:
         UnreadableImageError: the file cannot be decoded (truncated, corrupt, not an image),
             naming it and ``spacetorch check-images``.
     """
-    from PIL import Image
-
     try:
-        with Image.open(path) as image:
-            return image.convert(mode)  # decodes every pixel, as the training loader does
+        return _decode(path, mode)
     except (OSError, ValueError, SyntaxError) as err:  # what PIL raises for damaged files
         folder = Path(path).parent.parent
         raise UnreadableImageError(
@@ -61,11 +65,8 @@ def one_line(err: BaseException) -> str:
 
 def _problem(path: Path) -> str | None:
     """Why ``path`` cannot be decoded as an RGB image, or None when it can."""
-    from PIL import Image
-
     try:
-        with Image.open(path) as image:
-            image.convert("RGB")  # decodes every pixel, as the training loader does
+        _decode(path, "RGB")
     except Exception as err:  # PIL raises OSError, ValueError, SyntaxError... for damaged files
         return f"{type(err).__name__}: {err}"
     return None
