@@ -8,7 +8,9 @@ workers ignore SIGINT and SIGTERM, which the main process handles: leaving the b
 cancels the tasks not yet started and waits only for the running ones.  (Workers ended by the
 signal instead would break the pool, and Python 3.11's executor then trips over the cancelled
 tasks in a thread of its own, printing a traceback.)  A worker whose main process is killed
-ends when it next reads its task queue.
+ends when it next reads its task queue.  The data loaders of the commands
+(:func:`data_loader`) start their workers the same way: ended by the group's signal instead,
+they make the loader's clean-up in the main process print a traceback as it unwinds.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
-__all__ = ["process_pool"]
+__all__ = ["data_loader", "process_pool"]
 
 
 def _leave_signals_to_the_main_process() -> None:
@@ -35,3 +38,16 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _loader_worker_start(_worker_id: int) -> None:
+    _leave_signals_to_the_main_process()
+
+
+def data_loader(dataset: Any, *, batch_size: int, workers: int) -> Any:
+    """A ``torch.utils.data.DataLoader`` over ``dataset`` in order, whose ``workers`` worker
+    processes leave SIGINT and SIGTERM to the main process (which stops them as it unwinds)."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False,
+                      worker_init_fn=_loader_worker_start if workers > 0 else None)  # fmt: skip

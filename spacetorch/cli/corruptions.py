@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spacetorch._workers import data_loader
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_classifier_arguments,
@@ -230,7 +231,7 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
     device = device_of(args)
     model.to(device)
     dataset: Any = _Samples(samples, transform)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
+    loader = data_loader(dataset, batch_size=args.batch_size, workers=args.workers)
     correct = torch.zeros(len(groups), dtype=torch.long)
     seen = torch.zeros(len(groups), dtype=torch.long)
     with torch.no_grad(), tqdm(total=len(samples), desc="evaluating", unit="img", disable=args.quiet) as bar:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spacetorch._workers import data_loader
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_classifier_arguments,
@@ -120,7 +121,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             except ValueError as err:
                 fail(parser.prog, f"--boxes: {err}")
     subset = torch.utils.data.Subset(dataset, range(count))
-    loader = torch.utils.data.DataLoader(subset, batch_size=args.batch_size, num_workers=args.workers)
+    loader = data_loader(subset, batch_size=args.batch_size, workers=args.workers)
     results = evaluate_steps(
         model, loader, device, boxes=boxes, crop=args.crop, resize=args.resize, keep=set(cam_paths.values()),
         progress=tqdm(total=count, desc="evaluating", unit="img", disable=args.quiet),

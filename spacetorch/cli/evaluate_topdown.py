@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from spacetorch._files import record_results
+from spacetorch._workers import data_loader
 from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
@@ -183,7 +184,7 @@ def _loader(prog: str, args: argparse.Namespace, info: Any) -> Any:
     dataset = _dataset(prog, args, info)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     subset = torch.utils.data.Subset(dataset, range(count))
-    return torch.utils.data.DataLoader(subset, batch_size=args.batch_size, num_workers=args.workers), count
+    return data_loader(subset, batch_size=args.batch_size, workers=args.workers), count
 
 
 def _accuracy(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:

@@ -26,6 +26,8 @@ from spacetorch.models import create_model
 from tests.output_states import snapshot
 
 TD = {"time_steps": 2, "mdist": 1}
+# whole runs of every command: the slow tier (make test); tests/test_files.py checks the rules themselves in the fast one
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -231,9 +233,9 @@ def many(world: Path) -> Path:
 
 
 LONG = [
-    ("evaluate-tdam", ["--batch-size", "4"], signal.SIGINT),
+    ("evaluate-tdam", ["--batch-size", "4", "--workers", "2"], signal.SIGINT),
     ("evaluate-coarse-to-fine attack", ["--workers", "2", "--pgd-steps", "20"], signal.SIGTERM),  # with data-loader workers
-    ("corruptions evaluate --clean", ["--batch-size", "4"], signal.SIGTERM),
+    ("corruptions evaluate --clean", ["--batch-size", "4", "--workers", "2"], signal.SIGTERM),
     ("corruptions make", ["--workers", "2", "--corruptions", "glass_blur"], signal.SIGTERM),
     ("check-images", ["--workers", "2"], signal.SIGINT),
     ("swapopt", ["--attempts", "100000000", "--n-neighborhoods", "50"], signal.SIGINT),
@@ -241,7 +243,6 @@ LONG = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("name", "extra", "signum"), LONG, ids=[c[0] for c in LONG])
 def test_a_signal_mid_work_exits_128_plus_it_in_one_line(
     world: Path, many: Path, tmp_path: Path, name: str, extra: list[str], signum: signal.Signals
