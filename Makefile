@@ -116,14 +116,21 @@ test-fast: $(STAMP)
 # the packages a GPU machine with its own torch lacks, as wheels in .whl/, for bench/gpu_check.py
 # --wheels .whl there (pure-Python packages: built here, they install on any Python 3.10+)
 GPU_WHEELS := vissl==0.1.6 classy-vision==0.7.0 imagecorruptions==1.1.2 torchattacks==3.5.1 fvcore iopath \
-	hydra-core omegaconf antlr4-python3-runtime yacs termcolor grad-cam ttach setuptools
+	hydra-core omegaconf antlr4-python3-runtime yacs termcolor grad-cam ttach setuptools minisom
+# compiled packages the GPU machine lacks, as binary wheels for its Python (x86_64 Linux)
+GPU_BINARY_WHEELS := h5py scikit-learn joblib threadpoolctl
+GPU_PYTHON ?= 3.12
+WHEEL_DIR ?= .whl
 
 gpu-wheels: | $(STAMP)
-	rm -rf .whl.partial
+	rm -rf $(WHEEL_DIR).partial
 	$(BIN)/python -m pip wheel -q --disable-pip-version-check --no-deps -c requirements/constraints.txt \
-		-w .whl.partial $(GPU_WHEELS)
-	rm -rf .whl && mv .whl.partial .whl
-	@echo "wrote .whl/ ($$(ls .whl | wc -l) wheels); on the GPU machine: python bench/gpu_check.py --wheels .whl --out gpu_results"
+		-w $(WHEEL_DIR).partial $(GPU_WHEELS)
+	$(BIN)/python -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+		--python-version $(GPU_PYTHON) --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		-c requirements/constraints.txt -d $(WHEEL_DIR).partial $(GPU_BINARY_WHEELS)
+	rm -rf $(WHEEL_DIR) && mv $(WHEEL_DIR).partial $(WHEEL_DIR)
+	@echo "wrote $(WHEEL_DIR)/ ($$(ls $(WHEEL_DIR) | wc -l) wheels); on the GPU machine: python bench/gpu_check.py --wheels $(WHEEL_DIR) --out gpu_results"
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_positions.py

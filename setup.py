@@ -49,6 +49,10 @@ setup(
         # Grad-CAM maps; adversarial attacks come from torchattacks==3.5.1, installed with
         # --no-deps as it pins requests~=2.25, which it does not import
         "grad-cam>=1.5",
+        # the paper's analyses: k-means fibres (wiring length), features on disk, the VTC SOM baseline
+        "scikit-learn>=1.2",
+        "h5py>=3.8",
+        "minisom>=2.3",
     ],
     # the tests also run demo.ipynb top to bottom and build the documentation site (make docs)
     extras_require={

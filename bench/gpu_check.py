@@ -58,7 +58,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: the packages `make gpu-wheels` builds: what a GPU machine with its own torch lacks
 WHEEL_PACKAGES = (
     "vissl", "classy-vision", "fvcore", "iopath", "hydra-core", "omegaconf", "antlr4-python3-runtime", "yacs",
-    "termcolor", "grad-cam", "ttach", "imagecorruptions", "torchattacks", "setuptools",
+    "termcolor", "grad-cam", "ttach", "imagecorruptions", "torchattacks", "setuptools", "minisom", "h5py",
+    "scikit-learn", "joblib", "threadpoolctl",
 )
 
 
