@@ -75,14 +75,19 @@ def exit_on_interrupt(prog: str, consequence: str) -> Iterator[None]:
     ``"<prog>: interrupted by SIGINT; <consequence>"`` and exit with 128 + the signal number.
 
     Also when the signal's exception was replaced on its way up by another one: a data-loader
-    worker that the same signal ended makes the loader raise "worker exited unexpectedly"."""
+    worker that the same signal ended makes the loader raise "worker exited unexpectedly".  A
+    signal whose exception was swallowed while the work still finished does not count."""
+    stopped = False
     with interrupts_as_exceptions() as received:
         try:
             yield
         except BaseException:
             if received.signum is None:
                 raise
-    if received.signum is not None:
+            stopped = True
+    # a signal whose exception some library code swallowed (a weakref callback, a __del__) after the
+    # work was done did not stop the work: the command ends as it would have
+    if stopped and received.signum is not None:
         stop = Interrupted(received.signum)
         _close_progress_bars()
         print(f"{prog}: interrupted by {stop.name}; {consequence}", file=sys.stderr, flush=True)

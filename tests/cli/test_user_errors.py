@@ -23,11 +23,12 @@ REQUIRED = {
     "corruptions make": ["--images", "i", "--out", "o"],
     "check-images": ["root"],
     "demo-data": ["--out", "o"],
+    "features": ["--checkpoint", "c.torch", "--positions", "p", "--gratings", "--out", "f.h5"],
 }
-DEVICE_COMMANDS = ["v1-figure", "swapopt", "compare-alpha", "corruptions evaluate", "evaluate-tdam",
+DEVICE_COMMANDS = ["v1-figure", "swapopt", "compare-alpha", "features", "corruptions evaluate", "evaluate-tdam",
                    "evaluate-coarse-to-fine accuracy", "evaluate-coarse-to-fine attack"]
 WORKER_COMMANDS = ["corruptions make", "corruptions evaluate", "evaluate-tdam", "evaluate-coarse-to-fine accuracy",
-                   "check-images", "demo-data"]
+                   "check-images", "demo-data", "features"]
 FIGURE_OPTIONS = {"v1-figure": "--out", "swapopt": "--figure"}
 FOLDER_OPTIONS = {"compare-alpha": "--out", "corruptions make": "--out", "corruptions evaluate": "--out", "evaluate-tdam": "--out",
                   "evaluate-coarse-to-fine accuracy": "--out", "demo-data": "--out", "positions": "--out", "swapopt": "--out"}
@@ -35,7 +36,7 @@ REQUIRED["positions"] = []
 CASES = (
     [(c, ["--device", "banana"], "argument --device: expected a torch device such as cpu, cuda or cuda:1, got 'banana'") for c in DEVICE_COMMANDS]
     + [(c, ["--device", "cuda:7"], "argument --device: cuda:7: this machine has") for c in DEVICE_COMMANDS]
-    + [(c, ["--workers", "100000"], f"argument --workers: expected {0 if c.startswith(('corruptions', 'evaluate')) else 1} to "
+    + [(c, ["--workers", "100000"], f"argument --workers: expected {0 if c.startswith(('corruptions', 'evaluate', 'features')) else 1} to "
         f"{os.cpu_count()} processes (this machine has {os.cpu_count()} CPUs), got 100000") for c in WORKER_COMMANDS]
     + [(c, ["--workers", "-1"], "argument --workers: expected ") for c in WORKER_COMMANDS]
     + [(c, ["--workers", "two"], "argument --workers: expected a whole number, got 'two'") for c in WORKER_COMMANDS]
@@ -43,7 +44,7 @@ CASES = (
        for c in ["corruptions evaluate", "evaluate-tdam", "evaluate-coarse-to-fine accuracy"]]
     + [(c, ["--crop", "100000"], "argument --crop: expected 8 to 4,096 px, got 100000") for c in ["corruptions evaluate", "evaluate-tdam"]]
     + [(c, ["--image-size", "100000"], "argument --image-size: expected 8 to 4,096 px, got 100000")
-       for c in ["v1-figure", "swapopt", "compare-alpha"]]
+       for c in ["v1-figure", "swapopt", "compare-alpha", "features"]]
     + [(c, ["--seed", "-1"], "argument --seed: expected 0 to 4,294,967,295 (a seed), got -1")
        for c in ["positions", "demo-data", "swapopt", "corruptions make", "evaluate-coarse-to-fine attack"]]
     + [(c, ["--n-neighborhoods", "0"], "argument --n-neighborhoods: expected 1 to 1,000,000 neighborhoods, got 0") for c in ["positions", "swapopt"]]
