@@ -16,8 +16,10 @@ import numpy as np
 
 from spacetorch._files import atomic_write
 from spacetorch.analyses.category import CategoryPatches
+from spacetorch.analyses.dimensionality import Spectrum
 from spacetorch.analyses.orientation_map import OrientationMap
 from spacetorch.analyses.smoothness import DistanceCurve
+from spacetorch.analyses.v1_statistics import V1Statistics
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -26,8 +28,10 @@ if TYPE_CHECKING:
 __all__ = [
     "cam_steps_figure",
     "category_map_figure",
+    "category_maps_figure",
     "comparison_figure",
     "corruption_heatmap",
+    "dimensionality_figure",
     "figure_to_array",
     "gradcam_figure",
     "orientation_map_figure",
@@ -37,6 +41,8 @@ __all__ = [
     "smoothness_figure",
     "swapopt_figure",
     "v1_figure",
+    "v1_statistics_figure",
+    "wiring_figure",
 ]
 
 _ORIENTATION_CMAP = "hsv"  # cyclic: 0 and 180 deg get the same colour
@@ -250,6 +256,30 @@ def category_map_figure(coordinates: np.ndarray, t: np.ndarray, patches: Categor
     return fig
 
 
+def category_maps_figure(coordinates: np.ndarray, t: np.ndarray, maps: Sequence[CategoryPatches], names: Sequence[str],
+                         *, title: str) -> Figure:  # fmt: skip
+    """One selectivity map per category (``t`` is ``(K, N)``), side by side on a shared colour range
+    (symmetric, to the 99th percentile of ``|t|``), each with its patches outlined and counted."""
+    k = len(names)
+    columns = min(k, 3)
+    rows = -(-k // columns)
+    fig = _figure(4.6 * columns, 4.0 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    limit = robust_limit(t)
+    for ax, name, values, patches in zip(axes, names, t, maps, strict=False):
+        xy = np.asarray(coordinates)
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=_marker_size(len(xy)), linewidths=0, cmap="RdBu_r",
+                            vmin=-limit, vmax=limit)  # fmt: skip
+        if len(patches):
+            ax.contour(patches.x, patches.y, patches.labels > 0, levels=[0.5], colors="k", linewidths=1.2)
+        _sheet_axes(ax, f"{name}: {len(patches)} patches, {patches.total_area:.0f} mm\u00b2")
+    for ax in axes[k:]:
+        ax.set_visible(False)
+    fig.colorbar(points, ax=list(axes[:k]), label="selectivity", shrink=0.8)
+    fig.suptitle(title)
+    return fig
+
+
 def cam_steps_figure(
     image: np.ndarray,
     steps: list[tuple[np.ndarray, int, float, tuple[float, ...]]],
@@ -367,6 +397,105 @@ def gradcam_figure(
         for x0, y0, x1, y1 in boxes or []:
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="white", linewidth=1.5))
         ax.set_axis_off()
+    return fig
+
+
+_STATISTICS = {  # distribution -> (axis label, bins)
+    "circular_variance": ("circular variance", np.linspace(0, 1, 21)),
+    "bandwidth": ("orientation bandwidth (deg, half-width at 1/\u221a2)", np.linspace(0, 90, 19)),
+    "preferred_sf": ("preferred spatial frequency (cycles/image)", None),
+}
+
+
+def v1_statistics_figure(stats: V1Statistics, *, title: str, comparison: dict[str, np.ndarray] | None = None,
+                         comparison_label: str = "comparison") -> Figure:  # fmt: skip
+    """Histograms (fraction of units) of circular variance, bandwidth and preferred SF, with a
+    comparison data set's (e.g. macaque V1) drawn over them where it has the statistic."""
+    fig = _figure(12, 3.6)
+    axes = fig.subplots(1, 3)
+    for ax, (name, values) in zip(axes, stats.distributions().items(), strict=True):
+        label, bins = _STATISTICS[name]
+        other = (comparison or {}).get(name)
+        if bins is None:  # the gratings' few spatial frequencies: one bar each
+            levels = np.unique(values)
+            ax.bar(np.arange(levels.size), [np.mean(values == v) for v in levels], color="0.35",
+                   label=f"model ({values.size} units)")  # fmt: skip
+            ax.set_xticks(np.arange(levels.size), [f"{v:g}" for v in levels])
+            if other is not None and other.size:  # the comparison's values, at the nearest of these levels
+                nearest = levels[np.abs(np.log(other[:, None] / levels[None, :])).argmin(1)] if levels.size else other
+                ax.step(np.arange(levels.size), [np.mean(nearest == v) for v in levels], where="mid", color="C3",
+                        linewidth=2, label=f"{comparison_label} ({other.size})")  # fmt: skip
+        else:
+            ax.hist(values, bins=bins, weights=np.full(values.size, 1 / max(values.size, 1)), color="0.35",
+                    label=f"model ({values.size} units)")  # fmt: skip
+            if other is not None and other.size:
+                ax.hist(other, bins=bins, weights=np.full(other.size, 1 / other.size), histtype="step", color="C3",
+                        linewidth=2, label=f"{comparison_label} ({other.size})")  # fmt: skip
+        ax.set_xlabel(label)
+        ax.set_ylabel("fraction of units")
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+def dimensionality_figure(spectra: dict[str, Spectrum], *, title: str) -> Figure:
+    """Each layer's eigenspectrum on log-log axes (variance normalised to sum 1), with its fitted
+    power law over the fitted ranks; the legend gives effective dimensionality and alpha."""
+    fig = _figure(6.4, 4.6)
+    ax = fig.add_subplot()
+    colours = _colours(len(spectra))
+    for colour, (name, spectrum) in zip(colours, spectra.items(), strict=True):
+        lam = spectrum.eigenvalues / max(float(spectrum.eigenvalues.sum()), 1e-30)
+        ranks = np.arange(1, lam.size + 1)
+        keep = lam > 0
+        ax.loglog(ranks[keep], lam[keep], color=colour, label=f"{name}: ED {spectrum.effective_dimensionality:.1f}, "
+                  f"\u03b1 {spectrum.alpha:.2f}")  # fmt: skip
+        first, last = spectrum.ranks
+        fitted = np.arange(first, min(last, lam.size) + 1)
+        if np.isfinite(spectrum.alpha) and fitted.size:
+            anchor = lam[first - 1]
+            ax.loglog(fitted, anchor * (fitted / first) ** -spectrum.alpha, color=colour, linestyle="--", linewidth=1)
+    ax.set_xlabel("principal component")
+    ax.set_ylabel("fraction of variance")
+    ax.set_title(title)
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+def _colours(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    return [colormaps["viridis"](x) for x in np.linspace(0.0, 0.9, max(n, 1))]
+
+
+def wiring_figure(rows: list[dict[str, Any]], *, title: str, example: Any = None) -> Figure:
+    """Wiring length per stimulus with the model's positions and with shuffled ones (a line joins
+    each stimulus's pair), and, given an ``example`` :class:`~spacetorch.analyses.wiring.WiringLength`,
+    its active units and fibres on the two sheets."""
+    fig = _figure(10 if example is not None else 4.6, 4.4)
+    axes = fig.subplots(1, 2 if example is not None else 1, squeeze=False)[0]
+    ax = axes[0]
+    stimuli = sorted({r["stimulus"] for r in rows})
+    pairs = np.array([[next(r["total"] for r in rows if r["stimulus"] == s and r["positions"] == p)
+                       for p in ("model", "shuffled")] for s in stimuli])  # fmt: skip
+    for pair in pairs:
+        ax.plot([0, 1], pair, color="0.7", linewidth=0.8)
+    ax.scatter(np.zeros(len(pairs)), pairs[:, 0], color="C0", zorder=3)
+    ax.scatter(np.ones(len(pairs)), pairs[:, 1], color="C3", zorder=3)
+    ax.set_xticks([0, 1], ["model positions", "shuffled"])
+    ax.set_xlim(-0.5, 1.5)
+    ax.set_ylabel("wiring length (mm)")
+    ratio = np.nanmedian(pairs[:, 1] / pairs[:, 0]) if len(pairs) else float("nan")
+    ax.set_title(f"{title}\nmedian shuffled / model: {ratio:.2f}")
+    if example is not None:
+        ax = axes[1]
+        for sheet, colour in ((example.source, "C0"), (example.target, "C2")):
+            ax.scatter(*sheet.positions.T, s=8, color=colour, alpha=0.7)
+            ax.scatter(*sheet.centroids.T, s=30, marker="+", color="k")
+        for i, j in zip(*example.pairs, strict=True):
+            a, b = example.source.centroids[i], example.target.centroids[j]
+            ax.plot([a[0], b[0]], [a[1], b[1]], color="k", linewidth=0.8)
+        _sheet_axes(ax, f"stimulus 0: {example.fibres} fibres, {example.total:.0f} mm")
     return fig
 
 

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CategoryPatches", "Patch", "category_patches", "category_selectivity"]
+__all__ = ["CategoryPatches", "Patch", "category_overlap", "category_patches", "category_selectivity"]
 
 
-def category_selectivity(responses: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Welch t-statistic of every unit for every category, one category vs the rest.
+def category_selectivity(
+    responses: np.ndarray, labels: Sequence[int] | np.ndarray, measure: str = "t"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Welch t-statistic (``measure="t"``) or d' (``"dprime"``: the difference of the means over
+    the root mean of the two variances) of every unit for every category, one category vs the rest.
 
     Args:
         responses: ``(S, N)`` responses to S labelled images.
@@ -31,6 +34,8 @@ def category_selectivity(responses: np.ndarray, labels: Sequence[int]) -> tuple[
         ValueError: shapes that disagree, or a category with fewer than 2 images (or fewer
             than 2 images outside it).
     """
+    if measure not in ("t", "dprime"):
+        raise ValueError(f"measure must be 't' or 'dprime', got {measure!r}")
     r = np.asarray(responses, dtype=np.float64)
     y = np.asarray(labels)
     if r.ndim != 2 or y.shape != (r.shape[0],):
@@ -42,10 +47,13 @@ def category_selectivity(responses: np.ndarray, labels: Sequence[int]) -> tuple[
         a, b = r[inside], r[~inside]
         if len(a) < 2 or len(b) < 2:
             raise ValueError(f"category {category} has {len(a)} images and the rest {len(b)}; each needs >= 2")
-        standard_error = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
+        if measure == "t":
+            spread = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
+        else:
+            spread = np.sqrt((a.var(0, ddof=1) + b.var(0, ddof=1)) / 2)
         difference = a.mean(0) - b.mean(0)
-        ok = standard_error > 0
-        t[k, ok] = difference[ok] / standard_error[ok]
+        ok = spread > 0
+        t[k, ok] = difference[ok] / spread[ok]
     return categories, t
 
 
@@ -147,3 +155,23 @@ def category_patches(
     x = low[0] + (np.arange(shape[1]) + 0.5) * step
     y = low[1] + (np.arange(shape[0]) + 0.5) * step
     return CategoryPatches(patches, x, y, smoothed, labels)
+
+
+def category_overlap(maps: Sequence[CategoryPatches]) -> np.ndarray:
+    """``(K, K)`` overlap of the categories' patches: the area both cover over the area either
+    covers (Jaccard index; 1 on the diagonal of a category with patches, NaN where neither has any).
+
+    Raises:
+        ValueError: maps on different grids (made from other units or settings).
+    """
+    masks = [m.labels > 0 for m in maps]
+    if len({mask.shape for mask in masks}) > 1:
+        raise ValueError("category maps on different grids: make them from the same units and settings")
+    k = len(masks)
+    overlap = np.full((k, k), np.nan)
+    for i in range(k):
+        for j in range(k):
+            either = np.logical_or(masks[i], masks[j]).sum()
+            if either:
+                overlap[i, j] = np.logical_and(masks[i], masks[j]).sum() / either
+    return overlap

@@ -77,6 +77,7 @@ class WiringLength:
     fibres: int
     source: Fibres
     target: Fibres
+    pairs: tuple[np.ndarray, np.ndarray]  # source fibre i[k] is wired to target fibre j[k]
 
     @property
     def total(self) -> float:
@@ -157,7 +158,8 @@ def wiring_length(
     target = fibres(beside[active_units(target_responses, active_percentile)], source.count, seed=seed)
     distances = cdist(source.centroids, target.centroids)
     rows, cols = linear_sum_assignment(distances)
-    return WiringLength(float(distances[rows, cols].sum()), source.within + target.within, source.count, source, target)
+    return WiringLength(float(distances[rows, cols].sum()), source.within + target.within, source.count, source, target,
+                        (rows, cols))  # fmt: skip
 
 
 def wiring_lengths(

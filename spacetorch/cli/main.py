@@ -35,6 +35,8 @@ COMMANDS: dict[str, Command] = {
     "v1-figure": Command("v1_figure", "orientation map, smoothness and pinwheels of a layer (PNG)", "scripts/v1_figure.py"),
     "features": Command("features", "write a checkpoint's layer responses to gratings or images, with positions (.h5 / .npz)",
                         "scripts/features.py"),
+    "paper-panels": Command("paper_panels", "the paper's panels for a checkpoint: V1 map and tuning, category maps, wiring, dimensionality",
+                            "scripts/paper_panels.py"),
     "compare-alpha": Command("compare_alpha", "train alpha = 0 and alpha > 0 over seeds and compare their maps",
                              "scripts/compare_alpha.py"),
     "demo-data": Command("make_demo_dataset", "write the demo image set (photographs or dead leaves), no download",

@@ -44,3 +44,22 @@ def test_errors_name_the_problem() -> None:
         category_selectivity(np.zeros((4, 2)), [0, 0, 0, 1])
     with pytest.raises(ValueError, match=r"coordinates must be \(N, 2\) and t \(N,\)"):
         category_patches(np.zeros((3, 2)), np.zeros(2))
+
+
+def test_dprime_and_overlap_against_hand_made_values() -> None:
+    from spacetorch.analyses.category import CategoryPatches, category_overlap, category_selectivity
+
+    responses = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 1.0], [2.0, 1.0]])
+    _, d = category_selectivity(responses, [0, 0, 1, 1], measure="dprime")
+    # unit 0: means 2 vs 1, variances 2 and 2 -> d' = 1 / sqrt(2); unit 1: no variance -> 0
+    np.testing.assert_allclose(d[0], [1 / np.sqrt(2), 0.0])
+    grid = np.zeros((4, 4), dtype=np.int64)
+    a, b, c = grid.copy(), grid.copy(), grid.copy()
+    a[:2, :2] = 1  # 4 pixels
+    b[1:3, 1:3] = 1  # 4 pixels, 1 shared with a
+    maps = [CategoryPatches([], np.arange(4.0), np.arange(4.0), np.zeros((4, 4)), m) for m in (a, b, c)]
+    overlap = category_overlap(maps)
+    assert overlap[0, 1] == overlap[1, 0] == pytest.approx(1 / 7)
+    assert overlap[0, 0] == 1.0 and np.isnan(overlap[2, 2]) and overlap[0, 2] == 0.0
+    with pytest.raises(ValueError, match="'t' or 'dprime'"):
+        category_selectivity(responses, [0, 0, 1, 1], measure="z")

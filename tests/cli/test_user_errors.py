@@ -24,14 +24,16 @@ REQUIRED = {
     "check-images": ["root"],
     "demo-data": ["--out", "o"],
     "features": ["--checkpoint", "c.torch", "--positions", "p", "--gratings", "--out", "f.h5"],
+    "paper-panels": ["--checkpoint", "c.torch", "--positions", "p", "--out", "o"],
 }
-DEVICE_COMMANDS = ["v1-figure", "swapopt", "compare-alpha", "features", "corruptions evaluate", "evaluate-tdam",
+DEVICE_COMMANDS = ["v1-figure", "swapopt", "compare-alpha", "features", "paper-panels", "corruptions evaluate", "evaluate-tdam",
                    "evaluate-coarse-to-fine accuracy", "evaluate-coarse-to-fine attack"]
 WORKER_COMMANDS = ["corruptions make", "corruptions evaluate", "evaluate-tdam", "evaluate-coarse-to-fine accuracy",
                    "check-images", "demo-data", "features"]
 FIGURE_OPTIONS = {"v1-figure": "--out", "swapopt": "--figure"}
 FOLDER_OPTIONS = {"compare-alpha": "--out", "corruptions make": "--out", "corruptions evaluate": "--out", "evaluate-tdam": "--out",
-                  "evaluate-coarse-to-fine accuracy": "--out", "demo-data": "--out", "positions": "--out", "swapopt": "--out"}
+                  "evaluate-coarse-to-fine accuracy": "--out", "demo-data": "--out", "positions": "--out", "swapopt": "--out",
+                  "paper-panels": "--out"}
 REQUIRED["positions"] = []
 CASES = (
     [(c, ["--device", "banana"], "argument --device: expected a torch device such as cpu, cuda or cuda:1, got 'banana'") for c in DEVICE_COMMANDS]
@@ -44,7 +46,7 @@ CASES = (
        for c in ["corruptions evaluate", "evaluate-tdam", "evaluate-coarse-to-fine accuracy"]]
     + [(c, ["--crop", "100000"], "argument --crop: expected 8 to 4,096 px, got 100000") for c in ["corruptions evaluate", "evaluate-tdam"]]
     + [(c, ["--image-size", "100000"], "argument --image-size: expected 8 to 4,096 px, got 100000")
-       for c in ["v1-figure", "swapopt", "compare-alpha", "features"]]
+       for c in ["v1-figure", "swapopt", "compare-alpha", "features", "paper-panels"]]
     + [(c, ["--seed", "-1"], "argument --seed: expected 0 to 4,294,967,295 (a seed), got -1")
        for c in ["positions", "demo-data", "swapopt", "corruptions make", "evaluate-coarse-to-fine attack"]]
     + [(c, ["--n-neighborhoods", "0"], "argument --n-neighborhoods: expected 1 to 1,000,000 neighborhoods, got 0") for c in ["positions", "swapopt"]]

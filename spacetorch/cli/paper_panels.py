@@ -1,0 +1,217 @@
+"""The TDANN paper's panels for one checkpoint, into one folder with an index."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    add_border_argument,
+    add_checkpoint_arguments,
+    add_grating_arguments,
+    bounded,
+    check_outputs,
+    device_of,
+    examples,
+    fail,
+    gratings_of,
+    output_folder,
+    program,
+    unreadable_images_fail,
+)
+from spacetorch.cli._signals import exit_on_interrupt
+
+MANIFEST = "panels.json"
+PANELS = ("v1", "categories", "wiring", "dimensionality")
+
+
+def _percentile(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100), got {text}")
+    return value
+
+
+def _millimetres(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a distance > 0 mm, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=program("paper_panels.py"),
+        description=(
+            "Draw the TDANN paper's panels for a checkpoint into one folder: the V1 orientation map and "
+            "tuning statistics (gratings, generated), category selectivity maps and patches (with "
+            "--categories, a folder of one sub-folder per category, e.g. fLoc), and wiring length and "
+            "dimensionality (with --images, natural images). It writes a PNG per panel, panels.json with "
+            "every number, and index.md showing them; the folder appears whole or not at all."
+        ),
+        epilog=examples(
+            "spacetorch paper-panels --checkpoint model_final_checkpoint_phase199.torch --positions positions/resnet18 \\",
+            "    --images /data/imagenet/val --categories /data/floc --out panels/tdann",
+            "spacetorch paper-panels --checkpoint CKPT --positions DIR --categories /data/floc --panels categories --out panels/vtc",
+        ),
+        formatter_class=HelpFormatter,
+    )
+    add_checkpoint_arguments(
+        parser, checkpoint_help="VISSL checkpoint (.torch)", positions_help="the positions directory the model was trained with"
+    )
+    parser.add_argument("--out", type=output_folder, required=True, help="the folder to write")
+    parser.add_argument("--panels", nargs="+", choices=PANELS, default=None,
+                        help="panels to draw [default: every one the given image sets allow]")  # fmt: skip
+    parser.add_argument("--images", type=Path, default=None, help="natural images, IMAGES/<class>/<image> (wiring, dimensionality)")
+    parser.add_argument("--image-limit", type=bounded(2, 1_000_000, "images"), default=3000,
+                        help="natural images used, the first N in folder order (the paper: 3,000)")  # fmt: skip
+    parser.add_argument("--categories", type=Path, default=None, help="category images, CATEGORIES/<category>/<image> (category maps)")
+    parser.add_argument("--v1-layer", default="layer2.0", help="the V1-like layer")
+    parser.add_argument("--vtc-layer", default="layer4.1", help="the VTC-like layer")
+    parser.add_argument("--selectivity", choices=("t", "dprime"), default="t", help="category selectivity measure")
+    parser.add_argument("--wiring-layers", nargs=2, default=["layer4.0", "layer4.1"], metavar=("SOURCE", "TARGET"),
+                        help="the two layers the wire runs between")  # fmt: skip
+    parser.add_argument("--wiring-stimuli", type=bounded(1, 100_000, "images"), default=20,
+                        help="natural images whose wiring length is measured (each needs a k-means sweep)")  # fmt: skip
+    parser.add_argument("--active-percentile", type=_percentile, default=99.5,
+                        help="units above this percentile are active (wiring; the paper's figure: 99.5)")  # fmt: skip
+    parser.add_argument("--distance-threshold", type=_millimetres, default=10.0,
+                        help="fibres' root-mean-square radius bound, mm (wiring; the paper's figure, on the 70 mm VTC sheet: 10)")  # fmt: skip
+    parser.add_argument("--dimensionality-layers", nargs="+", default=None, help="layers whose eigenspectra are drawn [default: every layer]")
+    parser.add_argument("--comparison", type=Path, default=None,
+                        help="CSV of measured neurons (columns circular_variance, bandwidth, preferred_sf) drawn over the V1 tuning")  # fmt: skip
+    parser.add_argument("--comparison-label", default="comparison", help="its name in the figure's legend")
+    add_grating_arguments(parser)
+    add_border_argument(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it is a folder this command wrote")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = parser.prog
+    check_outputs(prog, "--out", args.out, {"--positions": args.positions, "--images": args.images, "--categories": args.categories})
+    for flag, folder in (("--images", args.images), ("--categories", args.categories)):
+        if folder is not None and not folder.is_dir():
+            fail(prog, f"{flag} {folder} is not a directory")
+    panels = args.panels or [p for p in PANELS if p == "v1" or (p == "categories" and args.categories) or
+                             (p in ("wiring", "dimensionality") and args.images)]  # fmt: skip
+    needs = {"categories": ("--categories", args.categories), "wiring": ("--images", args.images), "dimensionality": ("--images", args.images)}
+    for panel in panels:
+        flag, given = needs.get(panel, ("", True))
+        if not given:
+            fail(prog, f"--panels {panel} needs {flag}")
+    if args.out.exists():
+        from spacetorch._files import check_replaceable
+
+        if not args.overwrite:
+            fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
+        try:
+            check_replaceable(args.out, MANIFEST, lambda name: name.endswith(".png") or name == "index.md", "paper-panels folder")
+        except FileExistsError as err:
+            fail(prog, f"--out {err}")
+    comparison = None
+    if args.comparison is not None:
+        from spacetorch.analyses.v1_statistics import load_comparison
+
+        try:
+            comparison = load_comparison(args.comparison)
+        except (OSError, ValueError) as err:
+            fail(prog, f"--comparison: {err}")
+    with exit_on_interrupt(prog, f"nothing was written ({args.out} is as it was)"), unreadable_images_fail(prog):
+        return _draw(prog, args, panels, comparison)
+
+
+def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: Any) -> int:
+    import numpy as np
+    import torch
+
+    from spacetorch import panels as draw
+    from spacetorch._files import atomic_directory
+    from spacetorch.maps import kept_units, measure_orientation_map
+    from spacetorch.models.checkpoints import CheckpointError
+    from spacetorch.models.positions import PositionsError
+    from spacetorch.models.topographic import TopographicModel
+    from spacetorch.stimuli import ImageFolderStimuli
+
+    try:
+        model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
+    except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
+        fail(prog, str(err))
+    dimensionality_layers = args.dimensionality_layers or model.layers
+    wanted = {"v1": [("--v1-layer", [args.v1_layer])], "categories": [("--vtc-layer", [args.vtc_layer])],
+              "wiring": [("--wiring-layers", args.wiring_layers)], "dimensionality": [("--dimensionality-layers", dimensionality_layers)]}  # fmt: skip
+    for panel in panels:
+        for flag, names in wanted[panel]:
+            unknown = [n for n in names if n not in model.layers]
+            if unknown:
+                fail(prog, f"{flag}: {unknown} have no positions in {args.positions}; it has {model.layers}")
+    device = device_of(args)
+    progress = not args.quiet
+    results: list[Any] = []
+
+    def responses_to(stimuli: Any, layers: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        recorded = model.responses(stimuli, layers, batch_size=args.batch_size, device=device, progress=progress)
+        return {name: (r.numpy(), xy.numpy()) for name, (r, xy) in recorded.items()}
+
+    try:
+        gratings = gratings_of(args) if "v1" in panels else None
+        if gratings is not None:
+            kept_units(model, args.v1_layer, gratings.size, args.exclude_border)  # before any work
+        natural: Any = None
+        if {"wiring", "dimensionality"} & set(panels):
+            folder = ImageFolderStimuli(args.images, size=args.image_size)
+            natural = torch.utils.data.Subset(folder, range(min(args.image_limit, len(folder))))
+        categories = ImageFolderStimuli(args.categories, size=args.image_size) if "categories" in panels else None
+    except (FileNotFoundError, ValueError) as err:
+        fail(prog, str(err))
+    if categories is not None:  # selectivity compares each category with the rest: 2 images or more on each side
+        counts = np.bincount(categories.labels, minlength=len(categories.categories))
+        if len(counts) < 2 or counts.min() < 2 or len(categories) - counts.max() < 2:
+            fail(prog, f"--categories {args.categories}: category maps need at least 2 categories of at least 2 images "
+                       f"each; it has {dict(zip(categories.categories, counts.tolist(), strict=True))}")  # fmt: skip
+    with atomic_directory(args.out) as out:
+        if gratings is not None:
+            recorded = model.responses(gratings, [args.v1_layer], batch_size=args.batch_size, device=device, progress=progress)
+            measured = measure_orientation_map(model, args.v1_layer, gratings, exclude_border=args.exclude_border,
+                                               responses=recorded[args.v1_layer])  # fmt: skip
+            results.append(draw.v1_panel(measured, recorded[args.v1_layer][0].numpy(), gratings.orientation,
+                                         gratings.spatial_frequency, out, comparison=comparison,
+                                         comparison_label=args.comparison_label))  # fmt: skip
+        if categories is not None:
+            vtc = responses_to(categories, [args.vtc_layer])[args.vtc_layer]
+            try:
+                results.append(draw.category_panel(vtc[0], vtc[1], categories.labels, categories.categories, out,
+                                                   layer=args.vtc_layer, measure=args.selectivity))  # fmt: skip
+            except ValueError as err:
+                fail(prog, f"--categories {args.categories}: {err}")
+        if natural is not None:
+            layers = sorted(set(dimensionality_layers if "dimensionality" in panels else []) |
+                            set(args.wiring_layers if "wiring" in panels else []), key=model.layers.index)  # fmt: skip
+            recorded_natural = responses_to(natural, layers)
+            if "wiring" in panels:
+                count = min(args.wiring_stimuli, len(natural))
+                source, target = (recorded_natural[name] for name in args.wiring_layers)
+                results.append(draw.wiring_panel((source[0][:count], source[1]), (target[0][:count], target[1]), out,
+                                                 layers=tuple(args.wiring_layers), active_percentile=args.active_percentile,
+                                                 distance_threshold=args.distance_threshold))  # fmt: skip
+            if "dimensionality" in panels:
+                results.append(draw.dimensionality_panel({n: recorded_natural[n][0] for n in dimensionality_layers}, out))
+        record = {"checkpoint": str(args.checkpoint), "positions": str(args.positions), "arch": args.arch,
+                  "image_size": args.image_size, "panels": results}  # fmt: skip
+        (out / MANIFEST).write_text(json.dumps(record, indent=1, default=str) + "\n")
+        draw.write_index(out, results, heading=f"{args.checkpoint.name}: the TDANN paper's panels")
+    for panel in results:
+        print(f"{panel['title']}: {', '.join(panel['figures'])}")
+    print(f"wrote {args.out}: {len(results)} panel(s), index.md and {MANIFEST}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

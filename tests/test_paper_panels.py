@@ -1,0 +1,85 @@
+"""spacetorch paper-panels on a small model and hand-made image sets: every panel, its numbers and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spacetorch.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("panels")
+    rng = np.random.default_rng(0)
+    for kind, classes, per_class in (("natural", ["a", "b"], 8), ("categories", ["faces", "places", "words"], 4)):
+        for k, name in enumerate(classes):
+            (root / kind / name).mkdir(parents=True)
+            for i in range(per_class):
+                image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+                image[:, :, k % 3] //= 3  # a colour cast per category
+                Image.fromarray(image).save(root / kind / name / f"{i}.png")
+    (root / "one" / "only").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(root / "one" / "only" / f"{i}.png")
+    return root
+
+
+def _argv(small_model_files: tuple[Path, Path], folders: Path, out: Path, *extra: str) -> list[str]:
+    checkpoint, positions = small_model_files
+    return ["paper-panels", "--checkpoint", str(checkpoint), "--positions", str(positions), "--image-size", "64",
+            "--spatial-frequencies", "2", "4", "--exclude-border", "0", "--images", str(folders / "natural"),
+            "--categories", str(folders / "categories"), "--wiring-stimuli", "3", "--active-percentile", "95",
+            "--dimensionality-layers", "layer2.0", "layer4.1", "--out", str(out), "--quiet", *extra]  # fmt: skip
+
+
+def test_every_panel_is_drawn_with_its_numbers(small_model_files, folders: Path, tmp_path: Path) -> None:
+    out = tmp_path / "panels"
+    assert main(_argv(small_model_files, folders, out)) == 0
+    record = json.loads((out / "panels.json").read_text())
+    titles = [p["title"] for p in record["panels"]]
+    assert titles == ["V1: layer2.0", "Categories: layer4.1", "Wiring length: layer4.0 \u2192 layer4.1", "Dimensionality"]
+    v1, categories, wiring, dimensionality = record["panels"]
+    assert v1["units_analysed"] == 128 * 8 * 8 and 0 <= v1["median_circular_variance"] <= 1
+    assert set(categories["patches"]) == set(categories["overlap"]) == {"faces", "places", "words"}
+    assert all(p["count"] >= 0 and p["total_area_mm2"] >= 0 for p in categories["patches"].values())
+    assert wiring["stimuli"] == 3 and len(wiring["per_stimulus"]) == 6
+    assert set(dimensionality["layers"]) == {"layer2.0", "layer4.1"}
+    assert dimensionality["layers"]["layer2.0"]["components"] == 15  # 16 images - 1
+    index = (out / "index.md").read_text()
+    for panel in record["panels"]:
+        for figure in panel["figures"]:
+            assert (out / figure).stat().st_size > 1000 and f"]({figure})" in index
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--panels", "categories", "--categories", "{one}"], "category maps need at least 2 categories of at least 2 images each; it has {'only': 3}"),
+    (["--wiring-layers", "layer4.0", "layer9"], "--wiring-layers: ['layer9'] have no positions"),
+    (["--active-percentile", "100"], "expected a percentile in (0, 100), got 100"),
+    (["--distance-threshold", "0"], "expected a distance > 0 mm, got 0"),
+    (["--out", "{natural}/inside"], "lies inside --images"),
+])
+def test_bad_input_is_named_and_nothing_is_written(small_model_files, folders: Path, tmp_path: Path, capsys,
+                                                   extra: list[str], message: str) -> None:  # fmt: skip
+    out = tmp_path / "panels"
+    extra = [e.format(one=folders / "one", natural=folders / "natural") for e in extra]
+    with pytest.raises(SystemExit) as exited:
+        main(_argv(small_model_files, folders, out, *extra))
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and message in err.strip().splitlines()[-1], err
+    assert not out.exists() and not (folders / "natural" / "inside").exists()
+
+
+def test_a_panels_folder_is_replaced_only_when_it_is_one(small_model_files, folders: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "panels"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    for extra in ([], ["--overwrite"]):
+        with pytest.raises(SystemExit):
+            main(_argv(small_model_files, folders, out, "--panels", "v1", *extra))
+        assert str(out) in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "the user's"
