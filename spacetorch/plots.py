@@ -40,6 +40,7 @@ __all__ = [
     "save_figure",
     "smoothness_figure",
     "swapopt_figure",
+    "training_curves_figure",
     "v1_figure",
     "v1_statistics_figure",
     "wiring_figure",
@@ -496,6 +497,32 @@ def wiring_figure(rows: list[dict[str, Any]], *, title: str, example: Any = None
             a, b = example.source.centroids[i], example.target.centroids[j]
             ax.plot([a[0], b[0]], [a[1], b[1]], color="k", linewidth=0.8)
         _sheet_axes(ax, f"stimulus 0: {example.fibres} fibres, {example.total:.0f} mm")
+    return fig
+
+
+def training_curves_figure(runs: Sequence[Any], *, title: str = "training curves") -> Figure:
+    """One panel for the task loss (or, without it, the total loss) and one per layer's spatial
+    loss, every run overlaid in its own colour (:class:`~spacetorch.runs.Curves`)."""
+    layers = sorted({layer for run in runs for layer in run.spatial_layers})
+    has_task = any("Task_Loss" in run.series for run in runs)
+    panels = ["Task_Loss" if has_task else "Total_Loss"] + [f"Spatial_Loss/{layer}" for layer in layers]
+    columns = min(len(panels), 4)
+    rows = -(-len(panels) // columns)
+    fig = _figure(3.6 * columns, 3.0 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    colours = _colours(len(runs))
+    for ax, tag in zip(axes, panels, strict=False):
+        for colour, run in zip(colours, runs, strict=True):
+            if tag in run.series:
+                steps, values = run.series[tag]
+                ax.plot(steps, values, color=colour, linewidth=1, label=run.run)
+        ax.set_title({"Task_Loss": "task loss", "Total_Loss": "total loss"}.get(tag, tag.replace("Spatial_Loss/", "spatial loss: ")),
+                     fontsize="medium")  # fmt: skip
+        ax.set_xlabel("iteration")
+    axes[0].legend(fontsize="x-small")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
     return fig
 
 

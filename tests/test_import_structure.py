@@ -12,7 +12,7 @@ LEVELS: list[set[str]] = [
     {"_files", "_workers", "__version__", "configs"},
     {"data", "analyses", "models.positions"},
     {"stimuli", "plots", "losses", "models"},
-    {"maps", "checkpoints", "features"},
+    {"maps", "checkpoints", "features", "runs"},
     {"panels"},
     {"vissl"},
     {"cli"},

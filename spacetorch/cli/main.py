@@ -37,6 +37,8 @@ COMMANDS: dict[str, Command] = {
                         "scripts/features.py"),
     "paper-panels": Command("paper_panels", "the paper's panels for a checkpoint: V1 map and tuning, category maps, wiring, dimensionality",
                             "scripts/paper_panels.py"),
+    "training-curves": Command("training_curves", "task and per-layer spatial loss over training of run folders, overlaid (PNG)",
+                               "scripts/training_curves.py"),
     "compare-alpha": Command("compare_alpha", "train alpha = 0 and alpha > 0 over seeds and compare their maps",
                              "scripts/compare_alpha.py"),
     "demo-data": Command("make_demo_dataset", "write the demo image set (photographs or dead leaves), no download",

@@ -1,0 +1,62 @@
+"""Training curves of one or more runs (an alpha sweep, seeds), overlaid in one PNG."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from spacetorch.cli._arguments import HelpFormatter, examples, fail, png_file, program
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=program("training_curves.py"),
+        description=(
+            "Draw the task loss and every layer's spatial loss over training for one or more run folders "
+            "(VISSL's CHECKPOINT.DIR), overlaid, from their TensorBoard events (tb_logs/) or, without them, "
+            "the total loss in stdout.json. A run still training shows its curves so far."
+        ),
+        epilog=examples(
+            "spacetorch training-curves checkpoints/simclr_spatial_resnet18_lw* --out figures/alpha_sweep_curves.png",
+            "spacetorch training-curves runs/a runs/b --labels 'alpha 0' 'alpha 2.5' --out curves.png --json curves.json",
+        ),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders")
+    parser.add_argument("--labels", nargs="+", default=None, help="a name per run in the legend [default: the folders' names]")
+    parser.add_argument("--out", type=png_file, required=True, help="the PNG to write")
+    parser.add_argument("--json", type=Path, default=None, help="also write each run's last values here")
+    parser.add_argument("--title", default="training curves", help="figure title")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from spacetorch.plots import save_figure, training_curves_figure
+    from spacetorch.runs import read_curves
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.labels is not None and len(args.labels) != len(args.runs):
+        fail(parser.prog, f"--labels: {len(args.labels)} labels for {len(args.runs)} runs; give one per run")
+    labels = args.labels or [None] * len(args.runs)
+    try:
+        runs = [read_curves(run, label) for run, label in zip(args.runs, labels, strict=True)]
+    except ValueError as err:
+        fail(parser.prog, str(err))
+    save_figure(training_curves_figure(runs, title=args.title), args.out)
+    if args.json is not None:
+        from spacetorch._files import atomic_write
+
+        text = json.dumps({run.run: run.last() for run in runs}, indent=1) + "\n"
+        atomic_write(args.json, lambda f: f.write(text.encode()))
+    for run in runs:
+        last = run.last()
+        print(f"{run.run}: " + ", ".join(f"{tag} {value:.4g}" for tag, value in last.items()))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
