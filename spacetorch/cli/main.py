@@ -39,6 +39,7 @@ COMMANDS: dict[str, Command] = {
                             "scripts/paper_panels.py"),
     "training-curves": Command("training_curves", "task and per-layer spatial loss over training of run folders, overlaid (PNG)",
                                "scripts/training_curves.py"),
+    "som": Command("som", "the paper's self-organising map baselines (V1, VTC), drawn as a network's maps", "scripts/som.py"),
     "compare-alpha": Command("compare_alpha", "train alpha = 0 and alpha > 0 over seeds and compare their maps",
                              "scripts/compare_alpha.py"),
     "demo-data": Command("make_demo_dataset", "write the demo image set (photographs or dead leaves), no download",
