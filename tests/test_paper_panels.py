@@ -83,3 +83,19 @@ def test_a_panels_folder_is_replaced_only_when_it_is_one(small_model_files, fold
             main(_argv(small_model_files, folders, out, "--panels", "v1", *extra))
         assert str(out) in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "the user's"
+
+
+def test_a_features_file_gives_the_same_panels_as_its_folder(small_model_files, folders: Path, tmp_path: Path, capsys) -> None:
+    checkpoint, positions = small_model_files
+    features = tmp_path / "categories.h5"
+    assert main(["features", "--checkpoint", str(checkpoint), "--positions", str(positions), "--image-size", "64",
+                 "--images", str(folders / "categories"), "--layers", "layer4.1", "--out", str(features), "--quiet"]) == 0  # fmt: skip
+    results = []
+    for source, out in ((folders / "categories", tmp_path / "from_folder"), (features, tmp_path / "from_file")):
+        assert main(_argv(small_model_files, folders, out, "--panels", "categories", "--categories", str(source))) == 0
+        results.append(json.loads((out / "panels.json").read_text())["panels"][0])
+    assert results[0]["patches"] == results[1]["patches"]
+    with pytest.raises(SystemExit) as exited:  # the file lacks a layer the panel needs
+        main(_argv(small_model_files, folders, tmp_path / "x", "--panels", "categories", "--categories", str(features),
+                   "--vtc-layer", "layer4.0"))  # fmt: skip
+    assert exited.value.code == 2 and "has no layer 'layer4.0'" in capsys.readouterr().err

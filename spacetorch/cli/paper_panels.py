@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Draw the TDANN paper's panels for a checkpoint into one folder: the V1 orientation map and "
             "tuning statistics (gratings, generated), category selectivity maps and patches (with "
             "--categories, a folder of one sub-folder per category, e.g. fLoc), and wiring length and "
-            "dimensionality (with --images, natural images). It writes a PNG per panel, panels.json with "
+            "dimensionality (with --images, natural images). --images and --categories also take a features "
+            "file of the same model (spacetorch features), so the images are not run again. It writes a PNG per panel, panels.json with "
             "every number, and index.md showing them; the folder appears whole or not at all."
         ),
         epilog=examples(
@@ -66,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=output_folder, required=True, help="the folder to write")
     parser.add_argument("--panels", nargs="+", choices=PANELS, default=None,
                         help="panels to draw [default: every one the given image sets allow]")  # fmt: skip
-    parser.add_argument("--images", type=Path, default=None, help="natural images, IMAGES/<class>/<image> (wiring, dimensionality)")
+    parser.add_argument("--images", type=Path, default=None,
+                        help="natural images, IMAGES/<class>/<image>, or a features file of them (wiring, dimensionality)")  # fmt: skip
     parser.add_argument("--image-limit", type=bounded(2, 1_000_000, "images"), default=3000,
                         help="natural images used, the first N in folder order (the paper: 3,000)")  # fmt: skip
-    parser.add_argument("--categories", type=Path, default=None, help="category images, CATEGORIES/<category>/<image> (category maps)")
+    parser.add_argument("--categories", type=Path, default=None,
+                        help="category images, CATEGORIES/<category>/<image>, or a features file of them (category maps)")  # fmt: skip
     parser.add_argument("--v1-layer", default="layer2.0", help="the V1-like layer")
     parser.add_argument("--vtc-layer", default="layer4.1", help="the VTC-like layer")
     parser.add_argument("--selectivity", choices=("t", "dprime"), default="t", help="category selectivity measure")
@@ -97,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prog = parser.prog
     check_outputs(prog, "--out", args.out, {"--positions": args.positions, "--images": args.images, "--categories": args.categories})
-    for flag, folder in (("--images", args.images), ("--categories", args.categories)):
-        if folder is not None and not folder.is_dir():
-            fail(prog, f"{flag} {folder} is not a directory")
+    for flag, source in (("--images", args.images), ("--categories", args.categories)):
+        if source is not None and not (source.is_dir() or source.suffix in (".h5", ".npz") and source.is_file()):
+            fail(prog, f"{flag} {source} is neither an image folder nor a features file (.h5, .npz)")
     panels = args.panels or [p for p in PANELS if p == "v1" or (p == "categories" and args.categories) or
                              (p in ("wiring", "dimensionality") and args.images)]  # fmt: skip
     needs = {"categories": ("--categories", args.categories), "wiring": ("--images", args.images), "dimensionality": ("--images", args.images)}
@@ -130,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: Any) -> int:
     import numpy as np
-    import torch
 
     from spacetorch import panels as draw
     from spacetorch._files import atomic_directory
@@ -138,8 +142,6 @@ def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: An
     from spacetorch.models.checkpoints import CheckpointError
     from spacetorch.models.positions import PositionsError
     from spacetorch.models.topographic import TopographicModel
-    from spacetorch.stimuli import ImageFolderStimuli
-
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:
@@ -160,22 +162,21 @@ def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: An
         recorded = model.responses(stimuli, layers, batch_size=args.batch_size, device=device, progress=progress)
         return {name: (r.numpy(), xy.numpy()) for name, (r, xy) in recorded.items()}
 
+    natural_layers = sorted(set(dimensionality_layers if "dimensionality" in panels else []) |
+                            set(args.wiring_layers if "wiring" in panels else []), key=model.layers.index)  # fmt: skip
     try:
         gratings = gratings_of(args) if "v1" in panels else None
         if gratings is not None:
             kept_units(model, args.v1_layer, gratings.size, args.exclude_border)  # before any work
-        natural: Any = None
-        if {"wiring", "dimensionality"} & set(panels):
-            folder = ImageFolderStimuli(args.images, size=args.image_size)
-            natural = torch.utils.data.Subset(folder, range(min(args.image_limit, len(folder))))
-        categories = ImageFolderStimuli(args.categories, size=args.image_size) if "categories" in panels else None
-    except (FileNotFoundError, ValueError) as err:
+    except ValueError as err:
         fail(prog, str(err))
+    natural = _source(prog, "--images", args.images, natural_layers, args, model, args.image_limit) if natural_layers else None
+    categories = _source(prog, "--categories", args.categories, [args.vtc_layer], args, model) if "categories" in panels else None
     if categories is not None:  # selectivity compares each category with the rest: 2 images or more on each side
-        counts = np.bincount(categories.labels, minlength=len(categories.categories))
-        if len(counts) < 2 or counts.min() < 2 or len(categories) - counts.max() < 2:
+        counts = np.bincount(categories.labels, minlength=len(categories.names))
+        if len(counts) < 2 or counts.min() < 2 or len(categories.labels) - counts.max() < 2:
             fail(prog, f"--categories {args.categories}: category maps need at least 2 categories of at least 2 images "
-                       f"each; it has {dict(zip(categories.categories, counts.tolist(), strict=True))}")  # fmt: skip
+                       f"each; it has {dict(zip(categories.names, counts.tolist(), strict=True))}")  # fmt: skip
     with atomic_directory(args.out) as out:
         if gratings is not None:
             recorded = model.responses(gratings, [args.v1_layer], batch_size=args.batch_size, device=device, progress=progress)
@@ -185,18 +186,16 @@ def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: An
                                          gratings.spatial_frequency, out, comparison=comparison,
                                          comparison_label=args.comparison_label))  # fmt: skip
         if categories is not None:
-            vtc = responses_to(categories, [args.vtc_layer])[args.vtc_layer]
+            vtc = categories.responses(responses_to)[args.vtc_layer]
             try:
-                results.append(draw.category_panel(vtc[0], vtc[1], categories.labels, categories.categories, out,
+                results.append(draw.category_panel(vtc[0], vtc[1], categories.labels, categories.names, out,
                                                    layer=args.vtc_layer, measure=args.selectivity))  # fmt: skip
             except ValueError as err:
                 fail(prog, f"--categories {args.categories}: {err}")
         if natural is not None:
-            layers = sorted(set(dimensionality_layers if "dimensionality" in panels else []) |
-                            set(args.wiring_layers if "wiring" in panels else []), key=model.layers.index)  # fmt: skip
-            recorded_natural = responses_to(natural, layers)
+            recorded_natural = natural.responses(responses_to)
             if "wiring" in panels:
-                count = min(args.wiring_stimuli, len(natural))
+                count = min(args.wiring_stimuli, len(natural.labels))
                 source, target = (recorded_natural[name] for name in args.wiring_layers)
                 results.append(draw.wiring_panel((source[0][:count], source[1]), (target[0][:count], target[1]), out,
                                                  layers=tuple(args.wiring_layers), active_percentile=args.active_percentile,
@@ -211,6 +210,53 @@ def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: An
         print(f"{panel['title']}: {', '.join(panel['figures'])}")
     print(f"wrote {args.out}: {len(results)} panel(s), index.md and {MANIFEST}")
     return 0
+
+
+@dataclass
+class _Source:
+    """Images (a folder, run through the model) or their responses (a features file)."""
+
+    labels: Any
+    names: list[str]
+    layers: list[str]
+    folder: Any = None
+    features: Any = None
+    limit: int | None = None
+
+    def responses(self, run: Callable[[Any, list[str]], dict[str, Any]]) -> dict[str, Any]:
+        if self.folder is not None:
+            return run(self.folder, self.layers)
+        return {name: (self.features.responses[name][: self.limit], self.features.coordinates[name]) for name in self.layers}
+
+
+def _source(prog: str, flag: str, path: Path, layers: list[str], args: argparse.Namespace, model: Any,
+            limit: int | None = None) -> _Source:  # fmt: skip
+    """``path`` as a source of responses: an image folder, or a features file of this model with these layers."""
+    import torch
+
+    from spacetorch.features import Features, FeaturesError
+    from spacetorch.stimuli import ImageFolderStimuli
+
+    if path.is_file():
+        try:
+            features = Features.load(path)
+            features.check_model(args.arch)
+            for name in layers:
+                features.layer(name)
+                if features.dims[name] != tuple(model.layer_positions(name).dims):
+                    raise FeaturesError(f"{path}: layer {name} has dims {features.dims[name]} there and "
+                                        f"{tuple(model.layer_positions(name).dims)} in --positions {args.positions}")  # fmt: skip
+        except FeaturesError as err:
+            fail(prog, f"{flag}: {err}")
+        count = len(features.labels) if limit is None else min(limit, len(features.labels))
+        return _Source(features.labels[:count], features.label_names, layers, features=features, limit=count)
+    try:
+        folder = ImageFolderStimuli(path, size=args.image_size)
+    except (FileNotFoundError, ValueError) as err:
+        fail(prog, f"{flag}: {err}")
+    count = len(folder) if limit is None else min(limit, len(folder))
+    subset = torch.utils.data.Subset(folder, range(count))
+    return _Source(folder.labels[:count], folder.categories, layers, folder=subset)
 
 
 if __name__ == "__main__":  # pragma: no cover
