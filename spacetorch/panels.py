@@ -148,6 +148,11 @@ def write_index(out: Path, panels: Sequence[Panel], *, heading: str) -> Path:
             if key in ("title", "figures", "per_stimulus") or isinstance(value, (dict, list)):
                 continue
             lines.append(f"- {key.replace('_', ' ')}: {value:.4g}" if isinstance(value, float) else f"- {key.replace('_', ' ')}: {value}")
+        for name, patches in panel.get("patches", {}).items():
+            lines.append(f"- {name}: {patches['count']} patch(es), {patches['total_area_mm2']:.0f} mm\u00b2")
+        for name, numbers in panel.get("layers", {}).items():
+            lines.append(f"- {name}: effective dimensionality {numbers['effective_dimensionality']:.2f}, alpha "
+                         + (f"{numbers['alpha']:.2f}" if numbers["alpha"] is not None else "none"))  # fmt: skip
         lines.append("")
     path = out / "index.md"
     path.write_text("\n".join(lines))

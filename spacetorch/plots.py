@@ -262,7 +262,7 @@ def category_maps_figure(coordinates: np.ndarray, t: np.ndarray, maps: Sequence[
     """One selectivity map per category (``t`` is ``(K, N)``), side by side on a shared colour range
     (symmetric, to the 99th percentile of ``|t|``), each with its patches outlined and counted."""
     k = len(names)
-    columns = min(k, 3)
+    columns = int(np.ceil(np.sqrt(k)))
     rows = -(-k // columns)
     fig = _figure(4.6 * columns, 4.0 * rows)
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()

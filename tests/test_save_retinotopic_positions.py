@@ -34,6 +34,7 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
+@pytest.mark.slow  # a new interpreter importing torch: seconds
 def test_help_lists_the_options(tmp_path):
     result = subprocess.run([sys.executable, str(SCRIPT), "--help"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0

@@ -63,3 +63,28 @@ def test_dprime_and_overlap_against_hand_made_values() -> None:
     assert overlap[0, 0] == 1.0 and np.isnan(overlap[2, 2]) and overlap[0, 2] == 0.0
     with pytest.raises(ValueError, match="'t' or 'dprime'"):
         category_selectivity(responses, [0, 0, 1, 1], measure="z")
+
+
+def test_planted_patch_areas_match_the_smoothed_planted_map_within_10_percent() -> None:
+    """The reference: the noise-free planted map on a fine grid, smoothed with the same Gaussian
+    (sigma 2.4 mm) and thresholded at t > 2, computed independently of category_patches."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(2)
+    xy = rng.uniform(0, 70, (40_000, 2))
+    blobs = [((20.0, 20.0), 9.0), ((50.0, 45.0), 7.0), ((22.0, 55.0), 6.0)]
+    t = rng.normal(0, 0.5, len(xy))
+    step = 0.1
+    axis = np.arange(0, 70, step) + step / 2
+    gx, gy = np.meshgrid(axis, axis)
+    ideal = np.zeros_like(gx)
+    for (cx, cy), radius in blobs:
+        t[np.hypot(xy[:, 0] - cx, xy[:, 1] - cy) < radius] += 6.0
+        ideal[np.hypot(gx - cx, gy - cy) < radius] += 6.0
+    smoothed = ndimage.gaussian_filter(ideal, 2.4 / step, mode="constant")
+    regions, count = ndimage.label(smoothed > 2.0)
+    reference = sorted((float((regions == i).sum()) * step * step, float(gx[regions == i].mean())) for i in range(1, count + 1))
+    found = category_patches(xy, t)
+    assert len(found) == len(blobs) == count
+    for patch, (area, _) in zip(sorted(found.patches, key=lambda p: p.area), reference, strict=True):
+        assert patch.area == pytest.approx(area, rel=0.10), (patch.area, area)

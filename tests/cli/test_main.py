@@ -57,6 +57,7 @@ def test_an_unknown_command_and_a_user_error_get_one_line_and_exit_2(tmp_path: P
     assert result.returncode == 2 and result.stderr == f"spacetorch demo-data: error: --out {tmp_path / 'data'} exists; delete it or choose another --out\n"
 
 
+@pytest.mark.slow  # a new interpreter (train execs one)
 def test_train_runs_as_its_own_module_and_names_itself(tmp_path: Path) -> None:
     result = _spacetorch("train", "config=nosuch", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -118,6 +118,7 @@ def _save_killed_at(step: int, new: NetworkPositions, out: Path, *, exchange: bo
     return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
 
 
+@pytest.mark.slow  # writers killed in forked processes, over and over
 @pytest.mark.parametrize("exchange", [True, False], ids=["atomic exchange", "two renames"])
 def test_killed_replacement_leaves_the_old_set_the_new_set_or_a_refusal(tmp_path, exchange):
     old, new = _set(0), _set(1)
