@@ -51,6 +51,12 @@ def _number(value: Any) -> Any:
     return value
 
 
+def _median(values: np.ndarray) -> float | None:
+    """The median of the finite values (a stimulus no unit responded to is NaN); None if none is."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else None
+
+
 def v1_panel(
     measured: MapMeasurement, responses: np.ndarray, orientation: np.ndarray, spatial_frequency: np.ndarray,
     out: Path, *, comparison: Mapping[str, np.ndarray] | None = None, comparison_label: str = "comparison",
@@ -114,16 +120,19 @@ def wiring_panel(
     (source_r, source_xy), (target_r, target_xy) = source, target
     rows = wiring_lengths(source_xy, source_r, target_xy, target_r, active_percentile=active_percentile,
                           distance_threshold=distance_threshold, seed=seed)  # fmt: skip
-    example = wiring_length(source_xy, source_r[0], target_xy, target_r[0], active_percentile=active_percentile,
-                            distance_threshold=distance_threshold, seed=seed)  # fmt: skip
+    measured = [r["stimulus"] for r in rows if r["positions"] == "model" and np.isfinite(r["total"])]
+    example = None if not measured else wiring_length(
+        source_xy, source_r[measured[0]], target_xy, target_r[measured[0]], active_percentile=active_percentile,
+        distance_threshold=distance_threshold, seed=seed,
+    )
     save_figure(wiring_figure(rows, title=f"{layers[0]} \u2192 {layers[1]}", example=example), out / "wiring.png")
     model = np.array([r["total"] for r in rows if r["positions"] == "model"])
     shuffled = np.array([r["total"] for r in rows if r["positions"] == "shuffled"])
     return Panel(
         title=f"Wiring length: {layers[0]} \u2192 {layers[1]}", figures=["wiring.png"], stimuli=len(model),
         active_percentile=active_percentile, distance_threshold_mm=distance_threshold,
-        median_model_mm=_number(np.nanmedian(model)), median_shuffled_mm=_number(np.nanmedian(shuffled)),
-        median_ratio_shuffled_to_model=_number(np.nanmedian(shuffled / model)),
+        median_model_mm=_median(model), median_shuffled_mm=_median(shuffled),
+        median_ratio_shuffled_to_model=_median(shuffled / model),
         per_stimulus=[{k: _number(v) for k, v in r.items()} for r in rows],
     )  # fmt: skip
 

@@ -486,7 +486,8 @@ def wiring_figure(rows: list[dict[str, Any]], *, title: str, example: Any = None
     ax.set_xticks([0, 1], ["model positions", "shuffled"])
     ax.set_xlim(-0.5, 1.5)
     ax.set_ylabel("wiring length (mm)")
-    ratio = np.nanmedian(pairs[:, 1] / pairs[:, 0]) if len(pairs) else float("nan")
+    ratios = pairs[:, 1] / pairs[:, 0] if len(pairs) else np.array([])
+    ratio = float(np.median(ratios[np.isfinite(ratios)])) if np.isfinite(ratios).any() else float("nan")
     ax.set_title(f"{title}\nmedian shuffled / model: {ratio:.2f}")
     if example is not None:
         ax = axes[1]
@@ -496,7 +497,7 @@ def wiring_figure(rows: list[dict[str, Any]], *, title: str, example: Any = None
         for i, j in zip(*example.pairs, strict=True):
             a, b = example.source.centroids[i], example.target.centroids[j]
             ax.plot([a[0], b[0]], [a[1], b[1]], color="k", linewidth=0.8)
-        _sheet_axes(ax, f"stimulus 0: {example.fibres} fibres, {example.total:.0f} mm")
+        _sheet_axes(ax, f"an example stimulus: {example.fibres} fibres, {example.total:.0f} mm")
     return fig
 
 

@@ -99,3 +99,16 @@ def test_a_features_file_gives_the_same_panels_as_its_folder(small_model_files, 
         main(_argv(small_model_files, folders, tmp_path / "x", "--panels", "categories", "--categories", str(features),
                    "--vtc-layer", "layer4.0"))  # fmt: skip
     assert exited.value.code == 2 and "has no layer 'layer4.0'" in capsys.readouterr().err
+
+
+def test_the_wiring_panel_keeps_going_past_a_stimulus_no_unit_answers(tmp_path: Path) -> None:
+    from spacetorch.panels import wiring_panel
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 10, (200, 2))
+    responses = rng.random((3, 200))
+    responses[0] = 0.0  # no unit answers stimulus 0
+    panel = wiring_panel((responses, xy), (responses, xy), tmp_path, layers=("a", "b"), active_percentile=90)
+    totals = [r["total"] for r in panel["per_stimulus"] if r["positions"] == "model"]
+    assert totals[0] is None and all(t > 0 for t in totals[1:])
+    assert panel["median_model_mm"] > 0 and (tmp_path / "wiring.png").exists()
