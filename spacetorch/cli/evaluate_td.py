@@ -82,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import torch
-    from torchvision import datasets, transforms
+    from torchvision import transforms
     from tqdm.auto import tqdm
 
     from spacetorch.analyses.multistep import find_box_file, read_voc_boxes
     from spacetorch.cli._arguments import classifier_of, device_of
+    from spacetorch.data.folders import ClassFolder, numeric_order_note
     from spacetorch.data.image_check import open_image
 
     model, info, kwargs, outputs = classifier_of(parser, args)
@@ -99,9 +100,12 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         transforms.Normalize(info.mean, info.std),
     ])
     try:
-        dataset = datasets.ImageFolder(str(args.data), transform=transform, loader=open_image)
+        dataset = ClassFolder(args.data, transform=transform, loader=open_image)
     except (FileNotFoundError, RuntimeError) as err:
         fail(parser.prog, f"--data {args.data}: {err}")
+    note = numeric_order_note(dataset.classes, "--data")
+    if note:
+        print(f"{parser.prog}: {note}", file=sys.stderr)
     if len(dataset.classes) != outputs:
         fail(
             parser.prog,
@@ -120,7 +124,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 boxes[index] = read_voc_boxes(xml)
             except ValueError as err:
                 fail(parser.prog, f"--boxes: {err}")
-    subset = torch.utils.data.Subset(dataset, range(count))
+    subset: Any = torch.utils.data.Subset(dataset, range(count))
     loader = data_loader(subset, batch_size=args.batch_size, workers=args.workers)
     results = evaluate_steps(
         model, loader, device, boxes=boxes, crop=args.crop, resize=args.resize, keep=set(cam_paths.values()),

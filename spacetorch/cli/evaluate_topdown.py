@@ -130,15 +130,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load_models(prog: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Per ``--model``: label, arch, checkpoint, the model taking [0, 1] images, its info."""
-    from torchvision import datasets
-
     from spacetorch.analyses.robustness import Normalized
     from spacetorch.cli._arguments import LOAD_ERRORS, device_of, load_whole_classifier
+    from spacetorch.data.folders import class_names, numeric_order_note
 
     try:
-        classes = datasets.folder.find_classes(str(args.data))[0]
+        classes = class_names(args.data)
     except FileNotFoundError as err:
         fail(prog, f"--data {args.data}: {err} (expected DATA/<class>/<image>)")
+    note = numeric_order_note(classes, "--data")
+    if note:
+        print(f"{prog}: {note}", file=sys.stderr)
     models: list[dict[str, Any]] = []
     for arch, path in args.model:
         try:
@@ -168,12 +170,11 @@ def _dataset(prog: str, args: argparse.Namespace, info: Any) -> Any:
     """DATA as an ImageFolder of the models' input: grey images for grey models, RGB for colour ones."""
     from functools import partial
 
-    from torchvision import datasets
-
+    from spacetorch.data.folders import ClassFolder
     from spacetorch.data.image_check import open_image
 
     try:
-        return datasets.ImageFolder(str(args.data), transform=_transform(info), loader=partial(open_image, mode="L" if info.in_chans == 1 else "RGB"))
+        return ClassFolder(args.data, transform=_transform(info), loader=partial(open_image, mode="L" if info.in_chans == 1 else "RGB"))
     except (FileNotFoundError, RuntimeError) as err:
         fail(prog, f"--data {args.data}: {err}")
 

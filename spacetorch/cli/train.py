@@ -119,7 +119,7 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
             except ImportError as err:
                 raise ConfigError(f"--import: {err}") from None
         overrides = list(args.overrides)
-        cfg = compose(overrides)
+        cfg = compose(overrides, notices)
         extra: list[str] = []
         if args.gpus is not None:
             gpus = select_gpus(args.gpus)

@@ -113,8 +113,14 @@ class _Job:
 
 
 def class_folders(folder: Path) -> list[Path]:
-    """The subfolders of ``folder`` (hidden ones left out), sorted by name: an ImageFolder's classes."""
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class sub-folders of ``folder`` in label order (:func:`spacetorch.data.folders.class_names`;
+    none when it holds none)."""
+    from spacetorch.data.folders import class_names
+
+    try:
+        return [folder / name for name in class_names(folder)]
+    except FileNotFoundError:
+        return []
 
 
 def _clean_images(source: Path) -> list[tuple[Path, str, str]]:

@@ -24,8 +24,9 @@ class ImageFolderStimuli(Dataset[tuple[torch.Tensor, int]]):
     """
 
     def __init__(self, root: str | os.PathLike[str], size: int = 224) -> None:
-        from torchvision import datasets, transforms
+        from torchvision import transforms
 
+        from spacetorch.data.folders import ClassFolder
         from spacetorch.data.image_check import open_image
 
         root = Path(root)
@@ -42,7 +43,7 @@ class ImageFolderStimuli(Dataset[tuple[torch.Tensor, int]]):
             ]
         )
         try:
-            self._folder = datasets.ImageFolder(str(root), transform=transform, loader=open_image, allow_empty=False)
+            self._folder = ClassFolder(root, transform=transform, loader=open_image, allow_empty=False)
         except FileNotFoundError as err:
             raise FileNotFoundError(
                 f"image folder {root}: expected one sub-folder per category holding images ({err})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,17 +49,21 @@ def available_configs(config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(str(p.relative_to(config_dir).with_suffix("")) for p in config_dir.rglob("*.yaml"))
 
 
-def compose(overrides: Sequence[str]) -> Any:
+def compose(overrides: Sequence[str], notices: list[str] | None = None) -> Any:
     """Compose VISSL's defaults with ``overrides`` (``config=<name>``, ``config.KEY=value``).
 
     Returns VISSL's ``AttrDict`` with its inferred settings (world size, batch sizes...).
 
+    A config written as the original TDANN's are (no ``# @package _global_`` header, its keys
+    under ``config:``) is composed as the original composed it: as if it had the header (Hydra
+    1.3 would otherwise nest it under ``config.config`` and train VISSL's defaults).  Its
+    top-level ``TENSORBOARD_SETUP`` goes where VISSL reads it, ``HOOKS.TENSORBOARD_SETUP``.  Each
+    such step adds a line to ``notices``.
+
     Raises:
         ConfigError: no ``config=`` given, an unknown config name, or an override Hydra rejects.
     """
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-    from vissl.utils.hydra_config import compose_hydra_configuration, convert_to_attrdict
+    from vissl.utils.hydra_config import convert_to_attrdict
 
     names = [o.split("=", 1)[1] for o in overrides if o.startswith("config=")]
     if not names:
@@ -67,24 +72,66 @@ def compose(overrides: Sequence[str]) -> Any:
     if bad:
         raise ConfigError(f"overrides look like config.KEY=value, got {bad}")
     searchpath = [o for o in overrides if o.startswith("hydra.searchpath=")]
-    if searchpath:  # the user's own config folders, and then the shipped ones
-        paths = searchpath[-1].split("=", 1)[1].strip("[]")
-        overrides = [o for o in overrides if o not in searchpath] + [f"hydra.searchpath=[{paths},{SEARCH_PATH}]"]
-    else:
-        overrides = [*overrides, f"hydra.searchpath=[{SEARCH_PATH}]"]
+    user_paths = searchpath[-1].split("=", 1)[1].strip("[]") if searchpath else ""
+    overrides = [o for o in overrides if o not in searchpath]
+    with tempfile.TemporaryDirectory(prefix="spacetorch_config_") as scratch:
+        copy = _with_package_header(names[-1], user_paths, Path(scratch), notices)
+        if copy:  # compose the copy, under a name nothing else on the search path has
+            overrides = [f"config={copy}" if o == f"config={names[-1]}" else o for o in overrides]
+        paths = ",".join(filter(None, [f"file://{scratch}" if copy else "", user_paths, SEARCH_PATH]))
+        hydra_cfg = _compose_hydra([*overrides, f"hydra.searchpath=[{paths}]"], names[-1])
+    tensorboard = hydra_cfg.config.get("TENSORBOARD_SETUP")
+    if tensorboard is not None:  # the original's place for it, which VISSL does not read
+        from omegaconf import OmegaConf, open_dict
+
+        with open_dict(hydra_cfg.config):
+            hydra_cfg.config.HOOKS.TENSORBOARD_SETUP = OmegaConf.merge(hydra_cfg.config.HOOKS.TENSORBOARD_SETUP, tensorboard)
+            del hydra_cfg.config["TENSORBOARD_SETUP"]
+        if notices is not None:
+            notices.append("config.TENSORBOARD_SETUP is read as config.HOOKS.TENSORBOARD_SETUP, where VISSL looks for it")
+    _, cfg = convert_to_attrdict(hydra_cfg, dump_config=False)  # written once checked (save_config)
+    return cfg
+
+
+def _compose_hydra(overrides: list[str], name: str) -> Any:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    from vissl.utils.hydra_config import compose_hydra_configuration
+
     try:
-        hydra_cfg = compose_hydra_configuration(list(overrides))
+        return compose_hydra_configuration(overrides)
     except (HydraException, OmegaConfBaseException) as err:
         hint = ""
         if "Could not find" in str(err):
             raise ConfigError(
-                f"no config named {names[-1]!r} in {CONFIG_DIR}; shipped configs: {', '.join(available_configs())}"
+                f"no config named {name!r} in {CONFIG_DIR}; shipped configs: {', '.join(available_configs())}"
             ) from None
         if "Key '" in str(err) and "not in struct" in str(err):
             hint = "; a key that is not in VISSL's defaults is added with a leading '+' (+config.KEY=value)"
         raise ConfigError(f"cannot compose the config: {err}{hint}") from None
-    _, cfg = convert_to_attrdict(hydra_cfg, dump_config=False)  # written once checked (save_config)
-    return cfg
+
+
+def _with_package_header(name: str, user_paths: str, scratch: Path, notices: list[str] | None) -> str:
+    """The name of a copy of config ``name`` with the ``_global_`` package header, in
+    ``scratch/config/``, when the file (in the user's folders, ``./configs`` or the shipped ones)
+    has no package header, as the original TDANN's configs have none; ``""`` otherwise."""
+    folders = [Path(p.removeprefix("file://")) for p in user_paths.split(",") if p.startswith("file://")]
+    folders += [Path("configs"), CONFIG_DIR.parent]
+    found = next((f / "config" / f"{name}.yaml" for f in folders if (f / "config" / f"{name}.yaml").is_file()), None)
+    if found is None:
+        return ""
+    text = found.read_text()
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    if "@package" in header or not text.lstrip().startswith("config:"):
+        return ""
+    copy = f"spacetorch_global_{name.replace('/', '_')}"
+    target = scratch / "config" / f"{copy}.yaml"
+    target.parent.mkdir(parents=True)
+    target.write_text("# @package _global_\n" + text)
+    if notices is not None:
+        notices.append(f"{found} has no '# @package _global_' header (as the original TDANN's configs): composed as the "
+                       "original did; add the header to the file to silence this")  # fmt: skip
+    return copy
 
 
 def select_gpus(spec: str) -> list[int]:

@@ -95,6 +95,20 @@ def test_output_over_t_returns_every_step_and_leaves_the_model_as_it_was() -> No
     assert all(block.steps is None for block in model.td_blocks())
 
 
+def test_output_over_t_also_works_as_the_attribute_the_authors_code_sets() -> None:
+    torch.manual_seed(0)
+    model = create_model("tdresnet18", time_steps=2, mdist=1).eval()
+    with torch.no_grad():
+        by_argument = model(X, output_over_t=True)
+        model.output_over_t = True
+        by_attribute = model(X)
+        last_only = model(X, output_over_t=False)  # the argument wins over the attribute
+    assert isinstance(by_attribute, list) and len(by_attribute) == 2
+    for a, b in zip(by_argument, by_attribute, strict=True):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(last_only, by_attribute[-1])
+
+
 def test_default_td_blocks() -> None:
     assert default_td_blocks("resnet50") == {3: [0, 1, 2, 3, 4, 5], 4: [0, 1, 2]}
     assert default_td_blocks("resnet18") == {3: [0, 1], 4: [0, 1]}

@@ -322,3 +322,59 @@ def test_alpha_layers_set_alpha_on_the_named_layers_and_zero_elsewhere(
         with pytest.raises(SystemExit) as stop:
             prepare(_good(small_positions, small_images) + extra)
         assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+ORIGINAL_STYLE = """config:
+  CHECKPOINT:
+    DIR: eshednet_checkpoint_dir
+  DATA:
+    TRAIN:
+      BATCHSIZE_PER_REPLICA: 128
+      DATA_PATHS:
+      - /dataset_dir/imagenet_raw/train
+      DATA_SOURCES:
+      - disk_folder
+      DATASET_NAMES:
+      - imagenet1k_folder
+  LOSS:
+    name: spatial_correlation_simclr_info_nce_loss
+    spatial_correlation_simclr_info_nce_loss:
+      buffer_params:
+        embedding_dim: 128
+      layer_weights:
+        layer2_0: 0.25
+      neighborhoods_per_batch: 1
+      temperature: 0.1
+  MODEL:
+    TRUNK:
+      NAME: eshednet
+      TRUNK_PARAMS:
+        position_dir: eshednet_positions
+  OPTIMIZER:
+    num_epochs: 200
+  TENSORBOARD_SETUP:
+    USE_TENSORBOARD: true
+  TRAINER:
+    TRAIN_STEP_NAME: custom_train_step
+"""
+
+
+def test_a_config_written_as_the_original_ones_composes_as_the_original_did(tmp_path: Path) -> None:
+    """No package header, keys under config:, TENSORBOARD_SETUP at the top (the seed's eshednet_config)."""
+    from spacetorch.vissl.config import compose
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "eshednet_config.yaml").write_text(ORIGINAL_STYLE)
+    (tmp_path / "config" / "with_header.yaml").write_text("# @package _global_\n" + ORIGINAL_STYLE)
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    notices: list[str] = []
+    cfg = compose(["config=eshednet_config", search, "config.OPTIMIZER.num_epochs=3"], notices)
+    assert cfg.DATA.TRAIN.DATA_PATHS == ["/dataset_dir/imagenet_raw/train"]
+    assert cfg.LOSS.name == "spatial_correlation_simclr_info_nce_loss" and cfg.MODEL.TRUNK.NAME == "eshednet"
+    assert cfg.OPTIMIZER.num_epochs == 3, "the command line still wins over the file"
+    assert cfg.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD is True and "TENSORBOARD_SETUP" not in cfg
+    assert any("no '# @package _global_' header" in n for n in notices)
+    assert any("HOOKS.TENSORBOARD_SETUP" in n for n in notices)
+    reference = compose(["config=with_header", search, "config.OPTIMIZER.num_epochs=3"])
+    for key in ("DATA", "LOSS", "MODEL", "OPTIMIZER", "CHECKPOINT", "TRAINER"):
+        assert cfg[key] == reference[key], key

@@ -104,7 +104,8 @@ class TDResNet(tv.ResNet):  # type: ignore[misc]  # torchvision's ResNet is not 
         pooling, pool_combine: of the TDAM (``"avg"``, ``"max"`` or both, combined by sum or mean).
         num_classes: classifier outputs.
 
-    ``forward(x, output_over_t=True)`` returns the logits of every step (a list of ``T``).
+    ``forward(x, output_over_t=True)`` returns the logits of every step (a list of ``T``); so
+    does ``forward(x)`` after ``model.output_over_t = True``, as the TDAM authors' code sets it.
     """
 
     def __init__(
@@ -138,13 +139,15 @@ class TDResNet(tv.ResNet):  # type: ignore[misc]  # torchvision's ResNet is not 
                 )
         #: layers (1..4) with TD blocks, and their block indices
         self.td_plan = plan
+        #: what ``forward(x)`` returns without ``output_over_t``: every step's logits, or the last's
+        self.output_over_t = False
 
     def td_blocks(self) -> list[TDBlock]:
         """The model's TD blocks, in forward order."""
         return [m for m in self.modules() if isinstance(m, TDBlock)]
 
-    def forward(self, x: torch.Tensor, output_over_t: bool = False) -> Any:
-        if not output_over_t:
+    def forward(self, x: torch.Tensor, output_over_t: bool | None = None) -> Any:
+        if not (self.output_over_t if output_over_t is None else output_over_t):
             return super().forward(x)
         first = min(self.td_plan, default=5)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
