@@ -120,6 +120,13 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
                 raise ConfigError(f"--import: {err}") from None
         overrides = list(args.overrides)
         cfg = compose(overrides, notices)
+        if cfg.get("IMPORTS"):  # the config's own modules to import, as --import names them
+            from spacetorch.vissl import import_user_modules
+
+            try:
+                import_user_modules([str(entry) for entry in cfg.IMPORTS])
+            except ImportError as err:
+                raise ConfigError(f"config.IMPORTS: {err}") from None
         extra: list[str] = []
         if args.gpus is not None:
             gpus = select_gpus(args.gpus)

@@ -213,6 +213,7 @@ def validate(cfg: Any) -> None:
     Raises:
         ConfigError: naming the key, layer or path and what was expected.
     """
+    _check_trunk_registered(cfg)
     if cfg.LOSS.name in SPATIAL_LOSS_NAMES:
         _check_spatial(cfg)
     if "simclr" in cfg.LOSS.name:
@@ -229,6 +230,18 @@ def validate(cfg: Any) -> None:
     for split in splits:
         _check_data_paths(cfg, split)
     _check_checkpoints(cfg)
+
+
+def _check_trunk_registered(cfg: Any) -> None:
+    from vissl.models.trunks import MODEL_TRUNKS_REGISTRY
+
+    name = cfg.MODEL.TRUNK.NAME
+    if name not in MODEL_TRUNKS_REGISTRY:
+        raise ConfigError(
+            f"config.MODEL.TRUNK.NAME: no trunk named {name!r} is registered with VISSL. Register it with "
+            f"@register_model_trunk({name!r}) in a module, and name the module with --import my_trunks.py or in "
+            f"the config (IMPORTS: [my_trunks.py]); registered trunks: {', '.join(sorted(MODEL_TRUNKS_REGISTRY))}"
+        )
 
 
 def save_config(cfg: Any) -> Path:

@@ -378,3 +378,31 @@ def test_a_config_written_as_the_original_ones_composes_as_the_original_did(tmp_
     reference = compose(["config=with_header", search, "config.OPTIMIZER.num_epochs=3"])
     for key in ("DATA", "LOSS", "MODEL", "OPTIMIZER", "CHECKPOINT", "TRAINER"):
         assert cfg[key] == reference[key], key
+
+
+def test_an_unknown_trunk_is_named_and_the_config_can_import_its_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vissl.models.trunks import MODEL_TRUNKS_REGISTRY
+
+    from spacetorch.cli.train import prepare
+
+    monkeypatch.setenv("SPACETORCH_IMPORTS", "")  # recorded, so whatever the test adds is undone after it
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    yaml_text = ORIGINAL_STYLE.replace("eshednet", "config_imported_trunk")
+    (tmp_path / "config" / "mine.yaml").write_text(yaml_text)
+    (tmp_path / "config" / "mine_imports.yaml").write_text(yaml_text + "  IMPORTS:\n  - my_trunks.py\n")
+    (tmp_path / "my_trunks.py").write_text(
+        "import torch\nfrom vissl.models.trunks import register_model_trunk\n\n"
+        "@register_model_trunk('config_imported_trunk')\nclass Mine(torch.nn.Module):\n"
+        "    def __init__(self, model_config, model_name):\n        super().__init__()\n"
+    )
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    with pytest.raises(SystemExit):
+        prepare(["config=mine", search])
+    assert "no trunk named 'config_imported_trunk' is registered with VISSL" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a later check stops it (no data here), not the trunk
+        prepare(["config=mine_imports", search])
+    assert "no trunk named" not in capsys.readouterr().err
+    assert "config_imported_trunk" in MODEL_TRUNKS_REGISTRY
