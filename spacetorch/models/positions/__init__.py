@@ -8,6 +8,7 @@ registered model come from :func:`spacetorch.models.retinotopic_positions`.
 
 from spacetorch.models.positions._safe_pickle import UnsafePickleError
 from spacetorch.models.positions.layer_positions import (
+    FlatIndices,
     LayerPositions,
     NetworkPositions,
     PositionsError,
@@ -25,6 +26,7 @@ from spacetorch.models.positions.retinotopy import (
 __all__ = [
     "AREAS",
     "CorticalArea",
+    "FlatIndices",
     "LayerPositions",
     "NetworkPositions",
     "PositionsError",

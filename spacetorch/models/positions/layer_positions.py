@@ -30,7 +30,7 @@ import torch
 from spacetorch._files import atomic_directory, atomic_write, is_temporary
 from spacetorch.models.positions._safe_pickle import UnsafePickleError, safe_load_pickle
 
-__all__ = ["LayerPositions", "NetworkPositions", "PositionsError", "check_output_dir", "position_files"]
+__all__ = ["FlatIndices", "LayerPositions", "NetworkPositions", "PositionsError", "check_output_dir", "position_files"]
 
 Array = np.ndarray | torch.Tensor
 PathLike = str | os.PathLike[str]
@@ -41,6 +41,16 @@ VERSION_FILE = "version.txt"
 
 class PositionsError(ValueError):
     """A position file or directory is malformed or does not match what was expected."""
+
+
+@dataclass(frozen=True)
+class FlatIndices:
+    """The channel, row (``x_flat``) and column (``y_flat``) of every unit, in unit order (the
+    original's names: its ``x`` is the feature map's second axis)."""
+
+    chan_flat: np.ndarray
+    x_flat: np.ndarray
+    y_flat: np.ndarray
 
 
 @dataclass
@@ -161,16 +171,26 @@ class LayerPositions:
             )
 
     # -- conversion ---------------------------------------------------------------------
-    def to_torch(self, device: str | torch.device | None = None) -> LayerPositions:
-        """Turn the arrays into tensors in place (float32 mm coordinates, int32 indices).
+    def to_torch(self, device: str | torch.device | None = None, index_dtype: torch.dtype = torch.int64) -> LayerPositions:
+        """Turn the arrays into tensors in place: float32 mm coordinates and ``index_dtype``
+        neighborhood indices (int64, as the original gave; the spatial trunk keeps int32, half
+        the memory).
 
         Returns ``self``, as the original API used it in place.
         """
         self.coordinates = torch.as_tensor(self.coordinates, dtype=torch.float32, device=device)
-        self.neighborhood_indices = torch.as_tensor(
-            self.neighborhood_indices, device=device
-        ).to(torch.int32)
+        self.neighborhood_indices = torch.as_tensor(self.neighborhood_indices, device=device).to(index_dtype)
         return self
+
+    def __len__(self) -> int:
+        """The number of units (as the original's ``len(positions)``)."""
+        return self.num_units
+
+    @property
+    def flat_indices(self) -> FlatIndices:
+        """Each unit's channel, row and column, in the order of ``features.flatten(1)`` (as the original's)."""
+        channel, row, column = np.unravel_index(np.arange(self.num_units), tuple(self.dims))
+        return FlatIndices(chan_flat=channel, x_flat=row, y_flat=column)
 
     # -- files --------------------------------------------------------------------------
     def save(self, save_dir: PathLike) -> Path:
@@ -329,10 +349,10 @@ class NetworkPositions:
                 )
         return self
 
-    def to_torch(self, device: str | torch.device | None = None) -> NetworkPositions:
-        """Turn every layer's arrays into tensors in place; returns ``self``."""
+    def to_torch(self, device: str | torch.device | None = None, index_dtype: torch.dtype = torch.int64) -> NetworkPositions:
+        """Turn every layer's arrays into tensors in place (see :meth:`LayerPositions.to_torch`); returns ``self``."""
         for layer in self.layer_positions.values():
-            layer.to_torch(device)
+            layer.to_torch(device, index_dtype)
         return self
 
     # -- files --------------------------------------------------------------------------

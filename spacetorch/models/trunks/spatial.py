@@ -77,7 +77,7 @@ class SpatialTrunk(nn.Module):
         # plain attributes, not buffers: kept out of state_dict and away from DDP broadcasts;
         # shallow copies, so that moving the trunk never changes the caller's positions
         self.positions: dict[str, LayerPositions] = {
-            name: copy.copy(positions.layer_positions[name]).to_torch() for name in names
+            name: copy.copy(positions.layer_positions[name]).to_torch(index_dtype=torch.int32) for name in names
         }
         install_taps(backbone, names)  # before any replication (DataParallel, deepcopy)
 

@@ -26,7 +26,7 @@ def test_layer_round_trip(tmp_path, toy_layer, fmt):
 def test_tensors_are_saved_as_arrays(tmp_path, toy_layer):
     toy_layer.to_torch()
     assert isinstance(toy_layer.coordinates, torch.Tensor)
-    assert toy_layer.neighborhood_indices.dtype == torch.int32
+    assert toy_layer.neighborhood_indices.dtype == torch.int64  # as the original's to_torch gave
     loaded = LayerPositions.load(toy_layer.save(tmp_path))
     assert isinstance(loaded.coordinates, np.ndarray)
     np.testing.assert_allclose(loaded.coordinates, toy_layer.coordinates.numpy(), rtol=1e-6)
@@ -182,3 +182,17 @@ def test_failed_save_leaves_nothing_behind(tmp_path, toy_layer, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         _network(toy_layer).save(tmp_path / "set")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_len_and_flat_indices_as_the_original_gave_them() -> None:
+    import numpy as np
+
+    from spacetorch.models.positions import LayerPositions
+
+    dims = (3, 4, 5)
+    layer = LayerPositions("l", dims, np.random.default_rng(0).uniform(0, 1, (60, 2)), np.arange(6).reshape(1, 6), 0.5)
+    assert len(layer) == 60
+    flat = layer.flat_indices
+    features = np.arange(60).reshape(dims)  # unit i is element i of features.flatten()
+    np.testing.assert_array_equal(features[flat.chan_flat, flat.x_flat, flat.y_flat], np.arange(60))
+    assert flat.chan_flat[:21].tolist() == [0] * 20 + [1] and flat.y_flat[:6].tolist() == [0, 1, 2, 3, 4, 0]
