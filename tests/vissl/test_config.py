@@ -406,3 +406,19 @@ def test_an_unknown_trunk_is_named_and_the_config_can_import_its_module(
         prepare(["config=mine_imports", search])
     assert "no trunk named" not in capsys.readouterr().err
     assert "config_imported_trunk" in MODEL_TRUNKS_REGISTRY
+
+
+def test_the_tdam_recipe_trains_with_amp_and_pixel_random_erasing_as_the_seed_does() -> None:
+    from vissl.data.ssl_transforms import get_transform
+
+    from spacetorch.vissl.config import compose, cpu_fallback_overrides
+
+    cfg = compose(["config=supervised_tdresnet50"])
+    assert cfg.MODEL.AMP_PARAMS.USE_AMP is True and cfg.MODEL.AMP_PARAMS.AMP_TYPE == "pytorch"
+    assert "config.MODEL.AMP_PARAMS.USE_AMP=false" in (cpu_fallback_overrides(cfg) or [])
+    erasing = next(t for t in cfg.DATA.TRAIN.TRANSFORMS if t["name"] == "RandomErasing")
+    transform = get_transform([dict(erasing, p=1.0)])
+    torch.manual_seed(0)
+    erased = transform({"data": [torch.zeros(3, 64, 64)], "data_valid": [1], "data_idx": [0], "label": [0]})["data"][0]
+    changed = erased != 0
+    assert changed.any() and erased[changed].std() > 0.5, "per-pixel normal noise, not a constant fill"
