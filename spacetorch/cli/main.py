@@ -44,6 +44,8 @@ COMMANDS: dict[str, Command] = {
                              "scripts/compare_alpha.py"),
     "demo-data": Command("make_demo_dataset", "write the demo image set (photographs or dead leaves), no download",
                          "scripts/make_demo_dataset.py"),
+    "convert-data": Command("convert_data", "a dataset in another layout (Tiny-ImageNet val, MNIST, Fashion-MNIST, CIFAR-10) as an ImageFolder",
+                            "scripts/convert_data.py"),
     "check-images": Command("check_images", "find the images of a folder that cannot be decoded (and move them aside)",
                             "scripts/check_images.py"),
     "corruptions": Command("corruptions", "make ImageNet-C style corrupted sets, evaluate a classifier on them",

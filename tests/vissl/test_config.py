@@ -18,7 +18,7 @@ SHIPPED = [
     "demo_cpu_simclr_spatial_resnet18", "demo_cpu_supervised_spatial_resnet18", "linear_eval_resnet18", "simclr_spatial_resnet18", "supervised_spatial_resnet18",
     "simclr_spatial_tdresnet18", "demo_cpu_simclr_spatial_tdresnet18", "supervised_tdresnet50", "simclr_spatial_v1_resnet50",
     "supervised_v1_resnet50", "finetune_v1_resnet50", "simclr_spatial_topdown_cifar",
-    *(f"supervised_{kind}_{size}" for kind in ("topdown", "bottomup") for size in ("mnist", "cifar", "imagenette")),
+    *(f"supervised_{kind}_{size}" for kind in ("topdown", "bottomup") for size in ("mnist", "fashion_mnist", "cifar", "imagenette")),
 ]
 
 
