@@ -34,6 +34,7 @@ __all__ = [
     "dimensionality_figure",
     "figure_to_array",
     "gradcam_figure",
+    "minimal_perturbation_figure",
     "orientation_map_figure",
     "response_map_figure",
     "robustness_figure",
@@ -368,6 +369,21 @@ def robustness_figure(rows: list[dict[str, Any]]) -> Figure:
         ax.set_title(attack.upper())
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
+    return fig
+
+
+def minimal_perturbation_figure(curves: dict[str, np.ndarray], sizes: np.ndarray) -> Figure:
+    """Accuracy against the L2 size of the perturbation, one line per model: the fraction of
+    images whose smallest flipping perturbation is larger than that size."""
+    fig = _figure(5.2, 3.8)
+    ax = fig.add_subplot()
+    for name, accuracy in curves.items():
+        ax.plot(sizes, accuracy, label=name, linestyle="-" if name.startswith("topdown") else "--")
+    ax.set_xlabel("L2 size of the perturbation ([0, 1] image units)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("smallest flipping perturbation (DeepFool)")
+    ax.legend(fontsize="small")
     return fig
 
 

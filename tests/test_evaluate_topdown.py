@@ -80,6 +80,18 @@ def test_accuracy_and_attack_curves(setting: dict[str, Path], tmp_path: Path) ->
     assert Image.open(out / "robustness.png").size[0] > 500
 
 
+@pytest.mark.slow  # DeepFool runs image by image: half a minute here
+def test_minimal_perturbations_are_written_per_image_and_flip_the_prediction(setting: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "minimal"
+    assert main(["minimal", *_models(setting), "--data", str(setting["data"]), "--workers", "0", "--device", "cpu", "--quiet",
+                 "--batch-size", "4", "--steps", "20", "--out", str(out)]) == 0  # fmt: skip
+    rows = _rows(out / "minimal.csv")
+    assert len(rows) == 2 * 8 and {r["model"] for r in rows} == {TD, BU}
+    norms = [float(r["l2"]) for r in rows]
+    assert all(n >= 0 for n in norms) and any(0 < n < float("inf") for n in norms)
+    assert Image.open(out / "minimal.png").size[0] > 400
+
+
 def test_gradcam_writes_maps_and_a_localisation_score(setting: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "cam"
     args = ["gradcam", *_models(setting), "--data", str(setting["data"]), "--images", "filled/filled0.png",

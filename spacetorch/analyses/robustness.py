@@ -2,6 +2,8 @@
 
 * :func:`attack_accuracy`: top-1 accuracy under FGSM and PGD (`torchattacks
   <https://github.com/Harry24k/adversarial-attacks-pytorch>`_) at a list of L-infinity budgets.
+* :func:`minimal_perturbations`: the smallest L2 perturbation that flips each image (DeepFool,
+  from torchattacks), and :func:`accuracy_curve`, the accuracy it implies at each size.
 * :func:`grad_cam`: Grad-CAM maps (`pytorch-grad-cam <https://github.com/jacobgil/pytorch-grad-cam>`_)
   and :func:`cam_peak` / the CAM box of :mod:`spacetorch.analyses.multistep` to score them.
 
@@ -18,7 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ATTACKS", "Normalized", "attack_accuracy", "cam_peak", "check_epsilons", "grad_cam"]
+__all__ = [
+    "ATTACKS", "Normalized", "accuracy_curve", "attack_accuracy", "cam_peak", "check_epsilons", "grad_cam",
+    "minimal_perturbations",
+]
 
 
 class Normalized(nn.Module):
@@ -115,6 +120,45 @@ def attack_accuracy(
         if progress is not None:
             progress(len(labels))
     return {key: value / max(seen, 1) for key, value in correct.items()}
+
+
+def minimal_perturbations(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    steps: int = 50,
+    overshoot: float = 0.02,
+    device: str | torch.device = "cpu",
+    progress: Callable[[int], object] | None = None,
+) -> np.ndarray:
+    """Per image, the L2 norm (``[0, 1]`` image units) of the smallest perturbation DeepFool finds
+    that changes the model's prediction: 0 for an image already misclassified, ``inf`` where
+    ``steps`` iterations did not flip it.  For a linear model DeepFool's answer is exact (up to
+    its ``overshoot``): the distance to the nearest decision boundary.
+    """
+    import torchattacks
+
+    model = model.to(device).eval()
+    norms: list[np.ndarray] = []
+    for images, labels in batches:
+        images, labels = images.to(device), labels.to(device)
+        with torch.no_grad():
+            right = model(images).argmax(1) == labels
+        adversarial = torchattacks.DeepFool(model, steps=steps, overshoot=overshoot)(images, labels)
+        with torch.no_grad():
+            flipped = model(adversarial).argmax(1) != labels
+        size = (adversarial - images).flatten(1).norm(dim=1)
+        norms.append(torch.where(~right, 0.0, torch.where(flipped, size, torch.inf)).cpu().numpy())
+        if progress is not None:
+            progress(len(labels))
+    return np.concatenate(norms) if norms else np.zeros(0)
+
+
+def accuracy_curve(norms: np.ndarray, sizes: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The accuracy under perturbations of each L2 size: the fraction of images whose minimal
+    perturbation is larger (``norms`` from :func:`minimal_perturbations`)."""
+    n = np.asarray(norms, dtype=np.float64)
+    return np.array([float(np.mean(n > size)) if n.size else float("nan") for size in sizes])
 
 
 def grad_cam(model: nn.Module, layer: nn.Module, images: torch.Tensor, targets: Sequence[int] | None = None) -> np.ndarray:

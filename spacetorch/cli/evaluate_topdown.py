@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Compare classifiers (e.g. a coarse-to-fine topdown_* model and its bottomup_* twin) on an "
             "ImageFolder whose class folders are the models' classes, in their order. Subcommands: "
             "'accuracy', 'attack' (FGSM and PGD with torchattacks: accuracy against the budget epsilon, "
-            "one plot for all models) and 'gradcam' (pytorch-grad-cam heat maps of chosen images; with "
-            "--boxes, a localisation score)."
+            "one plot for all models), 'minimal' (the smallest L2 perturbation that flips each image, with "
+            "DeepFool: its median and the accuracy it implies at each size) and 'gradcam' (pytorch-grad-cam "
+            "heat maps of chosen images; with --boxes, a localisation score)."
         ),
         epilog=examples(
             "spacetorch evaluate-coarse-to-fine accuracy --model topdown_resnet32_cifar=topdown.torch \\",
@@ -66,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=HelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{accuracy,attack,gradcam}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{accuracy,attack,minimal,gradcam}")
     for name, text in (
         ("accuracy", "top-1 accuracy of each model: OUT/accuracy.csv"),
         ("attack", "accuracy under FGSM and PGD at each budget: OUT/robustness.csv and OUT/robustness.png"),
+        ("minimal", "each image's smallest flipping L2 perturbation (DeepFool): OUT/minimal.csv and OUT/minimal.png"),
         ("gradcam", "Grad-CAM of chosen images for each model: OUT/gradcam/<image>.png and OUT/gradcam.csv"),
     ):
         sub = commands.add_parser(name, prog=f"{program('evaluate_topdown.py')} {name}", help=text, description=text)
@@ -97,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"], choices=["fgsm", "pgd"], help="attacks to run (fast gradient sign, projected gradient descent)")
             sub.add_argument("--pgd-steps", type=bounded(1, 10_000, "steps"), default=10, help="PGD iterations (step 2.5 eps / steps) [default: %(default)s]")
             sub.add_argument("--seed", type=seed_value, default=0, help="PGD's random starts [default: 0]")
+        if name == "minimal":
+            sub.add_argument("--steps", type=bounded(1, 10_000, "steps"), default=50, help="DeepFool iterations per image")
         if name == "gradcam":
             sub.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="images of DATA (paths, or relative to DATA)")
             sub.add_argument(
@@ -111,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: what each subcommand writes into --out
-RESULTS = {"accuracy": ["accuracy.csv"], "attack": ["robustness.csv", "robustness.png"], "gradcam": ["gradcam.csv", "gradcam"]}
+RESULTS = {"accuracy": ["accuracy.csv"], "attack": ["robustness.csv", "robustness.png"], "minimal": ["minimal.csv", "minimal.png"],
+           "gradcam": ["gradcam.csv", "gradcam"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     check_outputs(prog, "--out", args.out, {"--data": args.data, "--boxes": getattr(args, "boxes", None)}, RESULTS[args.command])
     with exit_on_interrupt(prog, f"nothing was written to {args.out}"), unreadable_images_fail(prog):
         models = _load_models(prog, args)
-        code = {"accuracy": _accuracy, "attack": _attack, "gradcam": _gradcam}[args.command](prog, args, models)
+        code = {"accuracy": _accuracy, "attack": _attack, "minimal": _minimal, "gradcam": _gradcam}[args.command](prog, args, models)
     record_results(args.out, RESULTS[args.command])
     return code
 
@@ -231,6 +236,33 @@ def _attack(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -
         budget = "" if row["attack"] == "clean" else f" eps {row['eps_255']:g}/255"
         print(f"{row['model']}: {row['attack']}{budget}: {row['accuracy']:.4f}")
     print(f"wrote {args.out / 'robustness.csv'} and {args.out / 'robustness.png'}")
+    return 0
+
+
+def _minimal(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from spacetorch.analyses.robustness import accuracy_curve, minimal_perturbations
+    from spacetorch.cli._arguments import device_of
+    from spacetorch.plots import minimal_perturbation_figure, save_figure
+
+    loader, count = _loader(prog, args, models[0]["info"])
+    rows, norms = [], {}
+    for entry in models:
+        with tqdm(total=count, desc=entry["label"], unit="img", disable=args.quiet) as bar:
+            found = minimal_perturbations(entry["model"], loader, steps=args.steps, device=device_of(args), progress=bar.update)
+        norms[entry["label"]] = found
+        rows += [{"model": entry["label"], "arch": entry["arch"], "image": i, "l2": float(n)} for i, n in enumerate(found)]
+        finite = found[np.isfinite(found)]
+        print(f"{entry['label']}: median smallest flipping L2 perturbation {np.median(found):.4g} "
+              f"({int((found == 0).sum())} images already wrong, {int((~np.isfinite(found)).sum())} not flipped in "
+              f"{args.steps} steps; largest found {finite.max() if finite.size else float('nan'):.4g})")  # fmt: skip
+    largest = max((float(n[np.isfinite(n)].max()) for n in norms.values() if np.isfinite(n).any()), default=1.0)
+    sizes = np.linspace(0.0, largest * 1.05, 50)
+    save_figure(minimal_perturbation_figure({k: accuracy_curve(v, sizes) for k, v in norms.items()}, sizes), args.out / "minimal.png")
+    _write_csv(args.out / "minimal.csv", rows)
+    print(f"wrote {args.out / 'minimal.csv'} and {args.out / 'minimal.png'}")
     return 0
 
 

@@ -74,3 +74,30 @@ def test_grad_cam_peaks_on_the_filled_square(trained: Normalized) -> None:
     for cam, (r, c) in zip(maps, corners[chosen], strict=True):
         row, column = cam_peak(cam)
         assert r - 1 <= row <= r + SQUARE and c - 1 <= column <= c + SQUARE, ((row, column), (r, c))
+
+
+def test_minimal_perturbations_of_a_linear_model_are_the_distances_to_its_boundaries() -> None:
+    """A linear classifier's smallest L2 flip is analytic: min over other classes k of
+    (f_y - f_k) / ||w_y - w_k||; DeepFool finds it, larger only by its overshoot."""
+    from spacetorch.analyses.robustness import accuracy_curve, minimal_perturbations
+
+    torch.manual_seed(0)
+    linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    images = 0.4 + 0.2 * torch.rand(16, 3, 2, 2)  # well inside [0, 1]: no clipping
+    with torch.no_grad():
+        logits = linear(images)
+    labels = logits.argmax(1)
+    labels[0] = (labels[0] + 1) % 3  # one image already wrong
+    w, b = linear[1].weight.detach(), linear[1].bias.detach()
+    expected = []
+    for x, y in zip(images.flatten(1), labels, strict=True):
+        f = w @ x + b
+        if f.argmax() != y:
+            expected.append(0.0)
+            continue
+        expected.append(min(float((f[y] - f[k]) / (w[y] - w[k]).norm()) for k in range(3) if k != y))
+    norms = minimal_perturbations(linear, [(images, labels)], overshoot=0.02)
+    assert norms[0] == 0.0
+    np.testing.assert_allclose(norms[1:], np.array(expected[1:]) * 1.02, rtol=0.02)
+    curve = accuracy_curve(norms, [0.0, np.median(norms), np.inf])
+    assert curve[0] == 15 / 16 and curve[-1] == 0.0 and 0 < curve[1] < 1
