@@ -80,6 +80,18 @@ def test_accuracy_and_attack_curves(setting: dict[str, Path], tmp_path: Path) ->
     assert Image.open(out / "robustness.png").size[0] > 500
 
 
+def test_the_scale_ablation_removes_each_pyramid_level_of_the_coarse_to_fine_model(setting: dict[str, Path], tmp_path: Path, capsys) -> None:
+    common = ["--data", str(setting["data"]), "--workers", "0", "--device", "cpu", "--quiet", "--batch-size", "4"]
+    assert main(["ablation", *_models(setting), *common, "--out", str(tmp_path / "a")]) == 0
+    rows = _rows(tmp_path / "a" / "ablation.csv")
+    assert [r["removed"] for r in rows] == ["none", "level 0 (1/1)", "level 1 (1/2)", "level 2 (1/4)"]
+    assert {r["model"] for r in rows} == {TD} and "no image pyramid (a bottom-up model), left out" in capsys.readouterr().out
+    assert float(rows[0]["accuracy"]) == pytest.approx(_direct_accuracy(TD, setting["td"], setting["data"]))
+    with pytest.raises(SystemExit) as exited:
+        main(["ablation", "--model", f"{BU}={setting['bu']}", *common, "--out", str(tmp_path / "b")])
+    assert exited.value.code == 2 and "nothing to ablate" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # DeepFool runs image by image: half a minute here
 def test_minimal_perturbations_are_written_per_image_and_flip_the_prediction(setting: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "minimal"

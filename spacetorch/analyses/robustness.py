@@ -4,6 +4,8 @@
   <https://github.com/Harry24k/adversarial-attacks-pytorch>`_) at a list of L-infinity budgets.
 * :func:`minimal_perturbations`: the smallest L2 perturbation that flips each image (DeepFool,
   from torchattacks), and :func:`accuracy_curve`, the accuracy it implies at each size.
+* :func:`scale_ablation`: a coarse-to-fine network's accuracy with each level of its image
+  pyramid removed in turn.
 * :func:`grad_cam`: Grad-CAM maps (`pytorch-grad-cam <https://github.com/jacobgil/pytorch-grad-cam>`_)
   and :func:`cam_peak` / the CAM box of :mod:`spacetorch.analyses.multistep` to score them.
 
@@ -22,7 +24,7 @@ from torch import nn
 
 __all__ = [
     "ATTACKS", "Normalized", "accuracy_curve", "attack_accuracy", "cam_peak", "check_epsilons", "grad_cam",
-    "minimal_perturbations",
+    "minimal_perturbations", "scale_ablation",
 ]
 
 
@@ -159,6 +161,53 @@ def accuracy_curve(norms: np.ndarray, sizes: Sequence[float] | np.ndarray) -> np
     perturbation is larger (``norms`` from :func:`minimal_perturbations`)."""
     n = np.asarray(norms, dtype=np.float64)
     return np.array([float(np.mean(n > size)) if n.size else float("nan") for size in sizes])
+
+
+def scale_ablation(
+    model: nn.Module,
+    pyramid: Any,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Top-1 accuracy of a coarse-to-fine network with each level of its image pyramid replaced
+    by that level's mean grey (per image and channel: no structure, the same brightness), in turn.
+
+    Args:
+        model: the classifier (taking ``[0, 1]`` images, see :class:`Normalized`).
+        pyramid: its :class:`~spacetorch.models.families.coarse_to_fine.GaussianPyramid`, whose
+            output (finest level first) is changed while a level is ablated.
+
+    Returns:
+        ``{"none": clean accuracy, "level 0 (1/1)": ..., "level 1 (1/2)": ...}``, finest first.
+    """
+    levels = int(pyramid.levels)
+    ablate: list[int | None] = [None]
+
+    def replace(_module: nn.Module, _inputs: Any, output: list[torch.Tensor]) -> list[torch.Tensor]:
+        if ablate[0] is None:
+            return output
+        changed = list(output)
+        level = changed[ablate[0]]
+        changed[ablate[0]] = level.mean(dim=(2, 3), keepdim=True).expand_as(level)
+        return changed
+
+    model = model.to(device).eval()
+    batches = list(batches)
+    handle = pyramid.register_forward_hook(replace)
+    accuracy: dict[str, float] = {}
+    try:
+        for setting in [None, *range(levels)]:
+            ablate[0] = setting
+            correct = seen = 0
+            with torch.no_grad():
+                for images, labels in batches:
+                    correct += int((model(images.to(device)).argmax(1) == labels.to(device)).sum())
+                    seen += len(labels)
+            accuracy["none" if setting is None else f"level {setting} (1/{2**setting})"] = correct / max(seen, 1)
+    finally:
+        handle.remove()
+    return accuracy
 
 
 def grad_cam(model: nn.Module, layer: nn.Module, images: torch.Tensor, targets: Sequence[int] | None = None) -> np.ndarray:

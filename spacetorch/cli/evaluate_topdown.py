@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
             "ImageFolder whose class folders are the models' classes, in their order. Subcommands: "
             "'accuracy', 'attack' (FGSM and PGD with torchattacks: accuracy against the budget epsilon, "
             "one plot for all models), 'minimal' (the smallest L2 perturbation that flips each image, with "
-            "DeepFool: its median and the accuracy it implies at each size) and 'gradcam' (pytorch-grad-cam "
+            "DeepFool: its median and the accuracy it implies at each size), 'ablation' (a coarse-to-fine "
+            "model's accuracy with each pyramid level removed in turn) and 'gradcam' (pytorch-grad-cam "
             "heat maps of chosen images; with --boxes, a localisation score)."
         ),
         epilog=examples(
@@ -67,11 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=HelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{accuracy,attack,minimal,gradcam}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{accuracy,attack,minimal,ablation,gradcam}")
     for name, text in (
         ("accuracy", "top-1 accuracy of each model: OUT/accuracy.csv"),
         ("attack", "accuracy under FGSM and PGD at each budget: OUT/robustness.csv and OUT/robustness.png"),
         ("minimal", "each image's smallest flipping L2 perturbation (DeepFool): OUT/minimal.csv and OUT/minimal.png"),
+        ("ablation", "accuracy with each level of a coarse-to-fine model's image pyramid removed in turn: OUT/ablation.csv"),
         ("gradcam", "Grad-CAM of chosen images for each model: OUT/gradcam/<image>.png and OUT/gradcam.csv"),
     ):
         sub = commands.add_parser(name, prog=f"{program('evaluate_topdown.py')} {name}", help=text, description=text)
@@ -116,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: what each subcommand writes into --out
 RESULTS = {"accuracy": ["accuracy.csv"], "attack": ["robustness.csv", "robustness.png"], "minimal": ["minimal.csv", "minimal.png"],
-           "gradcam": ["gradcam.csv", "gradcam"]}
+           "ablation": ["ablation.csv"], "gradcam": ["gradcam.csv", "gradcam"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     check_outputs(prog, "--out", args.out, {"--data": args.data, "--boxes": getattr(args, "boxes", None)}, RESULTS[args.command])
     with exit_on_interrupt(prog, f"nothing was written to {args.out}"), unreadable_images_fail(prog):
         models = _load_models(prog, args)
-        code = {"accuracy": _accuracy, "attack": _attack, "minimal": _minimal, "gradcam": _gradcam}[args.command](prog, args, models)
+        code = {"accuracy": _accuracy, "attack": _attack, "minimal": _minimal, "ablation": _ablation,
+                "gradcam": _gradcam}[args.command](prog, args, models)
     record_results(args.out, RESULTS[args.command])
     return code
 
@@ -263,6 +266,29 @@ def _minimal(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) 
     save_figure(minimal_perturbation_figure({k: accuracy_curve(v, sizes) for k, v in norms.items()}, sizes), args.out / "minimal.png")
     _write_csv(args.out / "minimal.csv", rows)
     print(f"wrote {args.out / 'minimal.csv'} and {args.out / 'minimal.png'}")
+    return 0
+
+
+def _ablation(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+    from spacetorch.analyses.robustness import scale_ablation
+    from spacetorch.cli._arguments import device_of
+
+    pyramids = {e["label"]: getattr(e["model"].model, "pyramid", None) for e in models}
+    flat = [label for label, pyramid in pyramids.items() if pyramid is None]
+    if len(flat) == len(models):
+        fail(prog, f"--model: {', '.join(flat)} see(s) the image at one scale only (no image pyramid): nothing to ablate")
+    loader, count = _loader(prog, args, models[0]["info"])
+    rows = []
+    for entry in models:
+        pyramid = pyramids[entry["label"]]
+        if pyramid is None:
+            print(f"{entry['label']}: no image pyramid (a bottom-up model), left out")
+            continue
+        for removed, accuracy in scale_ablation(entry["model"], pyramid, loader, device=device_of(args)).items():
+            rows.append({"model": entry["label"], "arch": entry["arch"], "removed": removed, "images": count, "accuracy": accuracy})
+            print(f"{entry['label']}: {removed} removed: {accuracy:.4f}")
+    _write_csv(args.out / "ablation.csv", rows)
+    print(f"wrote {args.out / 'ablation.csv'}")
     return 0
 
 

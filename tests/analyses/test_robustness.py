@@ -101,3 +101,25 @@ def test_minimal_perturbations_of_a_linear_model_are_the_distances_to_its_bounda
     np.testing.assert_allclose(norms[1:], np.array(expected[1:]) * 1.02, rtol=0.02)
     curve = accuracy_curve(norms, [0.0, np.median(norms), np.inf])
     assert curve[0] == 15 / 16 and curve[-1] == 0.0 and 0 < curve[1] < 1
+
+
+def test_removing_the_only_level_a_model_reads_leaves_it_at_chance_and_the_others_change_nothing() -> None:
+    from spacetorch.analyses.robustness import scale_ablation
+    from spacetorch.models.families.coarse_to_fine import GaussianPyramid
+
+    class ReadsTheCoarseLevel(torch.nn.Module):
+        """Class 0 while the 1/2-scale image has any structure, class 1 once it is flat."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.pyramid = GaussianPyramid(3, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            structure = self.pyramid(x)[1].flatten(1).std(1)
+            return torch.stack([structure, torch.full_like(structure, 1e-4)], 1)
+
+    model = ReadsTheCoarseLevel()
+    images = torch.rand(6, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    accuracy = scale_ablation(model, model.pyramid, [(images, torch.zeros(6, dtype=torch.long))])
+    assert accuracy == {"none": 1.0, "level 0 (1/1)": 1.0, "level 1 (1/2)": 0.0, "level 2 (1/4)": 1.0}
+    assert not model.pyramid._forward_hooks, "the hook is removed afterwards"
