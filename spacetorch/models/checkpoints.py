@@ -273,8 +273,9 @@ def load_classifier(
     ``path`` is a VISSL checkpoint whose head is one linear layer (supervised training or linear
     evaluation; the head becomes the model's classifier), or a plain state dict of the model, on
     its own or under ``state_dict`` / ``model`` (as torchvision, timm and the original TDAM
-    scripts save them; a ``module.`` prefix from DistributedDataParallel is dropped).  The number
-    of classes is read from the weights.
+    scripts save them; a ``module.`` prefix from DistributedDataParallel is dropped).  The TDAM
+    authors' module names (``RA_block``, ``bn3_1``...) are turned into spacetorch's
+    (:mod:`spacetorch.models.families.tdam.authors`).  The number of classes is read from the weights.
 
     Raises:
         CheckpointError: the weights do not fit ``arch`` with ``model_kwargs`` (naming the keys), or
@@ -290,6 +291,10 @@ def load_classifier(
         return model.eval()
     weights: Any = next((checkpoint[k] for k in _STATE_DICT_KEYS if isinstance(checkpoint.get(k), Mapping)), checkpoint)
     weights = {k.removeprefix("module."): v for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    from spacetorch.models.families.tdam.authors import from_tdam_authors, is_tdam_authors
+
+    if is_tdam_authors(weights):  # the TDAM authors' released weights: their module names, renamed
+        weights = from_tdam_authors(weights)
     head = weights.get(f"{info.classifier}.weight")
     if head is None:
         raise CheckpointError(
