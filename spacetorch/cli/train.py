@@ -143,6 +143,9 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
                     "CUDA is not available: training on the CPU with the gloo backend "
                     f"({cfg.DISTRIBUTED.NUM_PROC_PER_NODE} process(es) per node, SyncBN and AMP off)"
                 )
+        if cfg.MACHINE.DEVICE == "cpu" and cfg.MODEL.AMP_PARAMS.USE_AMP:  # a CPU run of a config with AMP
+            extra.append("config.MODEL.AMP_PARAMS.USE_AMP=false")
+            notices.append("mixed precision (MODEL.AMP_PARAMS.USE_AMP) needs CUDA: off for this CPU run")
         if extra:  # again, so that VISSL infers world size and batch sizes from them
             cfg = compose(overrides + extra)
         compat.fix_config(cfg)
@@ -207,10 +210,11 @@ def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
     save_config(cfg)
     print(f"{program('train.py')}: starting VISSL training\n" + _summary(cfg), flush=True)
 
-    from vissl.hooks import default_hook_generator
     from vissl.utils.distributed_launcher import launch_distributed
 
-    launch_distributed(cfg, node_id=node_id, engine_name="train", hook_generator=default_hook_generator)
+    from spacetorch.vissl.hooks import hook_generator
+
+    launch_distributed(cfg, node_id=node_id, engine_name="train", hook_generator=hook_generator)
     logging.shutdown()
     return 0
 

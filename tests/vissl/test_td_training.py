@@ -55,6 +55,8 @@ def test_a_supervised_td_resnet_trains_with_vissls_loss_and_meters(small_images:
             "config.MODEL.HEAD.PARAMS=[[mlp,{dims:[512,12]}]]",
             f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]",
             f"config.DATA.TRAIN.TRANSFORMS.0.size={IMAGE_SIZE}",
+            f"config.DATA.TEST.DATA_PATHS=[{small_images / 'val'}]", "config.DATA.TEST.BATCHSIZE_PER_REPLICA=4",
+            f"config.DATA.TEST.TRANSFORMS.0.size={IMAGE_SIZE}", f"config.DATA.TEST.TRANSFORMS.1.size={IMAGE_SIZE}",
             *SHORT_RUN,
             "config.OPTIMIZER.num_epochs=2",
             f"config.CHECKPOINT.DIR={ckpt}",
@@ -63,6 +65,8 @@ def test_a_supervised_td_resnet_trains_with_vissls_loss_and_meters(small_images:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "top_1" in result.stdout  # VISSL's accuracy meter
+    assert "mixed precision (MODEL.AMP_PARAMS.USE_AMP) needs CUDA: off for this CPU run" in result.stdout
+    assert (ckpt / "model_best_accuracy.torch").is_file() and (ckpt / "best_accuracy.json").is_file()
     final = ckpt / "model_final_checkpoint_phase1.torch"
     kwargs = {**TD, "apply_td_at_blocks_for_layers": [[0, 1], [0, 1]]}
     trunk = load_trunk(final, "tdresnet18", model_kwargs=kwargs)

@@ -3,13 +3,14 @@ trains a few steps through ``python train.py`` at 64 px, and its checkpoint load
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from spacetorch.models import retinotopic_positions
-from spacetorch.models.checkpoints import load_trunk
+from spacetorch.models.checkpoints import load_classifier, load_trunk
 
 from train_helpers import ONE_CPU_PROCESS, SHORT_RUN, run_train
 
@@ -63,17 +64,23 @@ def test_supervised_training_then_fine_tuning_trains_only_the_new_head(small_ima
     result = run_train(
         _cpu("supervised_v1_resnet50")
         + [f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]", "config.DATA.TRAIN.TRANSFORMS.0.size=64",
+           f"config.DATA.TEST.DATA_PATHS=[{small_images / 'val'}]", "config.DATA.TEST.BATCHSIZE_PER_REPLICA=4",
            "config.OPTIMIZER.num_epochs=1", f"config.CHECKPOINT.DIR={supervised}"],
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "top_1" in result.stdout
     trained = supervised / "model_final_checkpoint_phase0.torch"
+    # validated after the epoch (the paper's chain: 256, centre 224, 64), the best model kept as the original kept it
+    best = json.loads((supervised / "best_accuracy.json").read_text())
+    assert 0 <= best["top_1"] <= 100 and best["train_phase_idx"] == 0
+    assert load_classifier(supervised / "model_best_accuracy.torch", "v1_resnet50_e")(torch.rand(1, 3, 64, 64)).shape == (1, 12)
 
     finetuned = tmp_path / "finetune"
     result = run_train(
         _cpu("finetune_v1_resnet50")
         + [f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]", f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={trained}",
+           f"config.DATA.TEST.DATA_PATHS=[{small_images / 'val'}]", "config.DATA.TEST.BATCHSIZE_PER_REPLICA=4",
            "config.OPTIMIZER.num_epochs=2", f"config.CHECKPOINT.DIR={finetuned}"],
         cwd=tmp_path,
     )
