@@ -28,6 +28,7 @@ __all__ = [
     "add_grating_arguments",
     "bounded",
     "check_outputs",
+    "check_replaceable_output",
     "classifier_of",
     "device_of",
     "examples",
@@ -128,6 +129,22 @@ def check_outputs(
         fail(prog, str(err))
     except FileExistsError as err:
         fail(prog, f"{flag} {err}")
+
+
+def check_replaceable_output(prog: str, out: Path, overwrite: bool, manifest: str, what: str) -> None:
+    """Before any work: an existing ``--out`` folder is replaced only with ``overwrite`` and only if
+    it is a ``what`` spacetorch wrote (``manifest`` beside its PNGs and ``index.md``); otherwise
+    one line naming it, exit 2."""
+    if not out.exists():
+        return
+    if not overwrite:
+        fail(prog, f"--out {out} exists; choose another folder or pass --overwrite")
+    from spacetorch._files import check_replaceable
+
+    try:
+        check_replaceable(out, manifest, lambda name: name.endswith(".png") or name == "index.md", what)
+    except FileExistsError as err:
+        fail(prog, f"--out {err}")
 
 
 def fail(prog: str, message: str) -> NoReturn:

@@ -17,6 +17,7 @@ from spacetorch.cli._arguments import (
     add_grating_arguments,
     bounded,
     check_outputs,
+    check_replaceable_output,
     device_of,
     examples,
     fail,
@@ -112,15 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         flag, given = needs.get(panel, ("", True))
         if not given:
             fail(prog, f"--panels {panel} needs {flag}")
-    if args.out.exists():
-        from spacetorch._files import check_replaceable
-
-        if not args.overwrite:
-            fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
-        try:
-            check_replaceable(args.out, MANIFEST, lambda name: name.endswith(".png") or name == "index.md", "paper-panels folder")
-        except FileExistsError as err:
-            fail(prog, f"--out {err}")
+    check_replaceable_output(prog, args.out, args.overwrite, MANIFEST, "paper-panels folder")
     comparison = None
     if args.comparison is not None:
         from spacetorch.analyses.v1_statistics import load_comparison
@@ -142,6 +135,7 @@ def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: An
     from spacetorch.models.checkpoints import CheckpointError
     from spacetorch.models.positions import PositionsError
     from spacetorch.models.topographic import TopographicModel
+
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
     except (CheckpointError, PositionsError, FileNotFoundError, ValueError) as err:

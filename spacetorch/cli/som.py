@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import HelpFormatter, bounded, examples, fail, output_folder, program, seed_value
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    bounded,
+    check_replaceable_output,
+    examples,
+    fail,
+    output_folder,
+    program,
+    seed_value,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 
 MANIFEST = "panels.json"
@@ -73,15 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"{parser.prog} {args.kind}"
-    if args.out.exists():
-        from spacetorch._files import check_replaceable
-
-        if not args.overwrite:
-            fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
-        try:
-            check_replaceable(args.out, MANIFEST, lambda name: name.endswith(".png") or name == "index.md", "SOM panels folder")
-        except FileExistsError as err:
-            fail(prog, f"--out {err}")
+    check_replaceable_output(prog, args.out, args.overwrite, MANIFEST, "SOM panels folder")
     with exit_on_interrupt(prog, f"nothing was written ({args.out} is as it was)"):
         return _v1(prog, args) if args.kind == "v1" else _vtc(prog, args)
 
