@@ -116,7 +116,7 @@ test-fast: $(STAMP)
 # the packages a GPU machine with its own torch lacks, as wheels in .whl/, for bench/gpu_check.py
 # --wheels .whl there (pure-Python packages: built here, they install on any Python 3.10+)
 GPU_WHEELS := vissl==0.1.6 classy-vision==0.7.0 imagecorruptions==1.1.2 torchattacks==3.5.1 fvcore iopath \
-	hydra-core omegaconf antlr4-python3-runtime yacs termcolor grad-cam ttach setuptools minisom
+	hydra-core omegaconf antlr4-python3-runtime yacs termcolor grad-cam ttach setuptools minisom submitit cloudpickle
 # compiled packages the GPU machine lacks, as binary wheels for its Python (x86_64 Linux)
 GPU_BINARY_WHEELS := h5py scikit-learn joblib threadpoolctl
 GPU_PYTHON ?= 3.12

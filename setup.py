@@ -53,6 +53,8 @@ setup(
         "scikit-learn>=1.2",
         "h5py>=3.8",
         "minisom>=2.3",
+        # train.py --slurm: one task per node through submitit (VISSL's own SLURM path uses it too)
+        "submitit>=1.4",
     ],
     # the tests also run demo.ipynb top to bottom and build the documentation site (make docs)
     extras_require={

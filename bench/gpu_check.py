@@ -59,7 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 WHEEL_PACKAGES = (
     "vissl", "classy-vision", "fvcore", "iopath", "hydra-core", "omegaconf", "antlr4-python3-runtime", "yacs",
     "termcolor", "grad-cam", "ttach", "imagecorruptions", "torchattacks", "setuptools", "minisom", "h5py",
-    "scikit-learn", "joblib", "threadpoolctl",
+    "scikit-learn", "joblib", "threadpoolctl", "submitit", "cloudpickle",
 )
 
 

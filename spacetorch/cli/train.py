@@ -21,7 +21,7 @@ if __name__ in ("__main__", "__mp_main__"):
     import spacetorch.vissl  # noqa: F401
 
 from spacetorch._files import remove_stale_temporaries
-from spacetorch.cli._arguments import fail, layer_keys, program
+from spacetorch.cli._arguments import bounded, fail, layer_keys, program
 from spacetorch.cli._signals import interrupts_as_exceptions
 
 __all__ = ["main", "build_parser"]
@@ -37,7 +37,10 @@ examples (spacetorch train takes the same arguments as python train.py):
   python train.py config=demo_cpu_simclr_spatial_resnet18        # CPU, gloo
   python train.py config=eshednet_config --import my_trunks.py --gpus 0   # your own trunk
 
-multi-node: on each of N nodes run the same command with --node-id 0..N-1 and
+SLURM: python train.py config=simclr_spatial_resnet18 --slurm --nodes 2 --gpus-per-node 8 \\
+      --partition gpu --time 4320    # checks the config here, submits one task per node (submitit)
+
+multi-node by hand: on each of N nodes run the same command with --node-id 0..N-1 and
   config.DISTRIBUTED.NUM_NODES=N config.DISTRIBUTED.INIT_METHOD=tcp
   config.DISTRIBUTED.RUN_ID=<node 0 host>:<free port>
 
@@ -86,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="import a module or .py file that registers your own trunk (in every rank); repeatable",
     )
     parser.add_argument("--node-id", type=int, default=0, help="this node's index in a multi-node run (default 0)")
+    slurm = parser.add_argument_group("SLURM (submitit): check the config here, then submit one task per node")
+    slurm.add_argument("--slurm", action="store_true", help="submit the training as a SLURM job instead of running it here")
+    slurm.add_argument("--nodes", type=bounded(1, 1024, "nodes"), default=1, help="nodes of the job")
+    slurm.add_argument("--gpus-per-node", type=bounded(0, 64, "GPUs"), default=8, help="GPUs (training processes) per node; 0: CPU")
+    slurm.add_argument("--partition", default=None, help="SLURM partition [default: the cluster's]")
+    slurm.add_argument("--time", type=bounded(1, 60 * 24 * 365, "minutes"), default=72 * 60, help="time limit, minutes")
+    slurm.add_argument("--mem", type=bounded(1, 100_000, "GB"), default=None, help="memory per node, GB [default: the cluster's]")
+    slurm.add_argument("--cpus-per-task", type=bounded(1, 1024, "CPUs"), default=10, help="CPUs per node's task")
+    slurm.add_argument("--slurm-cluster", choices=("slurm", "local"), default="slurm",
+                       help="'local' runs the same job on this machine (submitit's local executor): a submission without a cluster")  # fmt: skip
     return parser
 
 
@@ -128,7 +141,15 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
             except ImportError as err:
                 raise ConfigError(f"config.IMPORTS: {err}") from None
         extra: list[str] = []
-        if args.gpus is not None:
+        if args.slurm:  # checked as the job's nodes will run it
+            if args.gpus is not None:
+                raise ConfigError("--gpus names this machine's GPUs; with --slurm give --gpus-per-node")
+            if args.gpus_per_node > 0:
+                extra = ["config.MACHINE.DEVICE=gpu", "config.DISTRIBUTED.BACKEND=nccl",
+                         f"config.DISTRIBUTED.NUM_PROC_PER_NODE={args.gpus_per_node}"]  # fmt: skip
+            else:
+                extra = cpu_fallback_overrides(cfg) or []
+        elif args.gpus is not None:
             gpus = select_gpus(args.gpus)
             extra = [
                 "config.MACHINE.DEVICE=gpu",
@@ -157,6 +178,29 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
     except ConfigError as err:
         fail(parser.prog, str(err))
     return cfg, notices, args.node_id
+
+
+def _submit(args: argparse.Namespace, cfg: Any) -> int:
+    """Submit the checked training as a SLURM job (one task per node) and say where it is."""
+    from spacetorch.vissl.slurm import SlurmSettings, submit
+
+    argv = list(args.overrides)
+    if args.alpha is not None:
+        argv += ["--alpha", repr(args.alpha)]
+    if args.alpha_layers is not None:
+        argv += ["--alpha-layers", ",".join(args.alpha_layers)]
+    for entry in args.imports:  # a file by its full path: the job may start elsewhere
+        argv += ["--import", str(Path(entry).resolve()) if entry.endswith(".py") else entry]
+    settings = SlurmSettings(nodes=args.nodes, gpus_per_node=args.gpus_per_node, partition=args.partition, time_min=args.time,
+                             mem_gb=args.mem, cpus_per_task=args.cpus_per_task, cluster=args.slurm_cluster)  # fmt: skip
+    folder = Path(cfg.CHECKPOINT.DIR) / "slurm"
+    job = submit(argv, settings, folder)
+    print(
+        f"{program('train.py')}: submitted job {job.job_id} ({args.slurm_cluster}): {args.nodes} node(s) x "
+        f"{args.gpus_per_node} GPU(s); its logs: {folder}, its checkpoints: {cfg.CHECKPOINT.DIR}",
+        flush=True,
+    )
+    return 0
 
 
 def _summary(cfg: Any) -> str:
@@ -191,6 +235,9 @@ def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
     cfg, notices, node_id = prepare(argv)
     for notice in notices:
         print(f"{program('train.py')}: {notice}", flush=True)
+    args = build_parser().parse_intermixed_args(argv)
+    if args.slurm:
+        return _submit(args, cfg)
     finished = sorted(Path(cfg.CHECKPOINT.DIR).glob("model_final_checkpoint_*.torch"))
     if finished:
         print(

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -324,3 +325,34 @@ def test_the_map_demo_config_trains_the_supervised_tdann_on_layer2(small_positio
     assert sorted(logged) == list(range(6))  # 48 images, batch 8
     assert all(math.isfinite(v) for step in logged.values() for v in step.values())
     load_trunk(ckpt / "model_final_checkpoint_phase0.torch", "resnet18")
+
+
+def test_slurm_arguments_place_each_node_and_a_shared_rendezvous() -> None:
+    from spacetorch.vissl.slurm import node_arguments
+
+    first = node_arguments(["config=x"], nodes=2, gpus_per_node=8, node=0, first_host="gpu17", job_id="4242")
+    second = node_arguments(["config=x"], nodes=2, gpus_per_node=8, node=1, first_host="gpu17", job_id="4242")
+    assert first[-2:] == ["--node-id", "0"] and second[-2:] == ["--node-id", "1"]
+    assert first[:-2] == second[:-2], "every node gets the same rendezvous"
+    assert "config.DISTRIBUTED.NUM_PROC_PER_NODE=8" in first and "config.DISTRIBUTED.NUM_NODES=2" in first
+    assert any(a.startswith("config.DISTRIBUTED.RUN_ID=gpu17:") for a in first)
+    assert node_arguments(["config=x"], 1, 0, 0, "h", "1") == ["config=x", "--node-id", "0"]
+
+
+@pytest.mark.slow
+def test_a_slurm_submission_trains_through_submitits_local_executor(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    """--slurm checks the config, submits, returns at once; the job (here on this machine) trains."""
+    ckpt_dir = tmp_path / "ckpt"
+    result = run_train(
+        [*small_run_overrides(small_positions, small_images, ckpt_dir), "--slurm", "--slurm-cluster", "local", "--gpus-per-node", "0"],
+        cwd=tmp_path,
+    )
+    _check(result)
+    assert "submitted job" in result.stdout and f"its logs: {ckpt_dir / 'slurm'}" in result.stdout
+    deadline = time.monotonic() + 240
+    final = ckpt_dir / "model_final_checkpoint_phase0.torch"
+    while not final.exists() and time.monotonic() < deadline:
+        time.sleep(2)
+    logs = "".join(p.read_text() for p in (ckpt_dir / "slurm").glob("*.out")) if (ckpt_dir / "slurm").is_dir() else ""
+    assert final.exists(), logs[-3000:]
+    load_trunk(final, "resnet18")
