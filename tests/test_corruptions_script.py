@@ -115,3 +115,27 @@ def test_make_refuses_an_existing_output_and_bad_names(setting: tuple[Path, Path
         main(["make", "--images", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"), "--quiet"])
     assert stop.value.code == 2 and "nowhere is not a directory" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
+
+
+def test_the_v1_validation_chain_resizes_the_crop_last(setting: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """--resize 96 --crop 80 --then-resize 64 (the paper's 256 / 224 / 64 at this size): the clean
+    accuracy is the model's on the images put through that chain, step by step with PIL."""
+    checkpoint, _, clean = setting
+    assert _evaluate(setting, tmp_path / "out", "--clean", str(clean), "--corruptions", "fog", "--severities", "1",
+                     "--resize", "96", "--crop", "80", "--then-resize", "64") == 0  # fmt: skip
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    model = create_model(ARCH, num_classes=len(CLASSES))
+    model.load_state_dict(torch.load(checkpoint, weights_only=True))
+    model.eval()
+    info = model_info(ARCH)
+    paths = sorted(clean.glob("*/*.png"))
+    images = []
+    for path in paths:
+        image = Image.open(path).convert("RGB").resize((96, 96), Image.Resampling.BILINEAR)  # square images: the shorter side
+        image = image.crop((8, 8, 88, 88)).resize((64, 64), Image.Resampling.BILINEAR)
+        images.append((torch.from_numpy(np.array(image)).permute(2, 0, 1) / 255.0 - torch.tensor(info.mean)[:, None, None])
+                      / torch.tensor(info.std)[:, None, None])  # fmt: skip
+    labels = torch.tensor([CLASSES.index(p.parent.name) for p in paths])
+    with torch.no_grad():
+        logits = model(torch.stack(images).float())
+    assert summary["clean_accuracy"] == pytest.approx(float((logits.argmax(1) == labels).float().mean()))

@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=output_folder, default=Path("evaluations/corruptions"), help="results folder [default: %(default)s]")
     evaluate.add_argument("--resize", type=pixels, default=None, help="shorter side after resizing, px [default: the model's input size]")
     evaluate.add_argument("--crop", type=pixels, default=None, help="centre crop, px [default: the model's input size]")
+    evaluate.add_argument(
+        "--then-resize", type=pixels, default=None,
+        help="resize the crop to this side last: the V1 paper's ImageNet chain is --resize 256 --crop 224 --then-resize 64",
+    )
     evaluate.add_argument("--batch-size", type=per_batch, default=128, help="images per forward pass")
     evaluate.add_argument("--workers", type=workers, default=2, help="data-loading processes [default: %(default)s]")
     evaluate.add_argument("--limit", type=image_count, default=None, help="evaluate only the first N images of every folder (a quick check)")
@@ -225,7 +229,8 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
         samples += [(path, label, group) for path, label in found[: args.limit]]
     size = info.input_size
     transform = transforms.Compose([
-        transforms.Resize(args.resize or size), transforms.CenterCrop(args.crop or size), transforms.ToTensor(),
+        transforms.Resize(args.resize or size), transforms.CenterCrop(args.crop or size),
+        *([transforms.Resize(args.then_resize)] if args.then_resize else []), transforms.ToTensor(),
         transforms.Normalize(info.mean, info.std),
     ])
     device = device_of(args)
