@@ -17,6 +17,7 @@ LEVELS: list[set[str]] = [
     {"vissl"},
     {"cli"},
     {"__main__"},
+    {""},  # spacetorch/__init__.py, the package's face: with timm loaded it registers the model families
 ]
 #: the one import that points up: the earlier path of two model-side functions, resolved on use
 ALLOWED_UP = {("spacetorch.models.positions", "spacetorch.models")}  # ... import sheets
