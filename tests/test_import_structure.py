@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "spacetorch"
 
 #: lowest first; a module may import its own part and the parts of lower levels only
 LEVELS: list[set[str]] = [
-    {"_files", "_workers", "__version__", "configs"},
+    {"_files", "_workers", "_pickle", "__version__", "configs"},
     {"data", "analyses", "models.positions"},
     {"stimuli", "plots", "losses", "models"},
     {"maps", "checkpoints", "features", "runs"},

@@ -182,7 +182,7 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
 
 def _submit(args: argparse.Namespace, cfg: Any) -> int:
     """Submit the checked training as a SLURM job (one task per node) and say where it is."""
-    from spacetorch.vissl.slurm import SlurmSettings, submit
+    from spacetorch.cli._slurm import SlurmSettings, submit
 
     argv = list(args.overrides)
     if args.alpha is not None:

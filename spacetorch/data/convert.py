@@ -77,10 +77,10 @@ def _idx_split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 class _ArraysOnly(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        from spacetorch.models.positions._safe_pickle import _allowed_globals
+        from spacetorch._pickle import numpy_globals
 
-        allowed = _allowed_globals()
-        if (module, name) in allowed and module.startswith("numpy"):
+        allowed = numpy_globals()
+        if (module, name) in allowed:
             return allowed[(module, name)]()
         raise pickle.UnpicklingError(f"the file names {module}.{name}; a CIFAR batch holds only numpy arrays and lists")
 

@@ -328,7 +328,7 @@ def test_the_map_demo_config_trains_the_supervised_tdann_on_layer2(small_positio
 
 
 def test_slurm_arguments_place_each_node_and_a_shared_rendezvous() -> None:
-    from spacetorch.vissl.slurm import node_arguments
+    from spacetorch.cli._slurm import node_arguments
 
     first = node_arguments(["config=x"], nodes=2, gpus_per_node=8, node=0, first_host="gpu17", job_id="4242")
     second = node_arguments(["config=x"], nodes=2, gpus_per_node=8, node=1, first_host="gpu17", job_id="4242")

@@ -8,14 +8,12 @@ with :class:`UnsafePickleError` before it is imported.
 
 from __future__ import annotations
 
-import functools
-import importlib
 import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from spacetorch._pickle import numpy_globals
 
 __all__ = ["UnsafePickleError", "safe_load_pickle"]
 
@@ -24,39 +22,11 @@ class UnsafePickleError(pickle.UnpicklingError):
     """A pickle names a global that position files never contain."""
 
 
-def _numpy_core(submodule: str) -> Any:
-    # numpy 2 moved numpy.core to numpy._core; pickles written by either name must load.
-    try:
-        return importlib.import_module(f"numpy._core.{submodule}")
-    except ImportError:  # numpy < 2
-        return importlib.import_module(f"numpy.core.{submodule}")
-
-
-def _numpy_core_attr(submodule: str, name: str) -> Any:
-    return getattr(_numpy_core(submodule), name)
-
-
 def _allowed_globals() -> dict[tuple[str, str], Callable[[], Any]]:
     from spacetorch.models.positions.layer_positions import LayerPositions
 
-    allowed: dict[tuple[str, str], Callable[[], Any]] = {
-        ("spacetorch.models.positions", "LayerPositions"): lambda: LayerPositions,
-        ("numpy", "ndarray"): lambda: np.ndarray,
-        ("numpy", "dtype"): lambda: np.dtype,
-        # protocols 0-2 under Python 3 store bytes (array buffers) as _codecs.encode(text, "latin1")
-        ("_codecs", "encode"): lambda: importlib.import_module("_codecs").encode,
-    }
-    # object reconstruction for protocols 0 and 1 (written under Python 2 or 3 names)
-    for copyreg_module, builtins_module in (("copyreg", "builtins"), ("copy_reg", "__builtin__")):
-        allowed[(copyreg_module, "_reconstructor")] = lambda: importlib.import_module("copyreg")._reconstructor
-        allowed[(builtins_module, "object")] = lambda: object
-    for core in ("numpy.core", "numpy._core"):
-        for submodule, name in (
-            ("multiarray", "_reconstruct"),
-            ("multiarray", "scalar"),
-            ("numeric", "_frombuffer"),
-        ):
-            allowed[(f"{core}.{submodule}", name)] = functools.partial(_numpy_core_attr, submodule, name)
+    allowed = numpy_globals()
+    allowed[("spacetorch.models.positions", "LayerPositions")] = lambda: LayerPositions
     return allowed
 
 
