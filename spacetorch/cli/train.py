@@ -108,6 +108,18 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
     Raises:
         SystemExit: with a message naming what is wrong, for any bad option or config.
     """
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)  # overrides may follow options, as in the README
+    cfg, notices = checked_config(parser.prog, args)
+    return cfg, notices, args.node_id
+
+
+def checked_config(prog: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The checked VISSL config of parsed options, and notices to print.
+
+    Raises:
+        SystemExit: with a message naming what is wrong, for any bad option or config.
+    """
     import torch
 
     from spacetorch.vissl import compat
@@ -120,8 +132,6 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
         validate,
     )
 
-    parser = build_parser()
-    args = parser.parse_intermixed_args(argv)  # overrides may follow options, as in the README
     notices: list[str] = []
     try:
         if args.imports:
@@ -176,8 +186,8 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
             set_alpha(cfg, args.alpha, args.alpha_layers)
         validate(cfg)
     except ConfigError as err:
-        fail(parser.prog, str(err))
-    return cfg, notices, args.node_id
+        fail(prog, str(err))
+    return cfg, notices
 
 
 def _submit(args: argparse.Namespace, cfg: Any) -> int:
@@ -232,10 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
     from spacetorch.vissl.config import save_config
 
-    cfg, notices, node_id = prepare(argv)
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)  # overrides may follow options, as in the README
+    cfg, notices = checked_config(parser.prog, args)
     for notice in notices:
         print(f"{program('train.py')}: {notice}", flush=True)
-    args = build_parser().parse_intermixed_args(argv)
     if args.slurm:
         return _submit(args, cfg)
     finished = sorted(Path(cfg.CHECKPOINT.DIR).glob("model_final_checkpoint_*.torch"))
@@ -261,7 +272,7 @@ def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
 
     from spacetorch.vissl.hooks import hook_generator
 
-    launch_distributed(cfg, node_id=node_id, engine_name="train", hook_generator=hook_generator)
+    launch_distributed(cfg, node_id=args.node_id, engine_name="train", hook_generator=hook_generator)
     logging.shutdown()
     return 0
 
