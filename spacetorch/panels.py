@@ -36,7 +36,10 @@ from spacetorch.plots import (
     wiring_figure,
 )
 
-__all__ = ["Panel", "category_panel", "dimensionality_panel", "v1_panel", "wiring_panel", "write_index"]
+__all__ = ["MANIFEST", "Panel", "category_panel", "dimensionality_panel", "v1_panel", "wiring_panel", "write_index", "write_record"]
+
+#: the file with every number of a folder of panels (and what made them); it marks the folder as one
+MANIFEST = "panels.json"
 
 
 class Panel(dict[str, Any]):
@@ -144,6 +147,14 @@ def dimensionality_panel(responses: Mapping[str, np.ndarray], out: Path, *, rank
     save_figure(dimensionality_figure(spectra, title=f"eigenspectra over {images} images"), out / "dimensionality.png")
     return Panel(title="Dimensionality", figures=["dimensionality.png"], images=images,
                  layers={name: {k: _number(v) for k, v in s.summary().items()} for name, s in spectra.items()})  # fmt: skip
+
+
+def write_record(out: Path, panels: Sequence[Panel], record: Mapping[str, Any], *, heading: str) -> None:
+    """:data:`MANIFEST` (``record`` and every panel's numbers) and ``index.md`` beside the panels' PNGs."""
+    import json
+
+    (out / MANIFEST).write_text(json.dumps(dict(record, panels=list(panels)), indent=1, default=str) + "\n")
+    write_index(out, panels, heading=heading)
 
 
 def write_index(out: Path, panels: Sequence[Panel], *, heading: str) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +42,7 @@ __all__ = [
     "per_batch",
     "pixels",
     "png_file",
+    "positive",
     "processes",
     "program",
     "seed_value",
@@ -266,6 +268,22 @@ def bounded(minimum: int, maximum: int, what: str, *, scientific: bool = False) 
         if value != int(value) or not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(f"expected {minimum} to {maximum:,} {what}, got {text}")
         return int(value)
+
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+def positive(what: str, unit: str = "") -> Callable[[str], float]:
+    """An argparse type for a finite number > 0 (``what`` and ``unit`` name it in the message)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"expected {what} > 0{' ' + unit if unit else ''}, got {text}")
+        return value
 
     parse.__name__ = what.replace(" ", "_")
     return parse

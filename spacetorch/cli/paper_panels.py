@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,12 +22,12 @@ from spacetorch.cli._arguments import (
     fail,
     gratings_of,
     output_folder,
+    positive,
     program,
     unreadable_images_fail,
 )
 from spacetorch.cli._signals import exit_on_interrupt
 
-MANIFEST = "panels.json"
 PANELS = ("v1", "categories", "wiring", "dimensionality")
 
 
@@ -36,13 +35,6 @@ def _percentile(text: str) -> float:
     value = float(text)
     if not 0 < value < 100:
         raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100), got {text}")
-    return value
-
-
-def _millimetres(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a distance > 0 mm, got {text}")
     return value
 
 
@@ -85,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="natural images whose wiring length is measured (each needs a k-means sweep)")  # fmt: skip
     parser.add_argument("--active-percentile", type=_percentile, default=99.5,
                         help="units above this percentile are active (wiring; the paper's figure: 99.5)")  # fmt: skip
-    parser.add_argument("--distance-threshold", type=_millimetres, default=10.0,
+    parser.add_argument("--distance-threshold", type=positive("a distance", "mm"), default=10.0,
                         help="fibres' root-mean-square radius bound, mm (wiring; the paper's figure, on the 70 mm VTC sheet: 10)")  # fmt: skip
     parser.add_argument("--dimensionality-layers", nargs="+", default=None, help="layers whose eigenspectra are drawn [default: every layer]")
     parser.add_argument("--comparison", type=Path, default=None,
@@ -113,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         flag, given = needs.get(panel, ("", True))
         if not given:
             fail(prog, f"--panels {panel} needs {flag}")
+    from spacetorch.panels import MANIFEST
+
     check_replaceable_output(prog, args.out, args.overwrite, MANIFEST, "paper-panels folder")
     comparison = None
     if args.comparison is not None:
@@ -197,12 +191,11 @@ def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: An
             if "dimensionality" in panels:
                 results.append(draw.dimensionality_panel({n: recorded_natural[n][0] for n in dimensionality_layers}, out))
         record = {"checkpoint": str(args.checkpoint), "positions": str(args.positions), "arch": args.arch,
-                  "image_size": args.image_size, "panels": results}  # fmt: skip
-        (out / MANIFEST).write_text(json.dumps(record, indent=1, default=str) + "\n")
-        draw.write_index(out, results, heading=f"{args.checkpoint.name}: the TDANN paper's panels")
+                  "image_size": args.image_size}  # fmt: skip
+        draw.write_record(out, results, record, heading=f"{args.checkpoint.name}: the TDANN paper's panels")
     for panel in results:
         print(f"{panel['title']}: {', '.join(panel['figures'])}")
-    print(f"wrote {args.out}: {len(results)} panel(s), index.md and {MANIFEST}")
+    print(f"wrote {args.out}: {len(results)} panel(s), index.md and {draw.MANIFEST}")
     return 0
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from spacetorch.cli._arguments import (
     HelpFormatter,
@@ -15,19 +13,11 @@ from spacetorch.cli._arguments import (
     examples,
     fail,
     output_folder,
+    positive,
     program,
     seed_value,
 )
 from spacetorch.cli._signals import exit_on_interrupt
-
-MANIFEST = "panels.json"
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,15 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub = kinds.add_parser(kind, help=summary, description=summary, formatter_class=HelpFormatter)
         sub.add_argument("--out", type=output_folder, required=True, help="the folder to write")
         sub.add_argument("--edge", type=bounded(2, 1024, "nodes"), default=128, help="nodes on a side of the sheet")
-        sub.add_argument("--sigma", type=_positive, default=2.5, help="neighbourhood width, nodes")
+        sub.add_argument("--sigma", type=positive("a number"), default=2.5, help="neighbourhood width, nodes")
         sub.add_argument("--seed", type=seed_value, default=424, help="random seed")
         sub.add_argument("--overwrite", action="store_true", help="replace --out if it is a folder this command wrote")
         sub.add_argument("--verbose", action="store_true", help="MiniSom's training progress")
         if kind == "v1":
             sub.add_argument("--iterations", type=bounded(1, 10**9, "steps", scientific=True), default=1_000_000, help="training steps")
             sub.add_argument("--samples", type=bounded(1, 10**8, "samples", scientific=True), default=10_000, help="feature vectors drawn")
-            sub.add_argument("--learning-rate", type=_positive, default=0.02, help="MiniSom's learning rate (epsilon)")
-            sub.add_argument("--tissue-size", type=_positive, default=4.56, help="sheet side, mm")
+            sub.add_argument("--learning-rate", type=positive("a number"), default=0.02, help="MiniSom's learning rate (epsilon)")
+            sub.add_argument("--tissue-size", type=positive("a number"), default=4.56, help="sheet side, mm")
             sub.add_argument("--comparison", type=Path, default=None, help="CSV of measured neurons drawn over the tuning (see paper-panels)")
         else:
             sub.add_argument("--train-features", type=Path, required=True, help="features file of many images (spacetorch features)")
@@ -72,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--layer", required=True, help="the layer of both files the SOM learns (e.g. layer4.1)")
             sub.add_argument("--components", type=bounded(2, 10_000, "components"), default=20, help="PCA components the SOM sees")
             sub.add_argument("--iterations", type=bounded(1, 10**9, "steps", scientific=True), default=100_000, help="training steps")
-            sub.add_argument("--learning-rate", type=_positive, default=0.5, help="MiniSom's learning rate")
-            sub.add_argument("--tissue-size", type=_positive, default=10.0, help="sheet side, mm")
+            sub.add_argument("--learning-rate", type=positive("a number"), default=0.5, help="MiniSom's learning rate")
+            sub.add_argument("--tissue-size", type=positive("a number"), default=10.0, help="sheet side, mm")
             sub.add_argument("--selectivity", choices=("t", "dprime"), default="t", help="category selectivity measure")
     return parser
 
@@ -82,21 +72,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"{parser.prog} {args.kind}"
+    from spacetorch.panels import MANIFEST
+
     check_replaceable_output(prog, args.out, args.overwrite, MANIFEST, "SOM panels folder")
     with exit_on_interrupt(prog, f"nothing was written ({args.out} is as it was)"):
         return _v1(prog, args) if args.kind == "v1" else _vtc(prog, args)
 
 
 def _v1(prog: str, args: argparse.Namespace) -> int:
-    import tempfile
-
     import numpy as np
 
+    from spacetorch._files import atomic_directory
     from spacetorch.analyses import analyze_orientation_map
     from spacetorch.analyses.som import V1SOMSettings, train_v1_som
     from spacetorch.analyses.v1_statistics import load_comparison
     from spacetorch.maps import MapMeasurement
-    from spacetorch.panels import v1_panel
+    from spacetorch.panels import v1_panel, write_record
     from spacetorch.stimuli import SineGratings
 
     try:
@@ -113,21 +104,19 @@ def _v1(prog: str, args: argparse.Namespace) -> int:
         measured = MapMeasurement("V1 SOM", gratings.size, keep, "", analyze_orientation_map(responses, som.positions, gratings.orientation))
     except ValueError as err:
         measured = MapMeasurement("V1 SOM", gratings.size, keep, "", None, str(err))
-    with tempfile.TemporaryDirectory() as scratch:  # v1_panel writes its PNGs; they are copied into the folder whole
-        panel = v1_panel(measured, responses, gratings.orientation, gratings.spatial_frequency, Path(scratch),
-                         comparison=comparison)  # fmt: skip
-        _write_folder(args.out, Path(scratch), [panel], {"som": "v1", "settings": vars(settings)}, "The V1 SOM baseline")
+    with atomic_directory(args.out) as out:
+        panel = v1_panel(measured, responses, gratings.orientation, gratings.spatial_frequency, out, comparison=comparison)
+        write_record(out, [panel], {"som": "v1", "settings": vars(settings)}, heading="The V1 SOM baseline")
     print(f"{panel['title']}: {', '.join(panel['figures'])}")
     print(f"wrote {args.out}")
     return 0
 
 
 def _vtc(prog: str, args: argparse.Namespace) -> int:
-    import tempfile
-
+    from spacetorch._files import atomic_directory
     from spacetorch.analyses.som import train_vtc_som
     from spacetorch.features import Features, FeaturesError
-    from spacetorch.panels import category_panel
+    from spacetorch.panels import category_panel, write_record
 
     try:
         train = Features.load(args.train_features).layer(args.layer)[0]
@@ -138,33 +127,18 @@ def _vtc(prog: str, args: argparse.Namespace) -> int:
     except (FeaturesError, ValueError) as err:
         fail(prog, str(err))
     responses = som.responses(category_responses)
-    with tempfile.TemporaryDirectory() as scratch:
+    with atomic_directory(args.out) as out:
         try:
-            panel = category_panel(responses, som.positions, categories.labels, categories.label_names, Path(scratch),
+            panel = category_panel(responses, som.positions, categories.labels, categories.label_names, out,
                                    layer=f"VTC SOM on {args.layer}", measure=args.selectivity)  # fmt: skip
         except ValueError as err:
             fail(prog, f"--categories-features {args.categories_features}: {err}")
         record = {"som": "vtc", "train_features": str(args.train_features), "categories_features": str(args.categories_features),
                   "layer": args.layer, "components": args.components, "edge": args.edge, "iterations": args.iterations}  # fmt: skip
-        _write_folder(args.out, Path(scratch), [panel], record, "A VTC SOM baseline")
+        write_record(out, [panel], record, heading="A VTC SOM baseline")
     print(f"{panel['title']}: {', '.join(panel['figures'])}")
     print(f"wrote {args.out}")
     return 0
-
-
-def _write_folder(out: Path, scratch: Path, panels: list[Any], record: dict[str, Any], heading: str) -> None:
-    """The panels' PNGs from ``scratch``, ``panels.json`` and ``index.md``, as one folder at ``out``."""
-    import shutil
-
-    from spacetorch._files import atomic_directory
-    from spacetorch.panels import write_index
-
-    with atomic_directory(out) as tmp:
-        for panel in panels:
-            for name in panel["figures"]:
-                shutil.copyfile(scratch / name, tmp / name)
-        (tmp / MANIFEST).write_text(json.dumps(dict(record, panels=panels), indent=1, default=str) + "\n")
-        write_index(tmp, panels, heading=heading)
 
 
 if __name__ == "__main__":  # pragma: no cover
