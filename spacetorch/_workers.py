@@ -10,13 +10,16 @@ signal instead would break the pool, and Python 3.11's executor then trips over 
 tasks in a thread of its own, printing a traceback.)  A worker whose main process is killed
 ends when it next reads its task queue.  The data loaders of the commands
 (:func:`data_loader`) start their workers the same way: ended by the group's signal instead,
-they make the loader's clean-up in the main process print a traceback as it unwinds.
+they make the loader's clean-up in the main process print a traceback as it unwinds.  A loader
+worker also prints nothing when the main process drops a connection to it as it stops (the
+batch it was fetching from the worker's resource-sharer thread is no longer wanted).
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -42,6 +45,16 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
 
 def _loader_worker_start(_worker_id: int) -> None:
     _leave_signals_to_the_main_process()
+    sys.excepthook = _quiet_when_the_main_process_has_gone
+
+
+def _quiet_when_the_main_process_has_gone(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+    """A loader worker's ``sys.excepthook``: a connection the main process dropped (it stopped,
+    interrupted, while fetching a batch's shared memory from the worker's resource-sharer thread,
+    which reports through this hook) prints nothing; anything else prints as usual."""
+    if issubclass(kind, (ConnectionError, EOFError)):
+        return
+    sys.__excepthook__(kind, error, trace)
 
 
 def data_loader(dataset: Any, *, batch_size: int, workers: int) -> Any:

@@ -33,3 +33,25 @@ def test_sigterm_ends_a_command_and_its_workers_at_once(tmp_path: Path, to_group
     leftover = subprocess.run(["pgrep", "-f", "--out dl --quiet"], capture_output=True, text=True).stdout.split()
     assert leftover == [] or all(not Path(f"/proc/{pid}/cwd").exists() or Path(f"/proc/{pid}/cwd").resolve() != tmp_path
                                  for pid in leftover), "no worker left running"
+
+
+def test_a_loader_worker_is_quiet_about_a_connection_its_main_process_dropped() -> None:
+    """A loader worker's resource-sharer thread reports through sys.excepthook; a connection the
+    stopping main process reset prints nothing there, any other error prints its traceback."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from spacetorch._workers import _loader_worker_start\n"
+        "_loader_worker_start(0)\n"
+        "for error in (ConnectionResetError(104, 'Connection reset by peer'), EOFError(), ValueError('a real one')):\n"
+        "    try:\n"
+        "        raise error\n"
+        "    except BaseException:\n"
+        "        sys.excepthook(*sys.exc_info())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0
+    assert "ValueError: a real one" in run.stderr
+    assert "ConnectionResetError" not in run.stderr and "EOFError" not in run.stderr
