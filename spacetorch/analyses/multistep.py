@@ -27,6 +27,7 @@ __all__ = [
     "CAM_THRESHOLD",
     "box_iou",
     "cam_box",
+    "cam_readout",
     "class_activation_maps",
     "crop_boxes",
     "find_box_file",
@@ -49,6 +50,37 @@ def class_activation_maps(
     if size is not None and tuple(maps.shape[-2:]) != tuple(size):
         maps = F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
     return maps
+
+
+def cam_readout(model: torch.nn.Module) -> tuple[str, torch.Tensor]:
+    """The layer whose output the CAMs are read from, and the class weights ``(K, C)`` that read it.
+
+    * a ResNet (``layer4``, then average pooling and ``fc``): ``layer4`` and ``fc.weight``;
+    * a timm ConvNeXt (``stages``, then average pooling, a LayerNorm ``head.norm`` and
+      ``head.fc``): the last stage and ``head.fc.weight * head.norm.weight``.  The norm after the
+      pooling maps each image's pooled features by ``(x - mu) / sigma`` with the image's own
+      ``mu`` and ``sigma``, so these CAMs are the exact ones up to a positive scale and a shift
+      per image, which the min-max normalised box (:func:`cam_box`) does not see.
+
+    Raises:
+        ValueError: the model has neither layout.
+    """
+    fc = getattr(model, "fc", None)
+    if isinstance(getattr(model, "layer4", None), torch.nn.Module) and isinstance(fc, torch.nn.Linear):
+        return "layer4", fc.weight
+    head, stages = getattr(model, "head", None), getattr(model, "stages", None)
+    norm, linear = getattr(head, "norm", None), getattr(head, "fc", None)
+    pool = getattr(getattr(head, "global_pool", None), "pool_type", None)
+    if (
+        isinstance(stages, torch.nn.Sequential) and isinstance(norm, torch.nn.LayerNorm)
+        and isinstance(linear, torch.nn.Linear) and pool == "avg"
+        and isinstance(getattr(model, "norm_pre", None), torch.nn.Identity)
+    ):
+        return f"stages.{len(stages) - 1}", linear.weight * norm.weight
+    raise ValueError(
+        f"class activation maps need a ResNet (layer4, fc) or a timm ConvNeXt (stages, head.norm, head.fc); "
+        f"{type(model).__name__} is neither"
+    )
 
 
 def cam_box(cam: np.ndarray | torch.Tensor, threshold: float = CAM_THRESHOLD) -> Box:

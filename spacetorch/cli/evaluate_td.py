@@ -85,14 +85,16 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from torchvision import transforms
     from tqdm.auto import tqdm
 
-    from spacetorch.analyses.multistep import find_box_file, read_voc_boxes
+    from spacetorch.analyses.multistep import cam_readout, find_box_file, read_voc_boxes
     from spacetorch.cli._arguments import classifier_of, device_of
     from spacetorch.data.folders import ClassFolder, numeric_order_note
     from spacetorch.data.image_check import open_image
 
     model, info, kwargs, outputs = classifier_of(parser, args)
-    if not (hasattr(model, "layer4") and hasattr(model, "fc")):
-        fail(parser.prog, f"--arch {args.arch}: class activation maps need a ResNet (layer4 and fc)")
+    try:
+        cam_readout(model)
+    except ValueError as err:
+        fail(parser.prog, f"--arch {args.arch}: {err}")
     device = device_of(args)
     model.to(device)
     transform = transforms.Compose([
@@ -165,6 +167,7 @@ def evaluate_steps(
 
     from spacetorch.analyses.multistep import (
         cam_box,
+        cam_readout,
         class_activation_maps,
         crop_boxes,
         localization_correct,
@@ -174,6 +177,8 @@ def evaluate_steps(
     from spacetorch.models.families.tdam.blocks import limited_steps, time_steps_of
 
     steps = time_steps_of(model)
+    layer, class_weights = cam_readout(model)
+    class_weights = class_weights.detach().float()
     correct_steps = np.zeros(steps)
     top5 = multistep = located = 0.0
     seen = 0
@@ -183,11 +188,11 @@ def evaluate_steps(
             images = images.to(device)
             per_step = []
             for t in range(1, steps + 1):
-                with limited_steps(model, t), capture_outputs(model, ["layer4"]) as captured:
+                with limited_steps(model, t), capture_outputs(model, [layer]) as captured:
                     logits = model(images)
                 probs = logits.float().softmax(1)
                 confidence, prediction = probs.max(1)
-                maps = class_activation_maps(captured["layer4"].float(), model.fc.weight.float(), prediction, (crop, crop))
+                maps = class_activation_maps(captured[layer].float(), class_weights, prediction, (crop, crop))
                 per_step.append((prediction.cpu(), confidence.cpu(), maps.cpu(), probs))
             last_probs = per_step[-1][3]
             top5 += float((last_probs.topk(min(5, last_probs.shape[1]), 1).indices.cpu() == labels[:, None]).any(1).sum())

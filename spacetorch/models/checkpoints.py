@@ -274,8 +274,10 @@ def load_classifier(
     evaluation; the head becomes the model's classifier), or a plain state dict of the model, on
     its own or under ``state_dict`` / ``model`` (as torchvision, timm and the original TDAM
     scripts save them; a ``module.`` prefix from DistributedDataParallel is dropped).  The TDAM
-    authors' module names (``RA_block``, ``bn3_1``...) are turned into spacetorch's
-    (:mod:`spacetorch.models.families.tdam.authors`).  The number of classes is read from the weights.
+    authors' module names (``RA_block``, ``bn3_1``...) are turned into spacetorch's, and ConvNeXt
+    weights in the official layout (theirs, and facebookresearch/ConvNeXt's) into timm's
+    (:mod:`spacetorch.models.families.tdam.authors`); so are the V1 models' authors' names
+    (:mod:`spacetorch.models.families.v1.authors`, which says which of their components convert).  The number of classes is read from the weights.
 
     Raises:
         CheckpointError: the weights do not fit ``arch`` with ``model_kwargs`` (naming the keys), or
@@ -291,18 +293,33 @@ def load_classifier(
         return model.eval()
     weights: Any = next((checkpoint[k] for k in _STATE_DICT_KEYS if isinstance(checkpoint.get(k), Mapping)), checkpoint)
     weights = {k.removeprefix("module."): v for k, v in weights.items() if isinstance(v, torch.Tensor)}
-    from spacetorch.models.families.tdam.authors import from_tdam_authors, is_tdam_authors
+    from spacetorch.models.families.tdam import authors
 
-    if is_tdam_authors(weights):  # the TDAM authors' released weights: their module names, renamed
-        weights = from_tdam_authors(weights)
-    head = weights.get(f"{info.classifier}.weight")
+    if authors.is_tdam_authors(weights):  # the TDAM authors' released weights: their module names, renamed
+        weights = authors.from_tdam_authors(weights)
+    official_convnext = authors.is_official_convnext(weights)
+    head_key = "head.weight" if official_convnext else f"{info.classifier}.weight"
+    head = weights.get(head_key)
     if head is None:
         raise CheckpointError(
-            f"checkpoint {path}: no classifier weight {info.classifier}.weight for {arch}; "
+            f"checkpoint {path}: no classifier weight {head_key} for {arch}; "
             f"found keys {sorted(weights)[:6]}{' ...' if len(weights) > 6 else ''}"
         )
     kwargs = {**(model_kwargs or {}), "num_classes": int(head.shape[0])}
     model = create_model(arch, **kwargs)
+    from spacetorch.models.families.v1 import authors as v1_authors
+
+    if v1_authors.is_v1_authors(weights):  # the V1 models' authors' weights: their module names, renamed
+        try:
+            weights = v1_authors.from_v1_authors(weights, model)
+        except ValueError as err:
+            raise CheckpointError(f"checkpoint {path} (the V1 authors' layout): {err}") from None
+    if official_convnext:  # the official ConvNeXt layout (and the TDAM authors' TD ConvNeXt): timm's names
+        from timm.models.convnext import ConvNeXt
+
+        if not isinstance(model, ConvNeXt):
+            raise CheckpointError(f"checkpoint {path} holds a ConvNeXt (official layout); {arch} is not a ConvNeXt")
+        weights = authors.from_official_convnext(weights, model)
     problems = _differences(weights, model)
     if problems:
         raise CheckpointError(

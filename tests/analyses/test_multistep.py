@@ -87,3 +87,49 @@ def test_voc_boxes_and_the_evaluation_crop(tmp_path: Path) -> None:
     bad.write_text("<annotation><size><width>5</width></size></annotation>")
     with pytest.raises(ValueError, match=r"bad.xml: not an ImageNet/VOC box annotation"):
         read_voc_boxes(bad)
+
+
+def _pooled_decomposition(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, CAMs of every class (B, K, h, w), the readout layer's output)."""
+    from spacetorch.analyses.multistep import cam_readout
+    from spacetorch.models.capture import capture_outputs
+
+    layer, weights = cam_readout(model)
+    with torch.no_grad(), capture_outputs(model, [layer]) as captured:
+        logits = model(x)
+    features = captured[layer]
+    return logits, torch.einsum("kc,bchw->bkhw", weights, features), features
+
+
+def test_a_resnets_cams_average_to_its_logits() -> None:
+    from spacetorch.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet18", num_classes=7).eval()
+    logits, cams, _ = _pooled_decomposition(model, torch.rand(2, 3, 64, 64))
+    torch.testing.assert_close(cams.mean((2, 3)) + model.fc.bias, logits)
+
+
+def test_a_convnexts_cams_are_its_logits_through_the_heads_norm() -> None:
+    """logit_k = (mean CAM_k - mu * sum_c W'_kc) / sigma + (W norm.bias + b)_k, with mu and sigma
+    the mean and standard deviation of the image's pooled features: an affine map per image."""
+    from spacetorch.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("tdconvnext_tiny", num_classes=7, depths=(1, 1, 1, 1), dims=(8, 16, 32, 64)).eval()
+    torch.nn.init.uniform_(model.head.norm.weight, 0.5, 1.5)
+    torch.nn.init.uniform_(model.head.norm.bias, -0.5, 0.5)
+    logits, cams, features = _pooled_decomposition(model, torch.rand(2, 3, 64, 64))
+    pooled = features.mean((2, 3))
+    mu = pooled.mean(1, keepdim=True)
+    sigma = (pooled.var(1, unbiased=False, keepdim=True) + model.head.norm.eps).sqrt()
+    w = model.head.fc.weight * model.head.norm.weight
+    expected = (cams.mean((2, 3)) - mu * w.sum(1)) / sigma + model.head.fc.weight @ model.head.norm.bias + model.head.fc.bias
+    torch.testing.assert_close(expected, logits, atol=1e-5, rtol=1e-4)
+
+
+def test_a_model_without_a_known_readout_is_refused_by_name() -> None:
+    from spacetorch.analyses.multistep import cam_readout
+
+    with pytest.raises(ValueError, match="need a ResNet .* or a timm ConvNeXt .*; Sequential is neither"):
+        cam_readout(torch.nn.Sequential(torch.nn.Linear(2, 2)))

@@ -17,7 +17,7 @@ from train_helpers import IMAGE_SIZE
 SHIPPED = [
     "demo_cpu_simclr_spatial_resnet18", "demo_cpu_supervised_spatial_resnet18", "linear_eval_resnet18", "simclr_spatial_resnet18", "supervised_spatial_resnet18",
     "simclr_spatial_tdresnet18", "demo_cpu_simclr_spatial_tdresnet18", "supervised_tdresnet50", "simclr_spatial_v1_resnet50",
-    "supervised_v1_resnet50", "finetune_v1_resnet50", "simclr_spatial_topdown_cifar",
+    "supervised_v1_resnet50", "finetune_v1_resnet50", "simclr_spatial_topdown_cifar", "supervised_tdconvnext_tiny",
     *(f"supervised_{kind}_{size}" for kind in ("topdown", "bottomup") for size in ("mnist", "fashion_mnist", "cifar", "imagenette")),
 ]
 
@@ -422,3 +422,31 @@ def test_the_tdam_recipe_trains_with_amp_and_pixel_random_erasing_as_the_seed_do
     erased = transform({"data": [torch.zeros(3, 64, 64)], "data_valid": [1], "data_idx": [0], "label": [0]})["data"][0]
     changed = erased != 0
     assert changed.any() and erased[changed].std() > 0.5, "per-pixel normal noise, not a constant fill"
+
+
+#: the TD ConvNeXt recipe on a small ConvNeXt (new model_kwargs keys need Hydra's "+")
+SMALL_TD_CONVNEXT = [
+    "+config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs.depths=[1,1,2,1]",
+    "+config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs.dims=[16,32,64,128]",
+]
+
+
+def test_the_td_convnext_recipe_decays_only_what_the_official_convnext_decays() -> None:
+    """The official recipe gives weight decay to every weight matrix and kernel, and none to
+    biases and 1-D parameters (norms, layer scales); VISSL's param groups must do the same."""
+    from vissl.models import build_model
+    from vissl.optimizers.optimizer_helper import get_optimizer_param_groups
+
+    from spacetorch.vissl.config import compose
+
+    cfg = compose(["config=supervised_tdconvnext_tiny", *SMALL_TD_CONVNEXT, "config.MODEL.HEAD.PARAMS=[[mlp,{dims:[128,10]}]]"])
+    assert cfg.OPTIMIZER.name == "adamw" and cfg.OPTIMIZER.weight_decay == 0.05
+    assert cfg.DATA.TRAIN.COLLATE_FUNCTION == "cutmixup_collator"
+    assert cfg.DATA.TRAIN.COLLATE_FUNCTION_PARAMS.label_smoothing == 0.1
+    model = build_model(cfg.MODEL, cfg.OPTIMIZER)
+    groups = get_optimizer_param_groups(model, cfg.MODEL, cfg.OPTIMIZER, {"lr": 1.0, "lr_head": 1.0})
+    decayed = {id(p) for g in groups if g["weight_decay"] > 0 for p in g["params"]}
+    names = dict(model.named_parameters())
+    assert any(".tdam." in n for n in names) and any(n.endswith("gamma") for n in names)
+    for name, p in names.items():
+        assert (id(p) in decayed) == (p.ndim > 1), name

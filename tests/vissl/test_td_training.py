@@ -82,3 +82,45 @@ def test_a_supervised_td_resnet_trains_with_vissls_loss_and_meters(small_images:
     ]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["images"] == 12 and len(results["top1_per_step"]) == 2 and 0 <= results["top1"] <= 1
+
+
+def test_the_td_convnext_recipe_trains_and_evaluates(small_images: Path, tmp_path: Path) -> None:
+    """The TD ConvNeXt recipe (AdamW, RandAugment, mixup / cutmix with label smoothing), made small:
+    a small TD ConvNeXt on the 12 classes of the demo images, one CPU process, then the evaluation
+    with class activation maps read through the head's norm."""
+    ckpt = tmp_path / "ckpt"
+    result = run_train(
+        [
+            "config=supervised_tdconvnext_tiny",
+            *ONE_CPU_PROCESS,
+            "+config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs.depths=[1,1,2,1]",
+            "+config.MODEL.TRUNK.TRUNK_PARAMS.model_kwargs.dims=[16,32,64,128]",
+            "config.MODEL.HEAD.PARAMS=[[mlp,{dims:[128,12]}]]",
+            "config.DATA.TRAIN.COLLATE_FUNCTION_PARAMS.num_classes=12",
+            f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]",
+            f"config.DATA.TRAIN.TRANSFORMS.0.size={IMAGE_SIZE}",
+            f"config.DATA.TEST.DATA_PATHS=[{small_images / 'val'}]", "config.DATA.TEST.BATCHSIZE_PER_REPLICA=4",
+            f"config.DATA.TEST.TRANSFORMS.0.size={IMAGE_SIZE}", f"config.DATA.TEST.TRANSFORMS.1.size={IMAGE_SIZE}",
+            *SHORT_RUN,
+            "config.OPTIMIZER.num_epochs=1",
+            f"config.CHECKPOINT.DIR={ckpt}",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "top_1" in result.stdout
+    final = ckpt / "model_final_checkpoint_phase0.torch"
+    assert "base_model.stages.3.blocks.0.tdam.project.weight" in _trunk_weights(final)
+
+    out = tmp_path / "evaluation"
+    kwargs = {"time_steps": 2, "mdist": 1, "depths": [1, 1, 2, 1], "dims": [16, 32, 64, 128]}
+    val = small_images / "val"
+    cam_image = next(p for p in sorted(val.rglob("*")) if p.is_file())
+    assert evaluate_td([
+        "--checkpoint", str(final), "--arch", "tdconvnext_tiny", "--model-kwargs", json.dumps(kwargs),
+        "--data", str(val), "--resize", str(IMAGE_SIZE), "--crop", str(IMAGE_SIZE),
+        "--workers", "0", "--device", "cpu", "--quiet", "--out", str(out), "--cam-images", str(cam_image),
+    ]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["images"] == 12 and len(results["top1_per_step"]) == 2 and 0 <= results["top1"] <= 1
+    assert len(list((out / "cams").glob("*.png"))) == 1

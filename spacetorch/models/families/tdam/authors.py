@@ -10,6 +10,11 @@ classifier, which spacetorch's TD blocks keep too.  Two parts differ:
   ``Ug_mlp.2`` the projection.  spacetorch: ``tdam.top_branch.0``, ``tdam.bottom_branch.0``,
   ``tdam.project``;
 * a later step's norms are ``bn<k>_<t>`` (``t = 1 .. T-1``); spacetorch: ``step_norms.<t-1>.bn<k>``.
+
+Their TD ConvNeXt is written in the official ConvNeXt layout (``downsample_layers``,
+``stages.<s>.<b>.dwconv``, ``pwconv1``, ``head``), as are the official ConvNeXt weights; timm's
+own converter turns that layout into timm's names (:func:`from_official_convnext`), and the
+``RA_block`` names are renamed as above.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["from_tdam_authors", "is_tdam_authors"]
+__all__ = ["from_official_convnext", "from_tdam_authors", "is_official_convnext", "is_tdam_authors"]
 
 _ATTENTION = re.compile(r"^(?P<block>.+)\.RA_block\.(?P<part>Ug_top_mlp|Ug_bottom_mlp|Ug_mlp)\.(?P<index>\d+)\.weight$")
 _STEP_NORM = re.compile(r"^(?P<block>.+)\.bn(?P<k>\d)_(?P<t>\d+)\.(?P<param>[a-z_]+)$")
@@ -47,3 +52,16 @@ def from_tdam_authors(state: Mapping[str, Any]) -> dict[str, Any]:
             key = f"{norm['block']}.step_norms.{int(norm['t']) - 1}.bn{norm['k']}.{norm['param']}"
         renamed[key] = value
     return renamed
+
+
+def is_official_convnext(state: Mapping[str, Any]) -> bool:
+    """Whether ``state`` is in the official ConvNeXt layout (facebookresearch/ConvNeXt, and the
+    TDAM authors' TD ConvNeXt), not timm's."""
+    return "downsample_layers.0.0.weight" in state
+
+
+def from_official_convnext(state: Mapping[str, Any], model: Any) -> dict[str, Any]:
+    """``state`` in the official ConvNeXt layout with timm's names, for the timm ConvNeXt ``model``."""
+    from timm.models.convnext import checkpoint_filter_fn
+
+    return dict(checkpoint_filter_fn(dict(state), model))  # type: ignore[no-untyped-call]  # timm is not annotated here

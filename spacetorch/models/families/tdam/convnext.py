@@ -2,8 +2,8 @@
 
 Each chosen block runs ``time_steps`` computation steps.  Its top is the output of the second
 pointwise convolution (``mlp.fc2``, before the layer scale); ``mdist`` picks the bottom: 0 the
-top itself, 1 the output of the first pointwise convolution (``mlp.fc1``), 2 the normed
-depthwise-convolution output.  Steps share the block's norm (there is no per-step norm).  The
+top itself, 1 the MLP's hidden activation (the first pointwise convolution ``mlp.fc1`` and its
+GELU), 2 the normed depthwise-convolution output, as in the TDAM authors' TD ConvNeXt.  Steps share the block's norm (there is no per-step norm).  The
 block keeps timm's submodule names, so timm's ConvNeXt weights load with
 ``load_state_dict(strict=True)`` (only ``*.tdam.*`` missing).  Every block
 (``stages.<s>.blocks.<b>``) carries positions: stage 0 -> retina, 1 -> V1, 2 -> V2 then V4,
@@ -79,8 +79,8 @@ class TDConvNeXtBlock(nn.Module):
     def _above(self, bottom: torch.Tensor) -> torch.Tensor:
         """From the bottom (channels last) to the top, for mdist 1 or 2."""
         mlp = cast(Any, self.mlp)
-        x = bottom if self.mdist == 1 else mlp.fc1(bottom)
-        return mlp.drop2(mlp.fc2(mlp.norm(mlp.drop1(mlp.act(x)))))  # type: ignore[no-any-return]
+        hidden = bottom if self.mdist == 1 else mlp.act(mlp.fc1(bottom))
+        return mlp.drop2(mlp.fc2(mlp.norm(mlp.drop1(hidden))))  # type: ignore[no-any-return]
 
     def _attend(self, bottom: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
         # the TDAM works channels first; the block's tensors are channels last
@@ -96,7 +96,8 @@ class TDConvNeXtBlock(nn.Module):
             for _ in range(steps - 1):
                 top = self._attend(top, top)
         else:
-            bottom = normed if self.mdist == 2 else cast(Any, self.mlp).fc1(normed)
+            mlp = cast(Any, self.mlp)
+            bottom = normed if self.mdist == 2 else mlp.act(mlp.fc1(normed))
             for t in range(steps):
                 top = self._above(bottom)
                 if t < steps - 1:
