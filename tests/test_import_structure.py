@@ -13,6 +13,7 @@ LEVELS: list[set[str]] = [
     {"data", "analyses", "models.positions"},
     {"stimuli", "plots", "losses", "models"},
     {"maps", "checkpoints", "features", "runs"},
+    {"methods"},
     {"panels"},
     {"vissl"},
     {"cli"},

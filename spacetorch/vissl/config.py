@@ -214,6 +214,7 @@ def validate(cfg: Any) -> None:
         ConfigError: naming the key, layer or path and what was expected.
     """
     _check_trunk_registered(cfg)
+    _check_topography(cfg)
     if cfg.LOSS.name in SPATIAL_LOSS_NAMES:
         _check_spatial(cfg)
     if "simclr" in cfg.LOSS.name:
@@ -230,6 +231,37 @@ def validate(cfg: Any) -> None:
     for split in splits:
         _check_data_paths(cfg, split)
     _check_checkpoints(cfg)
+
+
+def _check_topography(cfg: Any) -> None:
+    """A topography method (``TRUNK_PARAMS.topography``) is known, its settings fit the trunk's
+    model, and the trunk and train step are the ones that apply it."""
+    import torch
+
+    from spacetorch.models.registry import create_model
+    from spacetorch.vissl.registry import _prepared, topography_of
+
+    try:
+        method = topography_of(cfg.MODEL)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if method is None:
+        return
+    key = "config.MODEL.TRUNK.TRUNK_PARAMS.topography"
+    trunks = [*SPATIAL_TRUNK_NAMES, "plain_model", "custom_resnet"]
+    if cfg.MODEL.TRUNK.NAME not in trunks:
+        raise ConfigError(f"{key} is set, but trunk {cfg.MODEL.TRUNK.NAME!r} does not apply it; use one of {', '.join(trunks)}")
+    if cfg.TRAINER.TRAIN_STEP_NAME != "custom_train_step":
+        raise ConfigError(
+            f"{key} ({method.name}) needs config.TRAINER.TRAIN_STEP_NAME=custom_train_step, which adds its penalties "
+            f"to the loss; it is {cfg.TRAINER.TRAIN_STEP_NAME!r}"
+        )
+    name = trunk_model_name(cfg)
+    try:
+        with torch.device("meta"):
+            _prepared(create_model(name, headless=True, **trunk_model_kwargs(cfg.MODEL)), name, method, cfg.MODEL)
+    except ValueError as err:
+        raise ConfigError(f"{err} (model {name})") from None
 
 
 def _check_trunk_registered(cfg: Any) -> None:

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from classy_vision.losses import ClassyLoss, register_loss
@@ -27,6 +27,9 @@ from spacetorch.models.positions import NetworkPositions
 from spacetorch.models.registry import create_model
 from spacetorch.models.trunks import SpatialTrunk
 
+if TYPE_CHECKING:
+    from spacetorch.methods import TopographyMethod
+
 __all__ = [
     "USER_MODULES_ENV",
     "import_user_modules",
@@ -38,6 +41,7 @@ __all__ = [
     "PlainModel",
     "SpatialModel",
     "model_from_config",
+    "topography_of",
     "trunk_model_kwargs",
     "SpatialCorrelationSimclrInfoNCELoss",
     "trunk_param",
@@ -98,7 +102,49 @@ class SpatialModelTrunk(SpatialTrunk):
         kwargs = trunk_model_kwargs(model_config)
         positions = NetworkPositions.load_from_dir(trunk_param(model_config, "position_dir"))
         layers: Sequence[str] | None = trunk_param(model_config, "layers", None)
-        super().__init__(create_model(name, headless=True, **kwargs), positions, layers)
+        method = topography_of(model_config)
+        super().__init__(_prepared(create_model(name, headless=True, **kwargs), name, method, model_config), positions, layers)
+        self.topography = method
+
+
+def topography_of(model_config: Any) -> TopographyMethod | None:
+    """The topography method of ``MODEL.TRUNK.TRUNK_PARAMS.topography`` (``{method, layers,
+    weight, ...}``, see :mod:`spacetorch.methods`), or None when unset or ``method: none``.
+
+    Raises:
+        ValueError: a bad setting (:func:`~spacetorch.methods.method_from_spec`), naming the key.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    from spacetorch.methods import UnknownMethodError, method_from_spec
+
+    spec = trunk_param(model_config, "topography", None)
+    if spec is None:
+        return None
+    plain = OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
+    if not isinstance(plain, Mapping):
+        raise ValueError(f"config.MODEL.TRUNK.TRUNK_PARAMS.topography must be a mapping {{method, layers, ...}}, got {plain!r}")
+    values = {str(key): value for key, value in plain.items() if key != "image_size"}
+    if values.get("method") in (None, "none") and set(values) <= {"method"}:
+        return None
+    try:
+        return method_from_spec(values)
+    except (UnknownMethodError, ValueError, TypeError) as err:
+        raise ValueError(f"config.MODEL.TRUNK.TRUNK_PARAMS.topography: {err}") from None
+
+
+def _prepared(model: nn.Module, name: str, method: TopographyMethod | None, model_config: Any) -> nn.Module:
+    """``model`` with the architecture ``method`` needs, for the input size
+    ``TRUNK_PARAMS.topography.image_size`` (default: the model's registered input size)."""
+    if method is None:
+        return model
+    from spacetorch.models.registry import model_info
+
+    size = int(trunk_param(model_config, "topography").get("image_size") or model_info(name).input_size)
+    try:
+        return method.prepare(model, size)
+    except ValueError as err:
+        raise ValueError(f"config.MODEL.TRUNK.TRUNK_PARAMS.topography: {err}") from None
 
 
 def trunk_model_kwargs(model_config: Any) -> dict[str, Any]:
@@ -177,7 +223,8 @@ class PlainModelTrunk(nn.Module):
         super().__init__()
         name = model_from_config(model_config, default="resnet18")
         kwargs = trunk_model_kwargs(model_config)
-        self.base_model = create_model(name, headless=True, **kwargs)
+        self.topography = topography_of(model_config)
+        self.base_model = _prepared(create_model(name, headless=True, **kwargs), name, self.topography, model_config)
         self._trunk_name = model_name
         # linear evaluation / fine-tuning (FEATURE_EVAL_SETTINGS): VISSL freezes the trunk's
         # parameters but leaves its BatchNorms in train mode, which would update their

@@ -6,6 +6,8 @@ It differs from VISSL's ``standard_train_step`` in these ways:
   model output, and a spatial model's output holds a dict of (features, positions);
 * the per-layer spatial losses the loss computed in this step are logged (log file and
   TensorBoard, every ``LOG_FREQUENCY`` iterations) without computing them again;
+* the trunk's topography method (``TRUNK_PARAMS.topography``, :mod:`spacetorch.methods`) adds
+  its penalties to the loss, and they are logged the same way;
 * a non-finite loss stops training with the iteration and the layer(s) at fault;
 * optionally (``HOOKS.TENSORBOARD_SETUP.ORIENTATION_MAP.EVERY_N_ITERATIONS``), the orientation
   map of a layer, from its responses to sine gratings, is logged to TensorBoard as an image.
@@ -59,6 +61,10 @@ def custom_train_step(task: Any) -> Any:
             model_output = model_output[0]
         with PerfTimer("loss_compute", perf_stats):
             local_loss = task.loss(model_output, target)
+            penalties = _topography_penalties(task)
+            if penalties:
+                local_loss = local_loss + torch.stack(list(penalties.values())).sum()
+            task.last_topography_penalties = {key: value.detach() for key, value in penalties.items()}
         with PerfTimer("loss_all_reduce", perf_stats):
             task.last_batch.loss = all_reduce_mean(local_loss.detach().clone())
         loss_value = float(task.last_batch.loss)  # one host sync a step, as in VISSL's step
@@ -99,8 +105,19 @@ def _spatial_losses(task: Any) -> dict[str, torch.Tensor]:
     return dict(getattr(task.loss, "last_spatial_losses", {}) or {})
 
 
+def _topography_penalties(task: Any) -> dict[str, torch.Tensor]:
+    """``{layer: weighted penalty}`` of the trunk's topography method (``TRUNK_PARAMS.topography``)."""
+    trunk = getattr(task.base_model, "trunk", None)
+    method = getattr(trunk, "topography", None)
+    if trunk is None or method is None:
+        return {}
+    return dict(method.penalties(trunk.base_model))
+
+
 def _describe_non_finite(task: Any, loss_value: float) -> str:
     bad = [key for key, value in _spatial_losses(task).items() if not math.isfinite(float(value))]
+    bad += [f"{key} (topography penalty)" for key, value in getattr(task, "last_topography_penalties", {}).items()
+            if not math.isfinite(float(value))]
     task_loss: torch.Tensor | None = getattr(task.loss, "last_task_loss", None)
     parts = [f"the training loss is {loss_value} at iteration {task.iteration}"]
     if bad:
@@ -127,18 +144,25 @@ def _log_spatial_losses(task: Any) -> None:
     if not is_primary() or task.iteration % max(frequency, 1) != 0:
         return
     per_layer = _spatial_losses(task)
-    if not per_layer:
+    penalties = {key: float(value) for key, value in getattr(task, "last_topography_penalties", {}).items()}
+    if not per_layer and not penalties:
         return
     values = {key: float(value) for key, value in per_layer.items()}
     task_loss = getattr(task.loss, "last_task_loss", None)
-    text = ", ".join(f"{key} {value:.4f}" for key, value in values.items())
-    task_text = f"task loss {float(task_loss):.4f}; " if task_loss is not None else ""
+    parts = [f"task loss {float(task_loss):.4f}"] if task_loss is not None else []
+    if values:
+        parts.append("spatial loss " + ", ".join(f"{key} {value:.4f}" for key, value in values.items()))
+    if penalties:
+        method = task.base_model.trunk.topography.name
+        parts.append(f"topography penalty ({method}) " + ", ".join(f"{key} {value:.4f}" for key, value in penalties.items()))
     # the root logger: VISSL points logging.root at its stdout + log.txt handlers
-    logging.info(f"Iteration {task.iteration}: {task_text}spatial loss {text}")
+    logging.info(f"Iteration {task.iteration}: " + "; ".join(parts))
     writer = _tensorboard_writer(task)
     if writer is not None:
         for key, value in values.items():
             writer.add_scalar(f"Spatial_Loss/{key}", value, global_step=task.iteration)
+        for key, value in penalties.items():
+            writer.add_scalar(f"Topography_Penalty/{key}", value, global_step=task.iteration)
         if task_loss is not None:
             writer.add_scalar("Task_Loss", float(task_loss), global_step=task.iteration)
 

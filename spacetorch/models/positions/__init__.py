@@ -22,6 +22,7 @@ from spacetorch.models.positions.retinotopy import (
     positions_for_layers,
     retinotopic_layer,
 )
+from spacetorch.models.positions.tiled import sheet_shape, tiled_coordinates, tiled_positions
 
 __all__ = [
     "AREAS",
@@ -36,6 +37,9 @@ __all__ = [
     "check_output_dir",
     "positions_for_layers",
     "retinotopic_layer",
+    "sheet_shape",
+    "tiled_coordinates",
+    "tiled_positions",
 ]
 
 # The positions of a registered model are made on the model side (spacetorch.models.sheets),
