@@ -13,12 +13,13 @@ POSITIONS := positions/resnet18_retinotopic_init
 DEMO_IMAGES := data/demo_images
 DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 
-.PHONY: help run run-simclr v1-figure map-comparison positions test test-fast docs bench gpu-wheels env clean
+.PHONY: help run run-simclr v1-figure map-comparison methods-comparison positions test test-fast docs bench gpu-wheels env clean
 
 help:
 	@echo "make run        the map demo on CPU (~8 min): alpha = 0 model, swapopt, the TDANN ($(MAP_CONFIG))"
 	@echo "make v1-figure  orientation map, smoothness and pinwheels of the model make run trained"
 	@echo "make map-comparison  alpha 0 vs 5 vs 15 over seeds, on swapopt and retinotopic positions (~65 min)"
+	@echo "make methods-comparison  TDANN, TopoLoss, lateral, local sheets and the SOM, 2 seeds, on one bench"
 	@echo "make run-simclr train the SimCLR TDANN demo ($(DEMO_CONFIG)) on CPU"
 	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
 	@echo "make test       lint, type-check and run every test (what CI runs)"
@@ -86,6 +87,13 @@ map-comparison: $(SWAPPED_112)/version.txt $(DEMO_IMAGES)/train
 		--alpha-layers layer2_0,layer2_1 --seeds 0 1 2 $(MAP_GRATINGS) --out comparisons/map_demo_swapopt
 	$(BIN)/python scripts/compare_alpha.py --config $(MAP_CONFIG) --positions $(POSITIONS_112) --alphas 15 \
 		--alpha-layers layer2_0,layer2_1 --seeds 0 1 $(MAP_GRATINGS) --out comparisons/map_demo_retinotopic
+
+# the documented methods comparison (docs/methods.md): none, TDANN, TopoLoss, lateral connections and
+# locally connected sheets on layer2, seeds 0-1, 8 epochs each, and the V1 SOM
+methods-comparison: $(SWAPPED_112)/version.txt $(DEMO_IMAGES)/train
+	$(BIN)/python scripts/compare_methods.py --config $(MAP_CONFIG) --positions $(SWAPPED_112) \
+		--methods none tdann=15 topoloss=5 lateral=0.5 local=5 --layers layer2.0,layer2.1 --seeds 0 1 $(MAP_GRATINGS) \
+		--override config.OPTIMIZER.num_epochs=8 --som --out comparisons/methods_demo
 
 # the SimCLR TDANN demo (the headline model at 224 px for a few CPU minutes; no map at this scale)
 run-simclr: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train

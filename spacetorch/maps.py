@@ -30,7 +30,7 @@ from spacetorch.models.receptive_field import RECEPTIVE_FIELD, border_units
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.stimuli import SineGratings
 
-__all__ = ["MapMeasurement", "kept_units", "measure_orientation_map"]
+__all__ = ["MapMeasurement", "kept_units", "measure_orientation_map", "posthoc_spatial_loss"]
 
 
 @dataclass
@@ -154,6 +154,21 @@ def measure_orientation_map(
     except ValueError as err:  # analyze_orientation_map's one refusal: no selective unit
         return MapMeasurement(layer, gratings.size, keep, left_out, None, str(err))
     return MapMeasurement(layer, gratings.size, keep, left_out, result)
+
+
+@torch.no_grad()
+def posthoc_spatial_loss(responses: torch.Tensor, positions: Any, count: int, device: str | torch.device | None = None) -> float:
+    """A layer's spatial loss on recorded responses ``(S, N)``: the mean over the first ``count``
+    neighborhoods of its positions (a :class:`LayerPositions`)."""
+    from spacetorch.losses import spatial_loss
+
+    hoods = torch.as_tensor(positions.neighborhood_indices)[:count].to(device)
+    features = responses.to(device)
+    coords = torch.as_tensor(positions.coordinates, dtype=torch.float32).to(device)
+    total = 0.0
+    for chunk in torch.split(hoods, 64):
+        total += float(spatial_loss(features, coords, chunk)) * len(chunk)
+    return total / len(hoods)
 
 
 def orientation_map_image(model: TopographicModel, layer: str, gratings: SineGratings, *, title: str) -> np.ndarray:

@@ -183,6 +183,18 @@ def swapopt_figure(before: OrientationMap, after: OrientationMap, *, title: str)
     return fig
 
 
+def _map_row(fig: Any, panels: list[tuple[str, OrientationMap | None]], *, selective: str) -> None:
+    """One orientation map per ``(title, map)`` side by side in ``fig``; the title gets ``selective``
+    with the selective units' count; a missing map says there is no orientation-selective unit."""
+    for ax, (title, result) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels, strict=True):
+        if result is None:
+            ax.text(0.5, 0.5, "no orientation-selective unit", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(title)
+            ax.set_axis_off()
+            continue
+        _orientation_panel(ax, result.coordinates, result.selective_preferred, title + selective.format(int(result.selective.sum())))
+
+
 def comparison_figure(rows: list[dict[str, Any]], maps: dict[float, OrientationMap | None], *, layer: str) -> Figure:
     """An alpha comparison: the orientation map of each alpha (first seed), the post-hoc spatial
     loss of every layer and the map's smoothness per alpha, each seed a point, the mean a line.
@@ -196,15 +208,7 @@ def comparison_figure(rows: list[dict[str, Any]], maps: dict[float, OrientationM
     alphas = sorted(maps)
     fig = _figure(max(4.2 * len(alphas), 10.0), 9.0)
     top, bottom = fig.subfigures(2, 1)  # type: ignore[misc]  # matplotlib types one subfigure or an array
-    for ax, alpha in zip(np.atleast_1d(top.subplots(1, len(alphas))), alphas, strict=True):
-        result = maps[alpha]
-        if result is None:
-            ax.text(0.5, 0.5, "no orientation-selective unit", ha="center", va="center", transform=ax.transAxes)
-            ax.set_title(f"alpha {alpha:g}: {layer}")
-            ax.set_axis_off()
-            continue
-        _orientation_panel(ax, result.coordinates, result.selective_preferred,
-                           f"alpha {alpha:g}: {layer} ({int(result.selective.sum())} selective)")
+    _map_row(top, [(f"alpha {alpha:g}: {layer}", maps[alpha]) for alpha in alphas], selective=" ({} selective)")
     left, right = bottom.subplots(1, 2)
     layers = list(rows[0]["sl"])
     colours = {alpha: f"C{i}" for i, alpha in enumerate(alphas)}
@@ -229,6 +233,43 @@ def comparison_figure(rows: list[dict[str, Any]], maps: dict[float, OrientationM
     right.set_ylabel(f"{layer} smoothness")
     right.set_title("smoothness (points: seeds, bar: mean)")
     right.legend(fontsize="small")
+    return fig
+
+
+def methods_figure(rows: list[dict[str, Any]], maps: dict[str, OrientationMap | None], *, layer: str) -> Figure:
+    """A methods comparison: the orientation map of each method on its sheet (first seed), then
+    the map's smoothness (and the shuffled map's), the selective fraction, the post-hoc spatial
+    loss of ``layer`` on that sheet and the final task loss, each seed a point, the mean a bar.
+
+    Args:
+        rows: one per run and sheet, with ``method``, ``sheet``, ``seed``, ``sl``, ``smoothness``,
+            ``shuffled_smoothness``, ``selective_fraction`` and ``task_loss``.
+        maps: ``"method (sheet)"`` -> the map of its first seed (None: no selective unit).
+    """
+    labels = list(maps)
+    fig = _figure(max(3.6 * len(labels), 12.0), 9.5)
+    top, bottom = fig.subfigures(2, 1)  # type: ignore[misc]  # matplotlib types one subfigure or an array
+    _map_row(top, [(label, maps[label]) for label in labels], selective="\n{} selective")
+    panels = bottom.subplots(1, 4)
+    metrics = [
+        ("smoothness", f"{layer} smoothness (x: shuffled map)"),
+        ("selective_fraction", "orientation-selective fraction"),
+        ("sl", f"{layer} spatial loss (post hoc)"),
+        ("task_loss", "final task loss"),
+    ]
+    for ax, (key, title) in zip(panels, metrics, strict=True):
+        for i, label in enumerate(labels):
+            runs = [row for row in rows if f"{row['method']} ({row['sheet']})" == label]
+            values = np.array([row["sl"].get(layer, np.nan) if key == "sl" else row[key] for row in runs], dtype=np.float64)
+            ax.plot([i] * len(values), values, "o", color=f"C{i % 10}", alpha=0.7)
+            if np.isfinite(values).any():
+                ax.plot([i], [np.nanmean(values)], "_", color="k", markersize=20)
+            if key == "smoothness":
+                shuffled = [row["shuffled_smoothness"] for row in runs]
+                ax.plot([i] * len(shuffled), shuffled, "x", color="0.55")
+        ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize="small")
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_title(title, fontsize="small")
     return fig
 
 

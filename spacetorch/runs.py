@@ -10,7 +10,9 @@ and reading a run in progress gives the curves so far.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,3 +94,14 @@ def read_curves(run: str | os.PathLike[str], name: str | None = None) -> Curves:
             "(HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=true) nor a stdout.json with losses"
         )
     return curves
+
+
+#: a task loss line of ``custom_train_step``'s log
+TASK_LOSS = re.compile(r"Iteration \d+: task loss (\S+?);")
+
+
+def final_task_loss(log: Path, last: int = 5) -> float:
+    """The mean of the last ``last`` task losses a run logged (``Iteration N: task loss X``, written
+    by ``custom_train_step`` every LOG_FREQUENCY iterations); NaN if it logged none."""
+    values = TASK_LOSS.findall(log.read_text(errors="replace")) if log.is_file() else []
+    return sum(map(float, values[-last:])) / len(values[-last:]) if values else math.nan

@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import math
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +31,6 @@ from spacetorch.cli._signals import exit_on_interrupt
 
 #: the training command (``spacetorch train``'s own process: its ranks get VISSL's registrations)
 TRAIN = [sys.executable, "-m", "spacetorch.cli.train"]
-TASK_LOSS = re.compile(r"Iteration \d+: task loss (\S+?);")
 
 
 def _training_arguments(recorded: list[str]) -> list[str]:
@@ -146,27 +144,11 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
     checkpoints: dict[tuple[float, int], Path] = {}
     for alpha, seed in tqdm(runs, desc="training", unit="run", disable=args.quiet):
         folder = args.out / "runs" / _run_name(alpha, seed, args.alpha_layers)
-        folder.mkdir(parents=True, exist_ok=True)
-        train_args = [f"config={args.config}", "--alpha", f"{alpha:g}", f"config.SEED_VALUE={seed}",
-                      f"config.CHECKPOINT.DIR={folder.resolve()}", *_overrides(args)]
-        if args.alpha_layers is not None:
-            train_args += ["--alpha-layers", ",".join(args.alpha_layers)]
-        if args.gpus is not None:
-            train_args += ["--gpus", args.gpus]
-        recorded = folder / "command.json"  # a run folder is reused only for the same training arguments
-        if recorded.is_file() and _training_arguments(json.loads(recorded.read_text())) != train_args:
-            fail(parser.prog, f"{folder} holds a run of another command (other --positions, --init, --override or config?); "
-                 "give this comparison its own --out, or delete that folder")
-        recorded.write_text(json.dumps(train_args, indent=1) + "\n")
-        with open(folder / "train.out", "w") as log:
-            code = subprocess.run([*TRAIN, *train_args], stdout=log, stderr=subprocess.STDOUT).returncode
-        finals = sorted(folder.glob("model_final_checkpoint_phase*.torch"), key=lambda p: int(p.stem.rsplit("phase", 1)[1]))
-        if code != 0 or not finals:
-            tail = (folder / "train.out").read_text()[-2000:]
-            print(f"{parser.prog}: error: train.py failed for alpha {alpha:g}, seed {seed} (exit {code}); "
-                  f"its output is in {folder / 'train.out'}:\n{tail}", file=sys.stderr)
+        layers = ["--alpha-layers", ",".join(args.alpha_layers)] if args.alpha_layers is not None else []
+        final = train_run(parser.prog, folder, args, seed, ["--alpha", f"{alpha:g}"], layers, f"alpha {alpha:g}, seed {seed}")
+        if final is None:
             return 1
-        checkpoints[(alpha, seed)] = finals[-1]
+        checkpoints[(alpha, seed)] = final
     rows, maps = _measure(args, checkpoints)
     _write(args.out, rows, maps, args.layer, args.alpha_layers)
     for row in rows:
@@ -177,10 +159,39 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
     return 0
 
 
+def train_run(
+    prog: str, folder: Path, args: argparse.Namespace, seed: int, first: list[str], last: list[str], what: str
+) -> Path | None:
+    """Train ``args.config`` with ``seed`` into ``folder`` through train.py (its own process), with
+    ``first`` arguments before the seed and ``last`` after ``--override``, or reuse the run already
+    there; the final checkpoint, or None (with the log's tail printed) when training failed.  A
+    folder holding a run of other arguments stops the command."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train_args = [f"config={args.config}", *first, f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}",
+                  *_overrides(args), *last]
+    if args.gpus is not None:
+        train_args += ["--gpus", args.gpus]
+    recorded = folder / "command.json"  # a run folder is reused only for the same training arguments
+    if recorded.is_file() and _training_arguments(json.loads(recorded.read_text())) != train_args:
+        fail(prog, f"{folder} holds a run of another command (other --positions, --init, --override or config?); "
+             "give this comparison its own --out, or delete that folder")
+    recorded.write_text(json.dumps(train_args, indent=1) + "\n")
+    with open(folder / "train.out", "w") as log:
+        code = subprocess.run([*TRAIN, *train_args], stdout=log, stderr=subprocess.STDOUT).returncode
+    finals = sorted(folder.glob("model_final_checkpoint_phase*.torch"), key=lambda p: int(p.stem.rsplit("phase", 1)[1]))
+    if code != 0 or not finals:
+        tail = (folder / "train.out").read_text()[-2000:]
+        print(f"{prog}: error: train.py failed for {what} (exit {code}); its output is in {folder / 'train.out'}:\n{tail}",
+              file=sys.stderr)
+        return None
+    return finals[-1]
+
+
 def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path]) -> tuple[list[dict[str, Any]], dict[float, Any]]:
     """Every checkpoint's post-hoc SL per layer and its map statistics; the first seed's map per alpha."""
-    from spacetorch.maps import measure_orientation_map
+    from spacetorch.maps import measure_orientation_map, posthoc_spatial_loss
     from spacetorch.models.topographic import TopographicModel
+    from spacetorch.runs import final_task_loss
     from spacetorch.vissl.config import compose
 
     arch, position_dir = _arch_and_positions(compose([f"config={args.config}", *_overrides(args)]))
@@ -191,7 +202,7 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
     for (alpha, seed), checkpoint in checkpoints.items():
         model = TopographicModel.from_checkpoint(checkpoint, position_dir, arch)
         recorded = model.responses(gratings, batch_size=args.batch_size, device=device, progress=False)
-        sl = {name: _posthoc_sl(r, model.positions[name], args.neighborhoods, device) for name, (r, _) in recorded.items()}
+        sl = {name: posthoc_spatial_loss(r, model.positions[name], args.neighborhoods, device) for name, (r, _) in recorded.items()}
         measured = measure_orientation_map(
             model, args.layer, gratings, exclude_border=args.exclude_border, responses=recorded[args.layer]
         )
@@ -200,13 +211,6 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
         if maps.get(alpha) is None:
             maps[alpha] = measured.map
     return rows, maps
-
-
-def final_task_loss(log: Path, last: int = 5) -> float:
-    """The mean of the last ``last`` task losses a run logged (``Iteration N: task loss X``, written
-    by ``custom_train_step`` every LOG_FREQUENCY iterations); NaN if it logged none."""
-    values = TASK_LOSS.findall(log.read_text(errors="replace")) if log.is_file() else []
-    return sum(map(float, values[-last:])) / len(values[-last:]) if values else math.nan
 
 
 def _arch_and_positions(cfg: Any) -> tuple[str, str]:
@@ -231,21 +235,6 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         extra += [f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={args.init.resolve()}",
                   "config.MODEL.WEIGHTS_INIT.STATE_DICT_KEY_NAME=classy_state_dict"]
     return extra
-
-
-def _posthoc_sl(responses: Any, positions: Any, count: int, device: str) -> float:
-    """Mean spatial loss over the first ``count`` neighborhoods, on the stimuli's responses."""
-    import torch
-
-    from spacetorch.losses import spatial_loss
-
-    hoods = torch.as_tensor(positions.neighborhood_indices)[:count].to(device)
-    features = responses.to(device)
-    coords = torch.as_tensor(positions.coordinates, dtype=torch.float32).to(device)
-    total = 0.0
-    for chunk in torch.split(hoods, 64):
-        total += float(spatial_loss(features, coords, chunk)) * len(chunk)
-    return total / len(hoods)
 
 
 def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str, alpha_layers: list[str] | None) -> None:

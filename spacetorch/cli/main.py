@@ -42,6 +42,8 @@ COMMANDS: dict[str, Command] = {
     "som": Command("som", "the paper's self-organising map baselines (V1, VTC), drawn as a network's maps", "scripts/som.py"),
     "compare-alpha": Command("compare_alpha", "train alpha = 0 and alpha > 0 over seeds and compare their maps",
                              "scripts/compare_alpha.py"),
+    "compare-methods": Command("compare_methods", "train several topography methods (TDANN, TopoLoss, lateral, local) the same way and compare their maps",
+                               "scripts/compare_methods.py"),
     "demo-data": Command("make_demo_dataset", "write the demo image set (photographs or dead leaves), no download",
                          "scripts/make_demo_dataset.py"),
     "convert-data": Command("convert_data", "a dataset in another layout (Tiny-ImageNet val, MNIST, Fashion-MNIST, CIFAR-10) as an ImageFolder",

@@ -125,7 +125,7 @@ def test_arguments_are_checked_before_any_run(small_positions: Path, tmp_path: P
 
 
 def test_final_task_loss_is_the_mean_of_the_last_logged_values(tmp_path: Path) -> None:
-    from spacetorch.cli.compare_alpha import final_task_loss
+    from spacetorch.runs import final_task_loss
 
     log = tmp_path / "log.txt"
     lines = [f"INFO 2026 train_step.py: 137: Iteration {i}: task loss {v:.4f}; spatial loss layer1_0 0.5000"

@@ -1,0 +1,430 @@
+"""Several ways to make a topographic network, trained the same way and measured the same way."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    add_border_argument,
+    add_grating_arguments,
+    bounded,
+    device_of,
+    examples,
+    fail,
+    gratings_of,
+    layer_keys,
+    output_folder,
+    program,
+    seed_value,
+)
+from spacetorch.cli._signals import exit_on_interrupt
+
+#: what ``--methods`` takes besides the registered methods: the same training with none
+BASELINE = "none"
+
+
+def method_choice(text: str) -> tuple[str, float | None]:
+    """``--methods`` items: ``NAME`` or ``NAME=WEIGHT``."""
+    name, _, weight = text.partition("=")
+    if not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME or NAME=WEIGHT")
+    if not weight:
+        return name, None
+    try:
+        value = float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the weight {weight!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the weight must be a finite number >= 0")
+    return name, value
+
+
+def method_param(text: str) -> tuple[str, str, float]:
+    """``--param METHOD.KEY=VALUE`` (a number)."""
+    target, _, value = text.partition("=")
+    method, _, key = target.partition(".")
+    if not (method and key and value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected METHOD.KEY=VALUE, e.g. topoloss.factor=4")
+    try:
+        return method, key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number") from None
+
+
+def given_model(text: str) -> tuple[str, str, Path]:
+    """``--given LABEL=KIND:PATH``."""
+    from spacetorch.methods.published import KINDS
+
+    label, _, rest = text.partition("=")
+    kind, _, path = rest.partition(":")
+    if not (label and kind and path):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=KIND:PATH, e.g. topo10=toponets:resnet18_tau_10.0.pt")
+    if kind not in KINDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: unknown layout {kind!r}; known: {', '.join(KINDS)}")
+    return label, kind, Path(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=program("compare_methods.py"),
+        description=(
+            "Train CONFIG once per topography method and seed through train.py (same data, steps and schedule; "
+            "the baseline 'none' trains with no topography term at all), then measure every final checkpoint on "
+            "the same sine gratings, each on the sheet its method implies (the TDANN's retinotopic positions, or "
+            "the tiled channel grid of TopoLoss, lateral connections and locally connected sheets; the baseline on "
+            "both): the post-hoc spatial loss of every layer, and for --layer the orientation-selective fraction, "
+            "the map's smoothness against the shuffled map and the pinwheel density; with --som, the V1 SOM is "
+            "measured on the same gratings. Writes OUT/results.json, OUT/results.csv and OUT/comparison.png (the "
+            "maps side by side, every metric with each seed a point). Runs already trained in OUT/runs/ are "
+            "measured again, not retrained. Methods: spacetorch.methods.list_methods()."
+        ),
+        epilog=examples(
+            "spacetorch compare-methods --config demo_cpu_supervised_spatial_resnet18 --positions positions/resnet18_112px \\",
+            "    --methods none tdann=15 topoloss=1 lateral=0.5 local=1 --layers layer2.0,layer2.1 --seeds 0 1 \\",
+            "    --image-size 112 --som --out comparisons/methods",
+        ),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--config", default="demo_cpu_supervised_spatial_resnet18",
+                        help="the config to train (config=NAME): a spatial trunk with custom_train_step")
+    parser.add_argument(
+        "--methods", type=method_choice, nargs="*", metavar="NAME[=WEIGHT]",
+        default=[(BASELINE, None), ("tdann", None), ("topoloss", 1.0), ("lateral", 0.5), ("local", 1.0)],
+        help="the methods and their weights ('none': the baseline; tdann without a weight keeps the config's "
+        "layer weights on --layers)",
+    )
+    parser.add_argument("--layers", type=layer_keys, default=["layer2.0", "layer2.1"], metavar="LAYER,LAYER...",
+                        help="the layers every method acts on (module names or layer_weights keys)")
+    parser.add_argument("--given", type=given_model, action="append", default=[], metavar="LABEL=KIND:PATH",
+                        help="also measure a published model of the config's architecture, not trained here: KIND "
+                        "toponets (a TopoNets ResNet state dict, on the tiled sheet) or torchvision (a plain state dict, "
+                        "on both sheets) (repeatable)")
+    parser.add_argument("--param", type=method_param, action="append", default=[], metavar="METHOD.KEY=VALUE",
+                        help="a method's own setting, e.g. topoloss.factor=4 or lateral.sigma=2 (repeatable)")
+    parser.add_argument("--seeds", type=seed_value, nargs="+", default=[0, 1], help="config.SEED_VALUE of each run")
+    parser.add_argument("--out", type=output_folder, default=Path("comparisons/methods"), help="results and runs folder")
+    parser.add_argument("--override", action="append", default=[], metavar="config.KEY=VALUE",
+                        help="passed to every train.py run (repeatable)")
+    parser.add_argument("--positions", type=Path, default=None, metavar="DIR",
+                        help="the retinotopic position set (trained with by tdann, and the template of the tiled sheets) "
+                        "[default: the config's TRUNK_PARAMS.position_dir]")
+    parser.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                        help="start every run from this VISSL checkpoint instead of random weights (not with 'local', "
+                        "whose conv2 has another shape)")
+    parser.add_argument("--gpus", default=None, help="passed to train.py")
+    parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
+    add_grating_arguments(parser, image_size=None)
+    add_border_argument(parser)
+    parser.add_argument("--neighborhoods", type=bounded(1, 1_000_000, "neighborhoods"), default=2000,
+                        help="neighborhoods per layer for the post-hoc spatial loss")
+    parser.add_argument("--wiring", type=layer_keys, default=None, metavar="SOURCE,TARGET",
+                        help="also the wiring length from SOURCE to TARGET (e.g. layer2.0,layer2.1) on --wiring-stimuli of the "
+                        "gratings, against the source shuffled (its fibre search takes seconds per stimulus and sheet)")
+    parser.add_argument("--wiring-stimuli", type=bounded(1, 10_000, "--wiring-stimuli"), default=8,
+                        help="gratings (spread over the set) the wiring length is measured on")
+    parser.add_argument("--categories", type=Path, default=None, metavar="DIR",
+                        help="also the category maps of --category-layer on this image folder (one sub-folder per category)")
+    parser.add_argument("--category-layer", default=None,
+                        help="the layer whose category maps are measured [default: the last layer with positions]")
+    parser.add_argument("--som", action="store_true", help="also measure the V1 self-organising map on the same gratings")
+    parser.add_argument("--som-edge", type=bounded(4, 1024, "--som-edge"), default=64, help="the SOM's side, nodes")
+    parser.add_argument("--som-iterations", type=bounded(1, 10**8, "--som-iterations"), default=200_000,
+                        help="the SOM's training steps")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.alpha_layers = None  # compare_alpha's checks read it
+    from spacetorch.cli._arguments import check_outputs
+    from spacetorch.cli.compare_alpha import _check
+
+    given = {f"--given {label}": path for label, _, path in args.given}
+    check_outputs(parser.prog, "--out", args.out,
+                  {"--positions": args.positions, "--init": args.init, "--categories": args.categories, **given},
+                  ["results.json", "results.csv", "comparison.png"])
+    if args.wiring is not None and len(args.wiring) != 2:
+        fail(parser.prog, f"--wiring: expected SOURCE,TARGET (two layers), got {args.wiring}")
+    if args.categories is not None and not args.categories.is_dir():
+        fail(parser.prog, f"--categories: {args.categories} is not a folder")
+    missing = [f"--given {label}: {path} is not a file" for label, _, path in args.given if not path.is_file()]
+    if missing:
+        fail(parser.prog, missing[0])
+    if not args.methods and not args.given and not args.som:
+        fail(parser.prog, "nothing to compare: give --methods, --given or --som")
+    try:
+        entries = _methods(args)
+        labels = [e.label for e in entries] + [label for label, _, _ in args.given] + (["V1 SOM"] if args.som else [])
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(f"the labels {repeated} name two things; give each --given its own label")
+        _check(args)
+        _check_methods(args, entries)
+    except (ValueError, KeyError, OSError) as err:
+        fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
+    with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
+        return _compare(parser, args, entries)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ``--methods`` item: its label, the method (None for the baseline) and whether a
+    weight was given."""
+
+    label: str
+    method: Any
+    weighted: bool
+
+    @property
+    def name(self) -> str:
+        return BASELINE if self.method is None else str(self.method.name)
+
+    def sheets(self) -> list[str]:
+        """The sheets its runs are measured on (the baseline: both)."""
+        return ["retinotopic", "tiled"] if self.method is None else [self.method.sheet]
+
+
+def _methods(args: argparse.Namespace) -> list[Entry]:
+    """The ``--methods`` entries with ``--param`` applied; bad names and settings raise ValueError
+    naming them."""
+    from spacetorch.methods import UnknownMethodError, list_methods, method_from_spec
+
+    params: dict[str, dict[str, float]] = {}
+    for method, key, value in args.param:
+        params.setdefault(method, {})[key] = value
+    stray = sorted(set(params) - {name for name, _ in args.methods})
+    if stray:
+        raise ValueError(f"--param names method(s) {stray} that --methods does not run")
+    entries: list[Entry] = []
+    for name, weight in args.methods:
+        label = name if weight is None else f"{name}={weight:g}"
+        if label in [e.label for e in entries]:
+            raise ValueError(f"--methods: {label} is named twice")
+        if name == BASELINE:
+            if weight is not None:
+                raise ValueError("--methods: the baseline 'none' takes no weight")
+            entries.append(Entry(label, None, False))
+            continue
+        spec: dict[str, Any] = {"method": name, "layers": list(args.layers), **params.get(name, {})}
+        if weight is not None:
+            spec["weight"] = weight
+        try:
+            entries.append(Entry(label, method_from_spec(spec), weight is not None))
+        except UnknownMethodError:
+            raise ValueError(f"--methods: no method {name!r}; known: {', '.join([BASELINE, *list_methods()])}") from None
+        except ValueError as err:
+            raise ValueError(f"--methods {label}: {err}") from None
+    if args.init is not None and any(e.name == "local" for e in entries):
+        raise ValueError("--init cannot start a 'local' run: its locally connected conv2 has no counterpart in the checkpoint")
+    return entries
+
+
+def _check_methods(args: argparse.Namespace, entries: list[Entry]) -> None:
+    """Each method fits the config's model at the gratings' size, and the tiled sheets can be made."""
+    import torch
+
+    from spacetorch.models import create_model
+    from spacetorch.models.positions import NetworkPositions, tiled_positions
+
+    arch, position_dir, size = _setting(args)
+    retinotopic = NetworkPositions.load_from_dir(position_dir)
+    layers = list(retinotopic.layer_positions)
+    for flag, names in (("--wiring", args.wiring or []), ("--category-layer", [args.category_layer] if args.category_layer else [])):
+        unknown = [name for name in names if name not in layers]
+        if unknown:
+            raise ValueError(f"{flag}: {unknown} have no positions in {position_dir}; layers: {layers}")
+    for entry in entries:
+        if entry.method is not None:
+            with torch.device("meta"):
+                try:
+                    entry.method.prepare(create_model(arch, headless=True), size)
+                except ValueError as err:
+                    raise ValueError(f"--methods {entry.label}: {err}") from None
+    if any("tiled" in e.sheets() for e in entries):
+        tiled_positions(retinotopic, 10)
+    if args.given:  # a file that cannot be read is named now, not after hours of training
+        from spacetorch.methods.published import load_published
+        from spacetorch.models.checkpoints import CheckpointError
+
+        for label, kind, path in args.given:
+            try:
+                load_published(path, arch, kind)
+            except CheckpointError as err:
+                raise ValueError(f"--given {label}: {err}") from None
+
+
+def _setting(args: argparse.Namespace) -> tuple[str, str, int]:
+    """The config's model, its retinotopic position set and the gratings' size."""
+    from spacetorch.cli.compare_alpha import _arch_and_positions, _input_size, _overrides
+    from spacetorch.vissl.config import compose
+
+    arch, position_dir = _arch_and_positions(compose([f"config={args.config}", *_overrides(args)]))
+    return arch, position_dir, gratings_of(args, _input_size(arch)).size
+
+
+def _hydra(value: Any) -> str:
+    """A value in Hydra's override grammar (unquoted names, lists, dicts)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{_hydra(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_hydra(item) for item in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _training_arguments(entry: Entry, size: int) -> tuple[list[str], list[str]]:
+    """train.py arguments of one method: before the seed, and after the overrides."""
+    from spacetorch.models.layers import vissl_key
+
+    if entry.method is None:
+        return ["--alpha", "0"], []
+    if entry.name == "tdann":  # the spatial loss itself; without a weight, the config's layer weights
+        if not entry.weighted:
+            return [], []
+        return ["--alpha", f"{entry.method.weight:g}"], ["--alpha-layers", ",".join(vissl_key(n) for n in entry.method.layers)]
+    spec = _hydra({**entry.method.spec(), "image_size": size})
+    return ["--alpha", "0"], [f"++config.MODEL.TRUNK.TRUNK_PARAMS.topography={spec}"]
+
+
+def _run_name(entry: Entry, seed: int) -> str:
+    return f"{entry.label.replace('=', '')}_seed{seed}"
+
+
+def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries: list[Entry]) -> int:
+    import time
+
+    from tqdm.auto import tqdm
+
+    from spacetorch.cli.compare_alpha import train_run
+
+    arch, position_dir, size = _setting(args)
+    runs = [(entry, seed) for entry in entries for seed in args.seeds]
+    checkpoints: dict[tuple[str, int], Path] = {}
+    seconds: dict[tuple[str, int], float] = {}
+    for entry, seed in tqdm(runs, desc="training", unit="run", disable=args.quiet):
+        first, last = _training_arguments(entry, size)
+        folder = args.out / "runs" / _run_name(entry, seed)
+        timing = folder / "train_seconds.txt"  # the wall time of the training itself, kept for later measurements
+        trained_before = any(folder.glob("model_final_checkpoint_phase*.torch")) and timing.is_file()
+        start = time.perf_counter()
+        final = train_run(parser.prog, folder, args, seed, first, last, f"{entry.label}, seed {seed}")
+        if final is None:
+            return 1
+        if not trained_before:
+            timing.write_text(f"{time.perf_counter() - start:.1f}\n")
+        checkpoints[(entry.label, seed)] = final
+        seconds[(entry.label, seed)] = float(timing.read_text())
+    from spacetorch.models.checkpoints import CheckpointError
+
+    try:
+        rows, maps = _measure(args, entries, checkpoints, arch, position_dir)
+    except CheckpointError as err:
+        fail(parser.prog, str(err))
+    for row in rows:
+        row["train_seconds"] = seconds.get((row["method"], row["seed"]), math.nan)  # NaN: not trained here
+    _write(args.out, rows, maps, args.layer)
+    for row in rows:
+        sl = row["sl"].get(args.layer, math.nan)
+        seed = "given" if row["seed"] is None else f"seed {row['seed']}"
+        print(f"{row['method']} ({row['sheet']}) {seed}: task loss {row['task_loss']:.3f}, {args.layer} SL {sl:.4f}, "
+              f"{row['selective_fraction']:.1%} selective, smoothness {row['smoothness']:.3f} "
+              f"(shuffled {row['shuffled_smoothness']:.3f}), pinwheel density {row['pinwheel_density']:.2f}")
+    print(f"wrote {args.out / 'results.json'}, {args.out / 'results.csv'} and {args.out / 'comparison.png'}")
+    return 0
+
+
+def _measure(
+    args: argparse.Namespace, entries: list[Entry], checkpoints: dict[tuple[str, int], Path], arch: str, position_dir: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every run measured on its sheet(s); the first seed's map per (method, sheet)."""
+    from spacetorch.methods.bench import load_trunk, measure, measure_som, sheet_positions
+    from spacetorch.models import model_info
+    from spacetorch.models.positions import NetworkPositions
+    from spacetorch.models.topographic import TopographicModel
+    from spacetorch.runs import final_task_loss
+
+    info = model_info(arch)
+    gratings = gratings_of(args, info.input_size)
+    device = device_of(args)
+    retinotopic = NetworkPositions.load_from_dir(position_dir)
+    extra: dict[str, Any] = {"wiring": tuple(args.wiring) if args.wiring else None, "wiring_stimuli": args.wiring_stimuli}
+    if args.categories is not None:
+        from spacetorch.stimuli import ImageFolderStimuli
+
+        extra["categories"] = ImageFolderStimuli(args.categories, size=gratings.size)
+        extra["category_layer"] = args.category_layer or list(retinotopic.layer_positions)[-1]
+    sheets: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    maps: dict[str, Any] = {}
+
+    def on_sheets(trunk: Any, names: list[str], row: dict[str, Any]) -> None:
+        """Measure ``trunk`` on each sheet of ``names``; a row per sheet, the first map per label and sheet."""
+        for sheet in names:
+            if sheet not in sheets:
+                sheets[sheet] = sheet_positions(retinotopic, sheet, args.neighborhoods)
+            model = TopographicModel(trunk, sheets[sheet], mean=info.mean, std=info.std)
+            stats, measured = measure(model, args.layer, gratings, exclude_border=args.exclude_border,
+                                      neighborhoods=args.neighborhoods, batch_size=args.batch_size, device=device, **extra)
+            rows.append({**row, "sheet": sheet, **stats})
+            key = f"{row['method']} ({sheet})"
+            if maps.get(key) is None:
+                maps[key] = measured.map
+
+    for entry in entries:
+        for seed in args.seeds:
+            checkpoint = checkpoints[(entry.label, seed)]
+            on_sheets(load_trunk(checkpoint, arch, entry.method, gratings.size), entry.sheets(), {
+                "method": entry.label, "seed": seed, "checkpoint": str(checkpoint),
+                "spec": entry.method.spec() if entry.method is not None else None,
+                "task_loss": final_task_loss(checkpoint.parent / "log.txt"),
+            })
+    if args.given:
+        from spacetorch.methods.published import KINDS, load_published
+
+        for label, kind, path in args.given:
+            on_sheets(load_published(path, arch, kind), KINDS[kind], {
+                "method": label, "seed": None, "checkpoint": str(path), "spec": {"given": kind}, "task_loss": math.nan,
+            })
+    if args.som:
+        for seed in args.seeds:
+            measured = measure_som(gratings, edge=args.som_edge, iterations=args.som_iterations, seed=seed)
+            rows.append({"method": "V1 SOM", "sheet": "som", "seed": seed, "checkpoint": None, "spec": None,
+                         "task_loss": math.nan, "sl": {}, **measured.statistics()})
+            if maps.get("V1 SOM (som)") is None:
+                maps["V1 SOM (som)"] = measured.map
+    return rows, maps
+
+
+def _write(out: Path, rows: list[dict[str, Any]], maps: dict[str, Any], layer: str) -> None:
+    from spacetorch._files import atomic_write, record_results
+    from spacetorch.plots import methods_figure, save_figure
+
+    text = json.dumps({"layer": layer, "runs": rows}, indent=1, default=float)
+    layers = sorted({name for row in rows for name in row["sl"]}, key=[n for row in rows for n in row["sl"]].index)
+    fields = ["method", "sheet", "seed", "task_loss", "train_seconds", "selective_fraction", "smoothness", "shuffled_smoothness",
+              "pinwheels", "column_spacing", "pinwheel_density", "units_analysed"] + [f"sl_{name}" for name in layers]
+    fields += [key for key in ("wiring_mm", "wiring_shuffled_mm", "wiring_ratio_shuffled", "category_patches",
+                               "category_patch_area_mm2", "category_selective_fraction") if any(key in row for row in rows)]
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, **{f"sl_{name}": value for name, value in row["sl"].items()}})
+    save_figure(methods_figure(rows, maps, layer=layer), out / "comparison.png")
+    atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
+    atomic_write(out / "results.json", lambda f: f.write(text.encode()))
+    record_results(out, ["results.json", "results.csv", "comparison.png"])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
