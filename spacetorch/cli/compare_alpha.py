@@ -4,11 +4,7 @@ every checkpoint on the same stimuli: does the spatial loss make maps?"""
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +14,7 @@ from spacetorch.cli._arguments import (
     add_border_argument,
     add_grating_arguments,
     bounded,
+    check_outputs,
     device_of,
     examples,
     fail,
@@ -27,16 +24,8 @@ from spacetorch.cli._arguments import (
     program,
     seed_value,
 )
+from spacetorch.cli._comparison import RESULTS, check_setting, composed, input_size, setting, train_run, write_results
 from spacetorch.cli._signals import exit_on_interrupt
-
-#: the training command (``spacetorch train``'s own process: its ranks get VISSL's registrations)
-TRAIN = [sys.executable, "-m", "spacetorch.cli.train"]
-
-
-def _training_arguments(recorded: list[str]) -> list[str]:
-    """The training arguments of a run's ``command.json`` (earlier versions put the path of
-    ``train.py`` first)."""
-    return recorded[1:] if recorded and recorded[0].endswith("train.py") else recorded
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,44 +79,33 @@ def main(argv: list[str] | None = None) -> int:
     alphas = sorted({0.0, *(float(a) for a in args.alphas)})
     if any(not math.isfinite(a) or a < 0 for a in alphas):
         fail(parser.prog, f"--alphas must be finite numbers >= 0, got {args.alphas}")
+    _note_earlier_results(args.out)
+    check_outputs(parser.prog, "--out", args.out, {"--positions": args.positions, "--init": args.init}, RESULTS)
     try:  # everything the measurement needs is checked before the first run
-        _check(args)
+        check_setting(args, args.alpha_layers)
     except (ValueError, KeyError, OSError) as err:
         fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
         return _compare(parser, args, alphas)
 
 
-def _check(args: argparse.Namespace) -> None:
-    """The config, its positions, --init, --layer, the gratings and --neighborhoods, before any
-    training: a wrong one is named now, not after an hour of runs."""
-    import torch
+def _note_earlier_results(out: Path) -> None:
+    """Results an earlier spacetorch wrote into ``out`` before it kept a record of them (a
+    ``results.json`` of this command: it names ``alpha_layers``) are noted as spacetorch's, so
+    that the same command runs again on that folder."""
+    import json
 
-    from spacetorch.maps import kept_units
-    from spacetorch.models import create_model
-    from spacetorch.models.positions import NetworkPositions, PositionsError
-    from spacetorch.models.topographic import TopographicModel
-    from spacetorch.vissl.config import compose, set_alpha
+    from spacetorch._files import RESULTS_RECORD, record_results
 
-    if args.init is not None and not args.init.is_file():
-        raise FileNotFoundError(f"--init {args.init}: no such checkpoint file")
-    if args.positions is not None and not args.positions.is_dir():
-        raise FileNotFoundError(f"--positions {args.positions}: no such position set (a directory)")
-    cfg = compose([f"config={args.config}", *_overrides(args)])
-    if args.alpha_layers is not None:
-        set_alpha(cfg, 1.0, args.alpha_layers)
-    arch, position_dir = _arch_and_positions(cfg)
-    positions = NetworkPositions.load_from_dir(position_dir)
-    if args.layer not in positions.layer_positions:
-        raise ValueError(f"--layer {args.layer}: no positions in {position_dir}; layers: {list(positions.layer_positions)}")
-    gratings = gratings_of(args, _input_size(arch))
-    layer = NetworkPositions({args.layer: positions[args.layer]}, version=positions.version)
-    model = TopographicModel(create_model(arch, headless=True), layer)
+    earlier = out / "results.json"
+    if not earlier.is_file() or (out / RESULTS_RECORD).exists():
+        return
     try:
-        model(torch.zeros(1, 3, gratings.size, gratings.size), [args.layer])
-    except PositionsError as err:
-        raise ValueError(f"{err} (is --image-size {gratings.size} the size {position_dir} was made for?)") from None
-    kept_units(model, args.layer, gratings.size, args.exclude_border)
+        ours = "alpha_layers" in json.loads(earlier.read_text())
+    except (ValueError, OSError, TypeError):
+        return
+    if ours:
+        record_results(out, [name for name in RESULTS if (out / name).is_file()])
 
 
 def _run_name(alpha: float, seed: int, alpha_layers: list[str] | None = None) -> str:
@@ -159,43 +137,14 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: 
     return 0
 
 
-def train_run(
-    prog: str, folder: Path, args: argparse.Namespace, seed: int, first: list[str], last: list[str], what: str
-) -> Path | None:
-    """Train ``args.config`` with ``seed`` into ``folder`` through train.py (its own process), with
-    ``first`` arguments before the seed and ``last`` after ``--override``, or reuse the run already
-    there; the final checkpoint, or None (with the log's tail printed) when training failed.  A
-    folder holding a run of other arguments stops the command."""
-    folder.mkdir(parents=True, exist_ok=True)
-    train_args = [f"config={args.config}", *first, f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}",
-                  *_overrides(args), *last]
-    if args.gpus is not None:
-        train_args += ["--gpus", args.gpus]
-    recorded = folder / "command.json"  # a run folder is reused only for the same training arguments
-    if recorded.is_file() and _training_arguments(json.loads(recorded.read_text())) != train_args:
-        fail(prog, f"{folder} holds a run of another command (other --positions, --init, --override or config?); "
-             "give this comparison its own --out, or delete that folder")
-    recorded.write_text(json.dumps(train_args, indent=1) + "\n")
-    with open(folder / "train.out", "w") as log:
-        code = subprocess.run([*TRAIN, *train_args], stdout=log, stderr=subprocess.STDOUT).returncode
-    finals = sorted(folder.glob("model_final_checkpoint_phase*.torch"), key=lambda p: int(p.stem.rsplit("phase", 1)[1]))
-    if code != 0 or not finals:
-        tail = (folder / "train.out").read_text()[-2000:]
-        print(f"{prog}: error: train.py failed for {what} (exit {code}); its output is in {folder / 'train.out'}:\n{tail}",
-              file=sys.stderr)
-        return None
-    return finals[-1]
-
-
 def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path]) -> tuple[list[dict[str, Any]], dict[float, Any]]:
     """Every checkpoint's post-hoc SL per layer and its map statistics; the first seed's map per alpha."""
     from spacetorch.maps import measure_orientation_map, posthoc_spatial_loss
     from spacetorch.models.topographic import TopographicModel
     from spacetorch.runs import final_task_loss
-    from spacetorch.vissl.config import compose
 
-    arch, position_dir = _arch_and_positions(compose([f"config={args.config}", *_overrides(args)]))
-    gratings = gratings_of(args, _input_size(arch))
+    arch, position_dir = setting(composed(args))
+    gratings = gratings_of(args, input_size(arch))
     device = device_of(args)
     rows: list[dict[str, Any]] = []
     maps: dict[float, Any] = {}
@@ -213,46 +162,13 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
     return rows, maps
 
 
-def _arch_and_positions(cfg: Any) -> tuple[str, str]:
-    """The registered model a composed config trains and the position set of its runs."""
-    from spacetorch.vissl.config import trunk_model_name
-
-    return trunk_model_name(cfg), str(cfg.MODEL.TRUNK.TRUNK_PARAMS.position_dir)
-
-
-def _input_size(arch: str) -> int:
-    from spacetorch.models import model_info
-
-    return model_info(arch).input_size
-
-
-def _overrides(args: argparse.Namespace) -> list[str]:
-    """``--override`` values, with ``--positions`` and ``--init`` as the config keys they set."""
-    extra = list(args.override)
-    if args.positions is not None:
-        extra.append(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={args.positions.resolve()}")
-    if args.init is not None:
-        extra += [f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={args.init.resolve()}",
-                  "config.MODEL.WEIGHTS_INIT.STATE_DICT_KEY_NAME=classy_state_dict"]
-    return extra
-
-
 def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str, alpha_layers: list[str] | None) -> None:
-    from spacetorch._files import atomic_write
-    from spacetorch.plots import comparison_figure, save_figure
+    from spacetorch.plots import comparison_figure
 
-    text = json.dumps({"layer": layer, "alpha_layers": alpha_layers, "runs": rows}, indent=1, default=float)
-    atomic_write(out / "results.json", lambda f: f.write(text.encode()))
-    layers = list(rows[0]["sl"])
     fields = ["alpha", "seed", "task_loss", "selective_fraction", "smoothness", "shuffled_smoothness", "pinwheels",
-              "column_spacing", "pinwheel_density", "units_analysed"] + [f"sl_{name}" for name in layers]
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fields, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({**row, **{f"sl_{name}": value for name, value in row["sl"].items()}})
-    atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
-    save_figure(comparison_figure(rows, maps, layer=layer), out / "comparison.png")
+              "column_spacing", "pinwheel_density", "units_analysed"]
+    write_results(out, {"layer": layer, "alpha_layers": alpha_layers, "runs": rows}, fields,
+                  lambda: comparison_figure(rows, maps, layer=layer))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -17,6 +14,7 @@ from spacetorch.cli._arguments import (
     add_border_argument,
     add_grating_arguments,
     bounded,
+    check_outputs,
     device_of,
     examples,
     fail,
@@ -26,6 +24,7 @@ from spacetorch.cli._arguments import (
     program,
     seed_value,
 )
+from spacetorch.cli._comparison import RESULTS, check_setting, composed, input_size, setting, train_run, write_results
 from spacetorch.cli._signals import exit_on_interrupt
 
 #: what ``--methods`` takes besides the registered methods: the same training with none
@@ -146,14 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.alpha_layers = None  # compare_alpha's checks read it
-    from spacetorch.cli._arguments import check_outputs
-    from spacetorch.cli.compare_alpha import _check
-
     given = {f"--given {label}": path for label, _, path in args.given}
     check_outputs(parser.prog, "--out", args.out,
-                  {"--positions": args.positions, "--init": args.init, "--categories": args.categories, **given},
-                  ["results.json", "results.csv", "comparison.png"])
+                  {"--positions": args.positions, "--init": args.init, "--categories": args.categories, **given}, RESULTS)
     if args.wiring is not None and len(args.wiring) != 2:
         fail(parser.prog, f"--wiring: expected SOURCE,TARGET (two layers), got {args.wiring}")
     if args.categories is not None and not args.categories.is_dir():
@@ -169,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         if repeated:
             raise ValueError(f"the labels {repeated} name two things; give each --given its own label")
-        _check(args)
+        check_setting(args)
         _check_methods(args, entries)
     except (ValueError, KeyError, OSError) as err:
         fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
@@ -266,11 +260,8 @@ def _check_methods(args: argparse.Namespace, entries: list[Entry]) -> None:
 
 def _setting(args: argparse.Namespace) -> tuple[str, str, int]:
     """The config's model, its retinotopic position set and the gratings' size."""
-    from spacetorch.cli.compare_alpha import _arch_and_positions, _input_size, _overrides
-    from spacetorch.vissl.config import compose
-
-    arch, position_dir = _arch_and_positions(compose([f"config={args.config}", *_overrides(args)]))
-    return arch, position_dir, gratings_of(args, _input_size(arch)).size
+    arch, position_dir = setting(composed(args))
+    return arch, position_dir, gratings_of(args, input_size(arch)).size
 
 
 def _hydra(value: Any) -> str:
@@ -304,8 +295,6 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries:
     import time
 
     from tqdm.auto import tqdm
-
-    from spacetorch.cli.compare_alpha import train_run
 
     arch, position_dir, size = _setting(args)
     runs = [(entry, seed) for entry in entries for seed in args.seeds]
@@ -406,24 +395,13 @@ def _measure(
 
 
 def _write(out: Path, rows: list[dict[str, Any]], maps: dict[str, Any], layer: str) -> None:
-    from spacetorch._files import atomic_write, record_results
-    from spacetorch.plots import methods_figure, save_figure
+    from spacetorch.plots import methods_figure
 
-    text = json.dumps({"layer": layer, "runs": rows}, indent=1, default=float)
-    layers = sorted({name for row in rows for name in row["sl"]}, key=[n for row in rows for n in row["sl"]].index)
     fields = ["method", "sheet", "seed", "task_loss", "train_seconds", "selective_fraction", "smoothness", "shuffled_smoothness",
-              "pinwheels", "column_spacing", "pinwheel_density", "units_analysed"] + [f"sl_{name}" for name in layers]
+              "pinwheels", "column_spacing", "pinwheel_density", "units_analysed"]
     fields += [key for key in ("wiring_mm", "wiring_shuffled_mm", "wiring_ratio_shuffled", "category_patches",
                                "category_patch_area_mm2", "category_selective_fraction") if any(key in row for row in rows)]
-    table = io.StringIO()
-    writer = csv.DictWriter(table, fields, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({**row, **{f"sl_{name}": value for name, value in row["sl"].items()}})
-    save_figure(methods_figure(rows, maps, layer=layer), out / "comparison.png")
-    atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
-    atomic_write(out / "results.json", lambda f: f.write(text.encode()))
-    record_results(out, ["results.json", "results.csv", "comparison.png"])
+    write_results(out, {"layer": layer, "runs": rows}, fields, lambda: methods_figure(rows, maps, layer=layer))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,7 @@ def test_writes_a_complete_table_and_figure(small_positions: Path, small_images:
         table = list(csv.DictReader(f))
     assert len(table) == 4 and "sl_layer4.1" in table[0] and "pinwheel_density" in table[0]
     assert Image.open(out / "comparison.png").size[0] >= 1000
+    assert json.loads((out / ".spacetorch_results.json").read_text())["written"] == ["comparison.png", "results.csv", "results.json"]
     printed = capsys.readouterr().out
     assert printed.count("layer2.0 SL") == 4
 
@@ -146,3 +147,32 @@ def test_a_run_folder_of_another_command_is_refused_not_reused(small_positions: 
     assert exit_code(main, args) == 2
     assert f"{run} holds a run of another command" in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == ["command.json"]  # nothing trained, nothing replaced
+
+
+def test_results_spacetorch_did_not_write_are_not_replaced(small_positions: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "comparison"
+    out.mkdir()
+    (out / "results.csv").write_text("the user's own table\n")
+    args = ["--out", str(out), "--seeds", "0", "--alphas", "25", "--image-size", str(IMAGE_SIZE), "--quiet",
+            "--spatial-frequencies", "4", "8", "--exclude-border", "1", "--positions", str(small_positions)]
+    assert exit_code(main, args) == 2
+    assert f"--out {out} already holds results.csv, which spacetorch did not write there" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["results.csv"]
+
+
+def test_results_of_an_earlier_version_of_the_command_may_be_replaced(tmp_path: Path) -> None:
+    """Earlier versions wrote their results without a record; their results.json (naming
+    alpha_layers) marks the folder's results as this command's, and nothing else does."""
+    from spacetorch._files import check_results
+    from spacetorch.cli._comparison import RESULTS
+    from spacetorch.cli.compare_alpha import _note_earlier_results
+
+    earlier, other = tmp_path / "earlier", tmp_path / "other"
+    for folder, record in ((earlier, {"layer": "layer2.0", "alpha_layers": None, "runs": []}), (other, {"runs": []})):
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps(record))
+        (folder / "comparison.png").write_bytes(b"png")
+        _note_earlier_results(folder)
+    check_results(earlier, RESULTS)
+    with pytest.raises(FileExistsError, match="comparison.png, results.json"):
+        check_results(other, RESULTS)

@@ -1,0 +1,142 @@
+"""What ``compare-alpha`` and ``compare-methods`` share: the config they train and its checks,
+training runs through train.py (each in its own folder, reused when its arguments match), and
+the results files they write."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from spacetorch.cli._arguments import fail, gratings_of
+
+#: the training command (``spacetorch train``'s own process: its ranks get VISSL's registrations)
+TRAIN = [sys.executable, "-m", "spacetorch.cli.train"]
+
+#: what a comparison writes into its ``--out``, besides ``runs/``
+RESULTS = ["results.json", "results.csv", "comparison.png"]
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    """``--override`` values, with ``--positions`` and ``--init`` as the config keys they set."""
+    extra = list(args.override)
+    if args.positions is not None:
+        extra.append(f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={args.positions.resolve()}")
+    if args.init is not None:
+        extra += [f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={args.init.resolve()}",
+                  "config.MODEL.WEIGHTS_INIT.STATE_DICT_KEY_NAME=classy_state_dict"]
+    return extra
+
+
+def composed(args: argparse.Namespace) -> Any:
+    """``--config`` composed with :func:`overrides`."""
+    from spacetorch.vissl.config import compose
+
+    return compose([f"config={args.config}", *overrides(args)])
+
+
+def setting(cfg: Any) -> tuple[str, str]:
+    """The registered model a composed config trains and the position set of its runs."""
+    from spacetorch.vissl.config import trunk_model_name
+
+    return trunk_model_name(cfg), str(cfg.MODEL.TRUNK.TRUNK_PARAMS.position_dir)
+
+
+def input_size(arch: str) -> int:
+    from spacetorch.models import model_info
+
+    return model_info(arch).input_size
+
+
+def check_setting(args: argparse.Namespace, alpha_layers: Sequence[str] | None = None) -> None:
+    """The config, its positions, ``--init``, ``--layer``, the gratings and the border policy,
+    before any training: a wrong one raises ValueError / OSError naming it now, not after an hour
+    of runs.  With ``alpha_layers``, those layers must be the config's ``layer_weights`` keys."""
+    import torch
+
+    from spacetorch.maps import kept_units
+    from spacetorch.models import create_model
+    from spacetorch.models.positions import NetworkPositions, PositionsError
+    from spacetorch.models.topographic import TopographicModel
+    from spacetorch.vissl.config import set_alpha
+
+    if args.init is not None and not args.init.is_file():
+        raise FileNotFoundError(f"--init {args.init}: no such checkpoint file")
+    if args.positions is not None and not args.positions.is_dir():
+        raise FileNotFoundError(f"--positions {args.positions}: no such position set (a directory)")
+    cfg = composed(args)
+    if alpha_layers is not None:
+        set_alpha(cfg, 1.0, list(alpha_layers))
+    arch, position_dir = setting(cfg)
+    positions = NetworkPositions.load_from_dir(position_dir)
+    if args.layer not in positions.layer_positions:
+        raise ValueError(f"--layer {args.layer}: no positions in {position_dir}; layers: {list(positions.layer_positions)}")
+    gratings = gratings_of(args, input_size(arch))
+    layer = NetworkPositions({args.layer: positions[args.layer]}, version=positions.version)
+    model = TopographicModel(create_model(arch, headless=True), layer)
+    try:
+        model(torch.zeros(1, 3, gratings.size, gratings.size), [args.layer])
+    except PositionsError as err:
+        raise ValueError(f"{err} (is --image-size {gratings.size} the size {position_dir} was made for?)") from None
+    kept_units(model, args.layer, gratings.size, args.exclude_border)
+
+
+def _training_arguments(recorded: list[str]) -> list[str]:
+    """The training arguments of a run's ``command.json`` (earlier versions put the path of
+    ``train.py`` first)."""
+    return recorded[1:] if recorded and recorded[0].endswith("train.py") else recorded
+
+
+def train_run(
+    prog: str, folder: Path, args: argparse.Namespace, seed: int, first: list[str], last: list[str], what: str
+) -> Path | None:
+    """Train ``args.config`` with ``seed`` into ``folder`` through train.py (its own process), with
+    ``first`` arguments before the seed and ``last`` after ``--override``, or reuse the run already
+    there; the final checkpoint, or None (with the log's tail printed) when training failed.  A
+    folder holding a run of other arguments stops the command."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train_args = [f"config={args.config}", *first, f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}",
+                  *overrides(args), *last]
+    if args.gpus is not None:
+        train_args += ["--gpus", args.gpus]
+    recorded = folder / "command.json"  # a run folder is reused only for the same training arguments
+    if recorded.is_file() and _training_arguments(json.loads(recorded.read_text())) != train_args:
+        fail(prog, f"{folder} holds a run of another command (other --positions, --init, --override or config?); "
+             "give this comparison its own --out, or delete that folder")
+    recorded.write_text(json.dumps(train_args, indent=1) + "\n")
+    with open(folder / "train.out", "w") as log:
+        code = subprocess.run([*TRAIN, *train_args], stdout=log, stderr=subprocess.STDOUT).returncode
+    finals = sorted(folder.glob("model_final_checkpoint_phase*.torch"), key=lambda p: int(p.stem.rsplit("phase", 1)[1]))
+    if code != 0 or not finals:
+        tail = (folder / "train.out").read_text()[-2000:]
+        print(f"{prog}: error: train.py failed for {what} (exit {code}); its output is in {folder / 'train.out'}:\n{tail}",
+              file=sys.stderr)
+        return None
+    return finals[-1]
+
+
+def write_results(out: Path, record: dict[str, Any], fields: list[str], figure: Callable[[], Any]) -> None:
+    """``out/results.json`` (``record``, whose ``runs`` are rows with an ``sl`` mapping of layer to
+    spatial loss), ``out/results.csv`` (the rows' ``fields``, then ``sl_<layer>`` per layer) and
+    ``out/comparison.png`` (``figure()``), each written whole, then noted as spacetorch's."""
+    from spacetorch._files import atomic_write, record_results
+    from spacetorch.plots import save_figure
+
+    rows = record["runs"]
+    layers = list(dict.fromkeys(name for row in rows for name in row["sl"]))
+    table = io.StringIO()
+    writer = csv.DictWriter(table, [*fields, *(f"sl_{name}" for name in layers)], extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, **{f"sl_{name}": value for name, value in row["sl"].items()}})
+    text = json.dumps(record, indent=1, default=float)
+    save_figure(figure(), out / "comparison.png")
+    atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
+    atomic_write(out / "results.json", lambda f: f.write(text.encode()))
+    record_results(out, RESULTS)
