@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from spacetorch.models.checkpoints import load_trunk
 
 from output_states import dead_pid
-from train_helpers import IMAGE_SIZE, run_train, small_run_overrides, start_train_until
+from train_helpers import IMAGE_SIZE, TRAIN_PY, run_train, small_run_overrides, start_train_until
 
 SPATIAL_LINE = re.compile(r"Iteration (\d+): task loss ([\d.]+); spatial loss (.*)")
 
@@ -337,6 +338,53 @@ def test_slurm_arguments_place_each_node_and_a_shared_rendezvous() -> None:
     assert "config.DISTRIBUTED.NUM_PROC_PER_NODE=8" in first and "config.DISTRIBUTED.NUM_NODES=2" in first
     assert any(a.startswith("config.DISTRIBUTED.RUN_ID=gpu17:") for a in first)
     assert node_arguments(["config=x"], 1, 0, 0, "h", "1") == ["config=x", "--node-id", "0"]
+
+
+def _free_port_job_id() -> str:
+    """A job id whose rendezvous port (as ``node_arguments`` derives it) is free here."""
+    import socket
+    import zlib
+
+    for number in range(1000, 2000):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", 20000 + zlib.crc32(str(number).encode()) % 20000))
+            except OSError:
+                continue
+            return str(number)
+    raise RuntimeError("no free port")
+
+
+@pytest.mark.slow
+def test_two_nodes_train_one_model_through_the_rendezvous_a_slurm_job_gives_them(
+    small_positions: Path, small_images: Path, tmp_path: Path
+) -> None:
+    """What each task of a two-node job runs, run here as two processes: node 1 joins node 0's
+    rendezvous, the data is split between the two ranks, and node 0 writes the model."""
+    from spacetorch.cli._slurm import node_arguments
+
+    ckpt = tmp_path / "ckpt"
+    argv = small_run_overrides(small_positions, small_images, ckpt)
+    job = _free_port_job_id()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", CUDA_VISIBLE_DEVICES="")
+    nodes = []
+    for node in (0, 1):
+        (tmp_path / f"node{node}").mkdir()
+        with open(tmp_path / f"node{node}" / "out.txt", "w") as out:
+            nodes.append(subprocess.Popen(
+                [sys.executable, str(TRAIN_PY), *node_arguments(argv, 2, 0, node, "127.0.0.1", job)],
+                cwd=tmp_path / f"node{node}", env=env, stdout=out, stderr=subprocess.STDOUT,
+            ))
+    try:
+        codes = [run.wait(timeout=300) for run in nodes]
+    finally:
+        for run in nodes:
+            run.kill()
+    logs = [(tmp_path / f"node{node}" / "out.txt").read_text() for node in (0, 1)]
+    assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    assert "'num_replicas': 2, 'rank': 0" in logs[0], logs[0][-3000:]
+    assert sorted(_spatial_log(logs[0])) == [0, 1, 2], "48 images in batches of 8 on each of two ranks: 3 steps, not 6"
+    load_trunk(ckpt / "model_final_checkpoint_phase0.torch", "resnet18")
 
 
 @pytest.mark.slow
