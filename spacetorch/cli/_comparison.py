@@ -93,6 +93,22 @@ def _training_arguments(recorded: list[str]) -> list[str]:
     return recorded[1:] if recorded and recorded[0].endswith("train.py") else recorded
 
 
+def _train_arguments(args: argparse.Namespace, folder: Path, seed: int, first: list[str], last: list[str]) -> list[str]:
+    """train.py's arguments for one run: ``first`` before the seed, ``last`` after ``--override``."""
+    train_args = [f"config={args.config}", *first, f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}",
+                  *overrides(args), *last]
+    return train_args + (["--gpus", args.gpus] if args.gpus is not None else [])
+
+
+def check_training(prog: str, args: argparse.Namespace, folder: Path, first: list[str], last: list[str], what: str) -> None:
+    """train.py's own checks of one run (its data, positions, losses, trunk, checkpoint folder...),
+    made before any run trains: a wrong setting stops the command now, named, with exit 2."""
+    from spacetorch.cli import train
+
+    train_args = _train_arguments(args, folder, args.seeds[0], first, last)
+    train.checked_config(f"{prog} ({what})", train.build_parser().parse_intermixed_args(train_args))
+
+
 def train_run(
     prog: str, folder: Path, args: argparse.Namespace, seed: int, first: list[str], last: list[str], what: str
 ) -> Path | None:
@@ -101,10 +117,7 @@ def train_run(
     there; the final checkpoint, or None (with the log's tail printed) when training failed.  A
     folder holding a run of other arguments stops the command."""
     folder.mkdir(parents=True, exist_ok=True)
-    train_args = [f"config={args.config}", *first, f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}",
-                  *overrides(args), *last]
-    if args.gpus is not None:
-        train_args += ["--gpus", args.gpus]
+    train_args = _train_arguments(args, folder, seed, first, last)
     recorded = folder / "command.json"  # a run folder is reused only for the same training arguments
     if recorded.is_file() and _training_arguments(json.loads(recorded.read_text())) != train_args:
         fail(prog, f"{folder} holds a run of another command (other --positions, --init, --override or config?); "

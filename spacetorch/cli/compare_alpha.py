@@ -24,7 +24,16 @@ from spacetorch.cli._arguments import (
     program,
     seed_value,
 )
-from spacetorch.cli._comparison import RESULTS, check_setting, composed, input_size, setting, train_run, write_results
+from spacetorch.cli._comparison import (
+    RESULTS,
+    check_setting,
+    check_training,
+    composed,
+    input_size,
+    setting,
+    train_run,
+    write_results,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 
 
@@ -85,8 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         check_setting(args, args.alpha_layers)
     except (ValueError, KeyError, OSError) as err:
         fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
+    runs = _runs(args, alphas)
+    for alpha, seed, folder, first, last in runs:  # train.py's own checks, once per alpha, before any run
+        if seed == args.seeds[0]:
+            check_training(parser.prog, args, folder, first, last, f"alpha {alpha:g}")
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
-        return _compare(parser, args, alphas)
+        return _compare(parser, args, runs)
 
 
 def _note_earlier_results(out: Path) -> None:
@@ -115,15 +128,22 @@ def _run_name(alpha: float, seed: int, alpha_layers: list[str] | None = None) ->
     return f"alpha{alpha:g}{layers}_seed{seed}"
 
 
-def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, alphas: list[float]) -> int:
+#: one training run: alpha, seed, folder, and train.py's arguments before the seed and after the overrides
+Run = tuple[float, int, Path, list[str], list[str]]
+
+
+def _runs(args: argparse.Namespace, alphas: list[float]) -> list[Run]:
+    layers = ["--alpha-layers", ",".join(args.alpha_layers)] if args.alpha_layers is not None else []
+    return [(alpha, seed, args.out / "runs" / _run_name(alpha, seed, args.alpha_layers), ["--alpha", f"{alpha:g}"], layers)
+            for alpha in alphas for seed in args.seeds]
+
+
+def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, runs: list[Run]) -> int:
     from tqdm.auto import tqdm
 
-    runs = [(alpha, seed) for alpha in alphas for seed in args.seeds]
     checkpoints: dict[tuple[float, int], Path] = {}
-    for alpha, seed in tqdm(runs, desc="training", unit="run", disable=args.quiet):
-        folder = args.out / "runs" / _run_name(alpha, seed, args.alpha_layers)
-        layers = ["--alpha-layers", ",".join(args.alpha_layers)] if args.alpha_layers is not None else []
-        final = train_run(parser.prog, folder, args, seed, ["--alpha", f"{alpha:g}"], layers, f"alpha {alpha:g}, seed {seed}")
+    for alpha, seed, folder, first, last in tqdm(runs, desc="training", unit="run", disable=args.quiet):
+        final = train_run(parser.prog, folder, args, seed, first, last, f"alpha {alpha:g}, seed {seed}")
         if final is None:
             return 1
         checkpoints[(alpha, seed)] = final

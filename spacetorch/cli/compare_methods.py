@@ -24,7 +24,16 @@ from spacetorch.cli._arguments import (
     program,
     seed_value,
 )
-from spacetorch.cli._comparison import RESULTS, check_setting, composed, input_size, setting, train_run, write_results
+from spacetorch.cli._comparison import (
+    RESULTS,
+    check_setting,
+    check_training,
+    composed,
+    input_size,
+    setting,
+    train_run,
+    write_results,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 
 #: what ``--methods`` takes besides the registered methods: the same training with none
@@ -167,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         _check_methods(args, entries)
     except (ValueError, KeyError, OSError) as err:
         fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
+    size = _setting(args)[2]
+    for entry in entries:  # train.py's own checks, once per method, before any run
+        check_training(parser.prog, args, args.out / "runs" / _run_name(entry, args.seeds[0]), *_training_arguments(entry, size),
+                       entry.label)
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
         return _compare(parser, args, entries)
 

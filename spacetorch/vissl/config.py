@@ -335,6 +335,9 @@ def _check_spatial(cfg: Any) -> None:
     for key, value in weights.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not (math.isfinite(value) and value >= 0):
             raise ConfigError(f"config.LOSS.{loss}.layer_weights.{key} must be a finite number >= 0, got {value!r}")
+    count = cfg.LOSS[loss].get("neighborhoods_per_batch", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"config.LOSS.{loss}.neighborhoods_per_batch must be an integer >= 1 (neighborhoods per layer and step), got {count!r}")
     batch = cfg.DATA.TRAIN.BATCHSIZE_PER_REPLICA
     if batch < 2:
         raise ConfigError(

@@ -137,13 +137,21 @@ def test_final_task_loss_is_the_mean_of_the_last_logged_values(tmp_path: Path) -
     assert final_task_loss(tmp_path / "missing.txt") != final_task_loss(tmp_path / "missing.txt")  # NaN
 
 
-def test_a_run_folder_of_another_command_is_refused_not_reused(small_positions: Path, tmp_path: Path, capsys) -> None:
+def _small_training(positions: Path, images: Path) -> list[str]:
+    """``--override`` arguments for runs train.py accepts at the positions' size."""
+    overrides = [o for o in small_run_overrides(positions, images, Path("unused"))
+                 if not o.startswith(("config=", "config.CHECKPOINT.DIR", "config.MODEL.TRUNK.TRUNK_PARAMS.position_dir"))]
+    return [arg for override in overrides for arg in ("--override", override)]
+
+
+def test_a_run_folder_of_another_command_is_refused_not_reused(small_positions: Path, small_images: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "comparison"
     run = out / "runs" / "alpha0_seed0"
     run.mkdir(parents=True)
     (run / "command.json").write_text(json.dumps(["train.py", "config=demo_cpu_simclr_spatial_resnet18", "other"]))
     args = ["--out", str(out), "--seeds", "0", "--alphas", "25", "--image-size", str(IMAGE_SIZE), "--quiet",
-            "--spatial-frequencies", "4", "8", "--exclude-border", "1", "--positions", str(small_positions)]
+            "--spatial-frequencies", "4", "8", "--exclude-border", "1", "--positions", str(small_positions),
+            *_small_training(small_positions, small_images)]
     assert exit_code(main, args) == 2
     assert f"{run} holds a run of another command" in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == ["command.json"]  # nothing trained, nothing replaced
@@ -176,3 +184,27 @@ def test_results_of_an_earlier_version_of_the_command_may_be_replaced(tmp_path: 
     check_results(earlier, RESULTS)
     with pytest.raises(FileExistsError, match="comparison.png, results.json"):
         check_results(other, RESULTS)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "compare_alpha.py (alpha 0): error: config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: the positions in"),
+        (["--override", "config.DATA.TRAIN.DATA_PATHS=[/nowhere/train]"], "compare_alpha.py (alpha 0): error: config.DATA.TRAIN"),
+        (["--alpha-layers", "layer2_0", "--override", "config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch=0"],
+         "compare_alpha.py (alpha 0): error: config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch"),
+    ],
+)
+def test_a_run_train_py_would_refuse_is_refused_before_any_run(
+    small_positions: Path, small_images: Path, tmp_path: Path, capsys, extra: list[str], message: str
+) -> None:
+    """train.py's own checks run for every alpha before the first run: here the training size,
+    which the 64 px positions do not fit without the small runs' overrides, the images, a loss key."""
+    out = tmp_path / "comparison"
+    training = _small_training(small_positions, small_images) if extra else []
+    args = ["--out", str(out), "--seeds", "0", "1", "--alphas", "25", "--image-size", str(IMAGE_SIZE), "--quiet",
+            "--spatial-frequencies", "4", "8", "--exclude-border", "1", "--positions", str(small_positions), *training, *extra]
+    assert exit_code(main, args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(message), err
+    assert not (out / "runs").exists()

@@ -106,3 +106,15 @@ def test_malformed_method_options_are_named(capsys) -> None:
         with pytest.raises(SystemExit):
             main(extra)
         assert message in capsys.readouterr().err
+
+
+def test_a_run_train_py_would_refuse_is_refused_before_any_run(small_positions: Path, small_images: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "comparison"
+    args = [*_args(small_positions, small_images, out), "--methods", "topoloss=1", "none", "--seeds", "0",
+            "--override", "config.DATA.TRAIN.DATA_PATHS=[/nowhere/train]"]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("compare_methods.py (topoloss=1): error: config.DATA.TRAIN") and "/nowhere/train" in err, err
+    assert not (out / "runs").exists()

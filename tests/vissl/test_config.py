@@ -83,6 +83,8 @@ def test_valid_config_passes(small_positions: Path, small_images: Path) -> None:
         ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=nan", r"layer_weights.layer2_0 must be a finite number >= 0, got nan"),
         ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=inf", r"layer_weights.layer2_0 must be a finite number >= 0, got inf"),
         ("config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=1", r"BATCHSIZE_PER_REPLICA is 1; the spatial loss .* needs at least 2"),
+        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch=0", r"neighborhoods_per_batch must be an integer >= 1"),
+        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch=2.5", r"neighborhoods_per_batch must be an integer >= 1 .*got 2.5"),
         ("config.MODEL.WEIGHTS_INIT.PARAMS_FILE=/no/such/weights.torch", r"PARAMS_FILE: checkpoint /no/such/weights.torch does not exist"),
     ],
 )
