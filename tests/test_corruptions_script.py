@@ -42,6 +42,7 @@ def _evaluate(setting: tuple[Path, Path, Path], out: Path, *extra: str) -> int:
                  "--batch-size", "16", "--workers", "0", "--device", "cpu", "--quiet", *extra])  # fmt: skip
 
 
+@pytest.mark.slow  # seconds of model runs end to end; `make test` runs it
 def test_the_evaluation_writes_a_complete_table_equal_to_the_model_run_directly(
     setting: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:

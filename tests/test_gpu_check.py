@@ -63,6 +63,7 @@ def test_missing_wheels_and_unknown_steps_are_named(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--steps: unknown ['nosuch']" in result.stderr and not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # it waits out a step's time limit
 def test_a_step_the_budget_cannot_hold_is_skipped_saying_so(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--steps", "environment", "--budget", "5"],
                             capture_output=True, text=True, cwd=REPO)
@@ -87,6 +88,7 @@ def _alive(pid: int) -> bool:
 SLEEPER = "import os, subprocess, sys, time; p = subprocess.Popen(['sleep', '60']); open(sys.argv[1], 'w').write(str(p.pid)); print('started', flush=True); time.sleep(60)"
 
 
+@pytest.mark.slow  # it waits out a step's time limit
 @pytest.mark.parametrize("through_kill_and_resume", [False, True])
 def test_a_step_over_its_limit_leaves_no_process_behind(tmp_path: Path, through_kill_and_resume: bool) -> None:
     """Killing a step kills what it started (a train.py's ranks and data-loader workers), also when

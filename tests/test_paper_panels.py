@@ -37,6 +37,7 @@ def _argv(small_model_files: tuple[Path, Path], folders: Path, out: Path, *extra
             "--dimensionality-layers", "layer2.0", "layer4.1", "--out", str(out), "--quiet", *extra]  # fmt: skip
 
 
+@pytest.mark.slow  # seconds of model runs end to end; `make test` runs it
 def test_every_panel_is_drawn_with_its_numbers(small_model_files, folders: Path, tmp_path: Path) -> None:
     out = tmp_path / "panels"
     assert main(_argv(small_model_files, folders, out)) == 0

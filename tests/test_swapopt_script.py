@@ -71,6 +71,7 @@ def test_unknown_layers_and_bad_attempts_are_named(small_model_files, tmp_path, 
     assert "--attempts: expected a whole number like 1000000 or 5e7, got 'lots'" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # seconds of model runs end to end; `make test` runs it
 def test_an_interrupted_run_continues_where_it_stopped(small_model_files, tmp_path, capsys, monkeypatch) -> None:
     import os
     import signal

@@ -16,6 +16,7 @@ from model_helpers import SMALL_IMAGE_SIZE, exit_code
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # seconds of model runs end to end; `make test` runs it
 def test_script_writes_the_figure_and_prints_the_numbers(small_model_files: tuple[Path, Path], tmp_path: Path) -> None:
     checkpoint, positions = small_model_files
     out = tmp_path / "v1.png"
@@ -44,6 +45,7 @@ def test_help_and_errors(small_model_files: tuple[Path, Path], tmp_path: Path, c
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow  # seconds of model runs end to end; `make test` runs it
 def test_border_units_are_left_out_by_default_and_the_counts_are_stated(small_model_files, tmp_path: Path, capsys) -> None:
     checkpoint, positions = small_model_files
     base = ["--checkpoint", str(checkpoint), "--positions", str(positions), "--image-size", str(SMALL_IMAGE_SIZE),

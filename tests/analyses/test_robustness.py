@@ -44,6 +44,7 @@ def test_the_tiny_model_finds_the_square(trained: Normalized) -> None:
         assert float((trained(images).argmax(1) == labels).float().mean()) > 0.9
 
 
+@pytest.mark.slow  # seconds of model runs end to end; `make test` runs it
 def test_attack_accuracy_falls_with_the_budget(trained: Normalized) -> None:
     images, labels, _ = _planted(48, seed=2)
     batches = [(images[:24], labels[:24]), (images[24:], labels[24:])]

@@ -90,6 +90,7 @@ def _gratings(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(np.array(images), dtype=torch.float32)[:, None], torch.tensor(labels)
 
 
+@pytest.mark.slow  # seconds of model runs end to end; `make test` runs it
 def test_a_coarse_to_fine_model_learns_gratings_in_a_few_dozen_steps() -> None:
     torch.manual_seed(0)
     model = create_model("topdown_resnet20_mnist", num_classes=4)

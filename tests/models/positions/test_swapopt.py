@@ -30,7 +30,7 @@ def _random_responses(n_units: int, n_stimuli: int = 30, seed: int = 1, constant
     return r
 
 
-@pytest.mark.parametrize("max_units", [500, 12], ids=["whole windows", "subsets of 12"])
+@pytest.mark.parametrize("max_units", [pytest.param(500, marks=pytest.mark.slow), 12], ids=["whole windows", "subsets of 12"])
 def test_fast_path_takes_the_same_decisions_as_the_plain_reference(max_units: int) -> None:
     layer = _layer()
     responses = _random_responses(layer.num_units)
