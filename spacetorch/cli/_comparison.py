@@ -14,13 +14,47 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import fail, gratings_of
+from spacetorch.cli._arguments import (
+    add_border_argument,
+    add_grating_arguments,
+    bounded,
+    fail,
+    gratings_of,
+    output_folder,
+    seed_value,
+)
 
 #: the training command (``spacetorch train``'s own process: its ranks get VISSL's registrations)
 TRAIN = [sys.executable, "-m", "spacetorch.cli.train"]
 
 #: what a comparison writes into its ``--out``, besides ``runs/``
 RESULTS = ["results.json", "results.csv", "comparison.png"]
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, out: Path, positions: str, init: str) -> None:
+    """``--seeds``, ``--out`` (default ``out``), ``--override``, ``--positions``, ``--init`` and
+    ``--gpus``: the runs a comparison trains (``positions`` and ``init`` say what those two mean
+    to it)."""
+    parser.add_argument("--seeds", type=seed_value, nargs="+", default=[0, 1], help="config.SEED_VALUE of each run")
+    parser.add_argument("--out", type=output_folder, default=out, help="results and runs folder")
+    parser.add_argument("--override", action="append", default=[], metavar="config.KEY=VALUE",
+                        help="passed to every train.py run (repeatable)")
+    parser.add_argument("--positions", type=Path, default=None, metavar="DIR",
+                        help=f"{positions} [default: the config's TRUNK_PARAMS.position_dir]")
+    parser.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                        help=f"start every run from this VISSL checkpoint {init} instead of random weights [default: random "
+                        "weights, seeded]")
+    parser.add_argument("--gpus", default=None, help="passed to train.py")
+
+
+def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--layer``, the gratings, the border policy and ``--neighborhoods``: what every run is
+    measured on."""
+    parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
+    add_grating_arguments(parser, image_size=None)
+    add_border_argument(parser)
+    parser.add_argument("--neighborhoods", type=bounded(1, 1_000_000, "neighborhoods"), default=2000,
+                        help="neighborhoods per layer for the post-hoc spatial loss")
 
 
 def overrides(args: argparse.Namespace) -> list[str]:

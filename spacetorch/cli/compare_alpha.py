@@ -11,21 +11,18 @@ from typing import Any
 
 from spacetorch.cli._arguments import (
     HelpFormatter,
-    add_border_argument,
-    add_grating_arguments,
-    bounded,
     check_outputs,
     device_of,
     examples,
     fail,
     gratings_of,
     layer_keys,
-    output_folder,
     program,
-    seed_value,
 )
 from spacetorch.cli._comparison import (
     RESULTS,
+    add_measure_arguments,
+    add_run_arguments,
     check_setting,
     check_training,
     composed,
@@ -57,27 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", default="demo_cpu_simclr_spatial_resnet18", help="the config to train (config=NAME)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[2.5, 25.0], help="spatial loss weights besides 0")
-    parser.add_argument("--seeds", type=seed_value, nargs="+", default=[0, 1], help="config.SEED_VALUE of each run")
     parser.add_argument(
         "--alpha-layers", type=layer_keys, default=None, metavar="KEY,KEY...",
         help="only these layers (layer_weights keys, e.g. layer2_0,layer2_1) get each alpha, the others 0 "
         "[default: every layer]",
     )
-    parser.add_argument("--out", type=output_folder, default=Path("comparisons/alpha"), help="results and runs folder")
-    parser.add_argument("--override", action="append", default=[], metavar="config.KEY=VALUE",
-                        help="passed to every train.py run (repeatable)")
-    parser.add_argument("--positions", type=Path, default=None, metavar="DIR",
-                        help="the position set of every run, trained with and measured on (e.g. swapopt's output); "
-                        "a run folder made with another set is refused, so give each set its own --out "
-                        "[default: the config's TRUNK_PARAMS.position_dir]")
-    parser.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
-                        help="start every run from this VISSL checkpoint (trunk and heads, e.g. an alpha = 0 model "
-                        "trained first) instead of random weights [default: random weights, seeded]")
-    parser.add_argument("--gpus", default=None, help="passed to train.py")
-    parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
-    add_grating_arguments(parser, image_size=None)
-    add_border_argument(parser)
-    parser.add_argument("--neighborhoods", type=bounded(1, 1_000_000, "neighborhoods"), default=2000, help="neighborhoods per layer for the post-hoc spatial loss")
+    add_run_arguments(
+        parser, out=Path("comparisons/alpha"),
+        positions="the position set of every run, trained with and measured on (e.g. swapopt's output); a run folder made "
+        "with another set is refused, so give each set its own --out",
+        init="(trunk and heads, e.g. an alpha = 0 model trained first)",
+    )
+    add_measure_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 

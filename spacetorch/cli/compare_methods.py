@@ -11,8 +11,6 @@ from typing import Any
 
 from spacetorch.cli._arguments import (
     HelpFormatter,
-    add_border_argument,
-    add_grating_arguments,
     bounded,
     check_outputs,
     device_of,
@@ -20,12 +18,12 @@ from spacetorch.cli._arguments import (
     fail,
     gratings_of,
     layer_keys,
-    output_folder,
     program,
-    seed_value,
 )
 from spacetorch.cli._comparison import (
     RESULTS,
+    add_measure_arguments,
+    add_run_arguments,
     check_setting,
     check_training,
     composed,
@@ -118,22 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "on both sheets) (repeatable)")
     parser.add_argument("--param", type=method_param, action="append", default=[], metavar="METHOD.KEY=VALUE",
                         help="a method's own setting, e.g. topoloss.factor=4 or lateral.sigma=2 (repeatable)")
-    parser.add_argument("--seeds", type=seed_value, nargs="+", default=[0, 1], help="config.SEED_VALUE of each run")
-    parser.add_argument("--out", type=output_folder, default=Path("comparisons/methods"), help="results and runs folder")
-    parser.add_argument("--override", action="append", default=[], metavar="config.KEY=VALUE",
-                        help="passed to every train.py run (repeatable)")
-    parser.add_argument("--positions", type=Path, default=None, metavar="DIR",
-                        help="the retinotopic position set (trained with by tdann, and the template of the tiled sheets) "
-                        "[default: the config's TRUNK_PARAMS.position_dir]")
-    parser.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
-                        help="start every run from this VISSL checkpoint instead of random weights (not with 'local', "
-                        "whose conv2 has another shape)")
-    parser.add_argument("--gpus", default=None, help="passed to train.py")
-    parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
-    add_grating_arguments(parser, image_size=None)
-    add_border_argument(parser)
-    parser.add_argument("--neighborhoods", type=bounded(1, 1_000_000, "neighborhoods"), default=2000,
-                        help="neighborhoods per layer for the post-hoc spatial loss")
+    add_run_arguments(
+        parser, out=Path("comparisons/methods"),
+        positions="the retinotopic position set (trained with by tdann, and the template of the tiled sheets)",
+        init="(not with 'local', whose conv2 has another shape)",
+    )
+    add_measure_arguments(parser)
     parser.add_argument("--wiring", type=layer_keys, default=None, metavar="SOURCE,TARGET",
                         help="also the wiring length from SOURCE to TARGET (e.g. layer2.0,layer2.1) on --wiring-stimuli of the "
                         "gratings, against the source shuffled (its fibre search takes seconds per stimulus and sheet)")
