@@ -17,7 +17,7 @@ import spacetorch.configs
 from spacetorch.losses import layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
 from spacetorch.models.positions import NetworkPositions, PositionsError, UnsafePickleError
-from spacetorch.vissl.registry import SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_NAMES, trunk_model_kwargs
+from spacetorch.vissl.registry import PLAIN_TRUNK_NAMES, SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_NAMES, trunk_model_kwargs
 
 __all__ = [
     "CONFIG_DIR",
@@ -248,7 +248,7 @@ def _check_topography(cfg: Any) -> None:
     if method is None:
         return
     key = "config.MODEL.TRUNK.TRUNK_PARAMS.topography"
-    trunks = [*SPATIAL_TRUNK_NAMES, "plain_model", "custom_resnet"]
+    trunks = [*SPATIAL_TRUNK_NAMES, *PLAIN_TRUNK_NAMES]  # the trunks that build the method in (topography_of)
     if cfg.MODEL.TRUNK.NAME not in trunks:
         raise ConfigError(f"{key} is set, but trunk {cfg.MODEL.TRUNK.NAME!r} does not apply it; use one of {', '.join(trunks)}")
     if cfg.TRAINER.TRAIN_STEP_NAME != "custom_train_step":

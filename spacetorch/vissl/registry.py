@@ -34,6 +34,7 @@ __all__ = [
     "USER_MODULES_ENV",
     "import_user_modules",
     "SPATIAL_LOSS_NAMES",
+    "PLAIN_TRUNK_NAMES",
     "SPATIAL_TRUNK_NAMES",
     "CrossEntropySpatialCorrelationLoss",
     "CustomResNet",
@@ -49,6 +50,8 @@ __all__ = [
 
 #: the registered trunks that read ``TRUNK_PARAMS.position_dir`` (filled by :func:`_spatial_trunk`)
 SPATIAL_TRUNK_NAMES: list[str] = []
+#: the registered trunks of a plain registered model, pooled features only (filled by :func:`_plain_trunk`)
+PLAIN_TRUNK_NAMES: list[str] = []
 #: the registered losses with a spatial term (filled by :func:`_spatial_task_loss`)
 SPATIAL_LOSS_NAMES: list[str] = []
 
@@ -56,6 +59,12 @@ SPATIAL_LOSS_NAMES: list[str] = []
 def _spatial_trunk(name: str) -> Any:
     """Register a spatial trunk with VISSL under ``name`` and list it in SPATIAL_TRUNK_NAMES."""
     SPATIAL_TRUNK_NAMES.append(name)
+    return register_model_trunk(name)
+
+
+def _plain_trunk(name: str) -> Any:
+    """Register a plain trunk with VISSL under ``name`` and list it in PLAIN_TRUNK_NAMES."""
+    PLAIN_TRUNK_NAMES.append(name)
     return register_model_trunk(name)
 
 
@@ -246,12 +255,12 @@ class PlainModelTrunk(nn.Module):
         return [torch.flatten(layer_output(self.base_model(x), self._trunk_name), 1)]
 
 
-@register_model_trunk("plain_model")
+@_plain_trunk("plain_model")
 class PlainModel(PlainModelTrunk):
     pass
 
 
-@register_model_trunk("custom_resnet")
+@_plain_trunk("custom_resnet")
 class CustomResNet(PlainModelTrunk):
     pass
 
