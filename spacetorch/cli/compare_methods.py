@@ -161,15 +161,15 @@ def main(argv: list[str] | None = None) -> int:
         if repeated:
             raise ValueError(f"the labels {repeated} name two things; give each --given its own label")
         check_setting(args)
-        _check_methods(args, entries)
+        bench = _setting(args)
+        _check_methods(args, entries, bench)
     except (ValueError, KeyError, OSError) as err:
         fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
-    size = _setting(args)[2]
     for entry in entries:  # train.py's own checks, once per method, before any run
-        check_training(parser.prog, args, args.out / "runs" / _run_name(entry, args.seeds[0]), *_training_arguments(entry, size),
-                       entry.label)
+        check_training(parser.prog, args, args.out / "runs" / _run_name(entry, args.seeds[0]),
+                       *_training_arguments(entry, bench[2]), entry.label)
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
-        return _compare(parser, args, entries)
+        return _compare(parser, args, entries, bench)
 
 
 @dataclass(frozen=True)
@@ -225,14 +225,14 @@ def _methods(args: argparse.Namespace) -> list[Entry]:
     return entries
 
 
-def _check_methods(args: argparse.Namespace, entries: list[Entry]) -> None:
+def _check_methods(args: argparse.Namespace, entries: list[Entry], bench: Setting) -> None:
     """Each method fits the config's model at the gratings' size, and the tiled sheets can be made."""
     import torch
 
     from spacetorch.models import create_model
     from spacetorch.models.positions import NetworkPositions, tiled_positions
 
-    arch, position_dir, size = _setting(args)
+    arch, position_dir, size = bench
     retinotopic = NetworkPositions.load_from_dir(position_dir)
     layers = list(retinotopic.layer_positions)
     for flag, names in (("--wiring", args.wiring or []), ("--category-layer", [args.category_layer] if args.category_layer else [])):
@@ -259,7 +259,11 @@ def _check_methods(args: argparse.Namespace, entries: list[Entry]) -> None:
                 raise ValueError(f"--given {label}: {err}") from None
 
 
-def _setting(args: argparse.Namespace) -> tuple[str, str, int]:
+#: the config's model, its retinotopic position set and the gratings' size
+Setting = tuple[str, str, int]
+
+
+def _setting(args: argparse.Namespace) -> Setting:
     """The config's model, its retinotopic position set and the gratings' size."""
     arch, position_dir = setting(composed(args))
     return arch, position_dir, gratings_of(args, input_size(arch)).size
@@ -292,12 +296,12 @@ def _run_name(entry: Entry, seed: int) -> str:
     return f"{entry.label.replace('=', '')}_seed{seed}"
 
 
-def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries: list[Entry]) -> int:
+def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries: list[Entry], bench: Setting) -> int:
     import time
 
     from tqdm.auto import tqdm
 
-    arch, position_dir, size = _setting(args)
+    arch, position_dir, size = bench
     runs = [(entry, seed) for entry in entries for seed in args.seeds]
     checkpoints: dict[tuple[str, int], Path] = {}
     seconds: dict[tuple[str, int], float] = {}
