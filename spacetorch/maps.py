@@ -63,16 +63,24 @@ class MapMeasurement:
         return float(self.map.selective.mean()) if self.map is not None else 0.0
 
     def statistics(self) -> dict[str, Any]:
-        """The numbers a table shows: selective fraction, smoothness (and shuffled), pinwheels,
-        column spacing, pinwheel density and the notes; NaN where there is no map."""
+        """The numbers a table shows: selective fraction, smoothness (and shuffled), the
+        preference difference of pairs under 1 mm (with its interval, shuffled level and z),
+        pinwheels, column spacing, pinwheel density and the notes; NaN where there is no map."""
         nan = math.nan
         m = self.map
+        near = m.near if m is not None else None
         return {
             "units_analysed": self.units_analysed,
             "selective_units": int(m.selective.sum()) if m is not None else 0,
             "selective_fraction": self.selective_fraction,
             "smoothness": m.smoothness if m is not None else nan,
             "shuffled_smoothness": m.shuffled_curve.smoothness if m is not None else nan,
+            "near_difference": near.mean if near is not None else nan,
+            "near_ci_low": near.ci_low if near is not None else nan,
+            "near_ci_high": near.ci_high if near is not None else nan,
+            "near_shuffled": near.shuffled_mean if near is not None else nan,
+            "near_z": near.z if near is not None else nan,
+            "near_pairs": near.pairs if near is not None else 0,
             "pinwheels": len(m.pinwheels) if m is not None else 0,
             "column_spacing": m.spacing if m is not None else nan,
             "pinwheel_density": m.pinwheel_density if m is not None else nan,

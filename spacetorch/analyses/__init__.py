@@ -15,7 +15,7 @@ from spacetorch.analyses.pinwheels import (
     find_pinwheels,
     orientation_grid,
 )
-from spacetorch.analyses.smoothness import DistanceCurve, distance_curve, smoothness
+from spacetorch.analyses.smoothness import DistanceCurve, NearPairs, distance_curve, near_pair_difference, smoothness
 from spacetorch.analyses.tuning import (
     SELECTIVE_CV,
     OrientationTuning,
@@ -28,6 +28,7 @@ __all__ = [
     "SELECTIVE_CV",
     "CategoryPatches",
     "DistanceCurve",
+    "NearPairs",
     "OrientationGrid",
     "OrientationMap",
     "OrientationTuning",
@@ -41,6 +42,7 @@ __all__ = [
     "distance_curve",
     "estimate_column_spacing",
     "find_pinwheels",
+    "near_pair_difference",
     "orientation_grid",
     "orientation_tuning",
     "preferred_value",

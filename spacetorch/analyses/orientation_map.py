@@ -14,7 +14,7 @@ from spacetorch.analyses.pinwheels import (
     find_pinwheels,
     orientation_grid,
 )
-from spacetorch.analyses.smoothness import DistanceCurve, distance_curve
+from spacetorch.analyses.smoothness import DistanceCurve, NearPairs, distance_curve, near_pair_difference
 from spacetorch.analyses.tuning import SELECTIVE_CV, OrientationTuning, orientation_tuning
 
 __all__ = ["OrientationMap", "analyze_orientation_map"]
@@ -35,6 +35,8 @@ class OrientationMap:
         spacing: column spacing, mm (NaN when the map has no dominant spacing, or is no
             smoother than the shuffled map).
         spacing_note: why there is no spacing (empty when there is one).
+        near: the selective units' pairs closer than 1 mm: their mean preference difference
+            against shuffled preferences (``None`` when no two selective units are that close).
     """
 
     coordinates: np.ndarray
@@ -46,6 +48,7 @@ class OrientationMap:
     pinwheels: Pinwheels
     spacing: float
     spacing_note: str = ""
+    near: NearPairs | None = None
 
     @property
     def selective(self) -> np.ndarray:
@@ -70,6 +73,7 @@ class OrientationMap:
         return (
             f"{int(self.selective.sum())} of {len(self.selective)} units orientation-selective; "
             f"smoothness {self.smoothness:.3f} (shuffled {self.shuffled_curve.smoothness:.3f}); "
+            + (f"{self.near.summary()}; " if self.near is not None else "") +
             f"{len(self.pinwheels)} pinwheels, " + (
                 f"column spacing {self.spacing:.2f} mm, density {self.pinwheel_density:.2f} per spacing^2"
                 if np.isfinite(self.spacing) else f"no column spacing ({self.spacing_note}), so no pinwheel density"
@@ -86,6 +90,7 @@ def analyze_orientation_map(
     window: float = 1.5,
     stride: float = 0.45,
     max_distance: float | None = None,
+    near_radius: float = 1.0,
     seed: int = 0,
 ) -> OrientationMap:
     """Tuning, smoothness and pinwheels of one layer from its responses to oriented stimuli.
@@ -95,7 +100,8 @@ def analyze_orientation_map(
         selective_cv: units with a lower circular variance enter the map.
         window, stride: the grid's window side and spacing, mm.
         max_distance: the smoothness curve's range, mm (default: half the sheet).
-        seed: the smoothness curve's anchors and the shuffle.
+        near_radius: the pairs whose preference difference is compared with chance, mm.
+        seed: the smoothness curve's anchors and the shuffles.
 
     Raises:
         ValueError: no unit is orientation-selective.
@@ -126,6 +132,11 @@ def analyze_orientation_map(
             f"nearby units are no more alike than in the shuffled map (smoothness {curve.smoothness:.3f} vs "
             f"{shuffled_curve.smoothness:.3f}), so there are no columns",
         )
+    try:
+        near: NearPairs | None = near_pair_difference(xy, preferred, radius=near_radius, seed=seed)
+    except ValueError:  # no two selective units that close
+        near = None
     return OrientationMap(
-        xy, tuning, selective_cv, curve, shuffled_curve, grid, find_pinwheels(grid), estimate.spacing, estimate.reason
+        xy, tuning, selective_cv, curve, shuffled_curve, grid, find_pinwheels(grid), estimate.spacing, estimate.reason,
+        near,
     )
