@@ -45,6 +45,7 @@ __all__ = [
     "check_replaceable",
     "check_results",
     "check_writable_folder",
+    "contained",
     "is_temporary",
     "record_results",
     "remove_stale_temporaries",
@@ -126,6 +127,24 @@ def record_results(folder: PathLike, names: Iterable[str]) -> None:
     folder = Path(folder)
     written = sorted(_recorded(folder) | set(names))
     atomic_write(folder / RESULTS_RECORD, lambda f: f.write(json.dumps({"written": written}, indent=1).encode()))
+
+
+def contained(root: PathLike, relative: str) -> Path:
+    """``root / relative`` for a path read from data (a class id, a file name in an annotation
+    file), refused unless it stays under ``root``.
+
+    Raises:
+        ValueError: ``relative`` is empty, absolute, holds a ``..`` component or a NUL, or
+            leads out of ``root`` through a link (the message says which).
+    """
+    part = Path(relative)
+    if not relative or "\0" in relative or part.is_absolute() or part.drive or ".." in part.parts or "\\" in relative:
+        raise ValueError(f"{relative!r} is not a relative path inside the output (absolute, '..', empty or a backslash)")
+    base = Path(root).resolve()
+    target = (base / part).resolve()
+    if target != base and base not in target.parents:
+        raise ValueError(f"{relative!r} leads out of {root} (through a link)")
+    return Path(root) / part
 
 
 def check_writable_folder(folder: PathLike, named: PathLike | None = None) -> None:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from spacetorch._files import contained
+
 __all__ = ["FASHION_MNIST_CLASSES", "KINDS", "ConversionError", "convert", "read_idx"]
 
 FASHION_MNIST_CLASSES = ("t-shirt_top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
@@ -138,6 +140,14 @@ def _tiny_imagenet_val(root: Path, out: Path, link: bool, progress: Progress | N
     bad = next((i for i, row in enumerate(rows, 1) if len(row) < 2), None)
     if bad is not None:
         raise ConversionError(f"{annotations}, line {bad}: expected 'file<TAB>class id<TAB>box'")
+    for line, (name, wnid, *_) in enumerate(rows, 1):  # names from the file stay inside images/ and the output
+        if "/" in wnid or "/" in name:
+            raise ConversionError(f"{annotations}, line {line}: file {name!r} and class id {wnid!r} must be plain names")
+        try:
+            contained(val / "images", name)
+            contained(out, f"{wnid}/{name}")
+        except ValueError as err:
+            raise ConversionError(f"{annotations}, line {line}: {err}") from None
     missing = [row[0] for row in rows if not (val / "images" / row[0]).is_file()]
     if missing:
         raise ConversionError(f"{annotations} lists {len(missing)} image(s) not in {val / 'images'}, e.g. {missing[0]}")

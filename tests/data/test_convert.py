@@ -102,3 +102,31 @@ def test_tiny_imagenet_val_is_sorted_into_class_folders_by_the_command(tmp_path:
         main(["convert-data", "tiny-imagenet-val", str(tmp_path / "tiny-imagenet-200"), "--out", str(tmp_path / "again"), "--quiet"])
     assert exited.value.code == 2 and "lists 1 image(s) not in" in capsys.readouterr().err
     assert not (tmp_path / "again").exists()
+
+
+@pytest.mark.parametrize("name, wnid", [("val_0.JPEG", "../escaped"), ("val_0.JPEG", "/tmp/abs"), ("../../x.JPEG", "n0"),
+                                        ("val_0.JPEG", ".."), ("val_0.JPEG", "a\\..\\b")])
+def test_tiny_imagenet_names_that_leave_the_output_are_refused_naming_the_line(tmp_path: Path, name: str, wnid: str, capsys) -> None:
+    """A class id or file name from val_annotations.txt never writes outside --out (or reads outside images/)."""
+    val = tmp_path / "tiny" / "val"
+    (val / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(val / "images" / "val_0.JPEG", format="JPEG")
+    (val / "val_annotations.txt").write_text(f"val_0.JPEG\tn0\t0\t0\t7\t7\n{name}\t{wnid}\t0\t0\t7\t7\n")
+    (tmp_path / "out").mkdir()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exited:
+        main(["convert-data", "tiny-imagenet-val", str(tmp_path / "tiny"), "--out", str(tmp_path / "out" / "val"), "--quiet"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{val / 'val_annotations.txt'}, line 2:" in err and err.count("\n") == 1
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "nothing written anywhere"
+
+
+def test_contained_keeps_paths_under_their_root(tmp_path: Path) -> None:
+    from spacetorch._files import contained
+
+    assert contained(tmp_path, "a/b.png") == tmp_path / "a" / "b.png"
+    (tmp_path / "link").symlink_to(tmp_path.parent)
+    for bad in ["", "../x", "/etc/passwd", "a/../../x", "link/x", "a\\b"]:
+        with pytest.raises(ValueError):
+            contained(tmp_path, bad)
