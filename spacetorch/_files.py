@@ -39,15 +39,21 @@ from pathlib import Path
 from typing import IO
 
 __all__ = [
+    "OWN_MARKER",
     "atomic_directory",
     "atomic_write",
     "check_apart",
+    "check_own_folder",
     "check_replaceable",
     "check_results",
     "check_writable_folder",
     "contained",
     "is_temporary",
+    "move_file",
+    "own_folder",
+    "publish",
     "record_results",
+    "remove_own_folder",
     "remove_stale_temporaries",
     "temporary_name",
     "umask",
@@ -55,6 +61,9 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 _TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+#: the file that marks a working folder (a resume folder, say) as one spacetorch made
+OWN_MARKER = ".spacetorch_own"
 
 
 def check_replaceable(folder: PathLike, manifest: str, ours: Callable[[str], bool], what: str) -> None:
@@ -145,6 +154,77 @@ def contained(root: PathLike, relative: str) -> Path:
     if target != base and base not in target.parents:
         raise ValueError(f"{relative!r} leads out of {root} (through a link)")
     return Path(root) / part
+
+
+def own_folder(folder: PathLike, what: str) -> Path:
+    """Make ``folder`` (a working folder beside an output: a resume state, say) and mark it as
+    spacetorch's, or take it as it is if it is marked already.
+
+    Raises:
+        FileExistsError: ``folder`` exists without the mark (a file, or a folder of the user's).
+    """
+    folder = check_own_folder(folder, what)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / OWN_MARKER
+    if not marker.exists():
+        marker.write_text(f"a {what} of spacetorch's; deleted when its command finishes\n")
+    return folder
+
+
+def check_own_folder(folder: PathLike, what: str) -> Path:
+    """Check, before any work, that :func:`own_folder` may take ``folder``: it is missing or marked.
+
+    Raises:
+        FileExistsError: ``folder`` exists without the mark.
+    """
+    folder = Path(folder)
+    if (folder.exists() or folder.is_symlink()) and (folder.is_symlink() or not (folder / OWN_MARKER).is_file()):
+        raise FileExistsError(f"{folder} exists and is not a {what} spacetorch made; move it away or choose another output")
+    return folder
+
+
+def remove_own_folder(folder: PathLike, mark: str = OWN_MARKER) -> None:
+    """Delete ``folder`` if it is spacetorch's: it holds the ``mark`` file (:data:`OWN_MARKER`, or
+    a folder's own manifest); a folder without it is left alone and named.
+
+    Raises:
+        FileExistsError: ``folder`` is not marked as spacetorch's.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if folder.is_symlink() or not (folder / mark).is_file():
+        raise FileExistsError(f"{folder} is not a folder spacetorch made (no {mark} in it); it is left as it is")
+    shutil.rmtree(folder)
+
+
+def publish(partial: PathLike, target: PathLike) -> Path:
+    """Put ``partial``, a file this process built completely under a temporary name, in
+    ``target``'s place in one step (the caller checked before the work that ``target`` may be
+    replaced)."""
+    os.replace(partial, target)
+    return Path(target)
+
+
+def move_file(source: PathLike, root: PathLike, into: PathLike) -> Path:
+    """Move ``source`` (a file under ``root``) to the same place under ``into``, never over a
+    file that is there.
+
+    Raises:
+        FileExistsError: the place under ``into`` is taken.
+        ValueError: ``source`` is not under ``root``.
+    """
+    source, root = Path(source), Path(root)
+    try:
+        relative = source.relative_to(root)
+    except ValueError:
+        raise ValueError(f"{source} is not under {root}") from None
+    target = contained(into, relative.as_posix())
+    if target.exists() or target.is_symlink():
+        raise FileExistsError(f"{target} exists; it is not replaced")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(source, target)
+    return target
 
 
 def check_writable_folder(folder: PathLike, named: PathLike | None = None) -> None:

@@ -139,7 +139,7 @@ class Features:
         path = Path(path)
         if path.suffix not in _SUFFIXES:
             raise FeaturesError(f"{path}: a features file ends in .h5 or .npz")
-        from spacetorch._files import atomic_write
+        from spacetorch._files import atomic_write, publish
 
         if path.suffix == ".npz":
             arrays = _npz_arrays(self)
@@ -153,7 +153,7 @@ class Features:
                 group["responses"][...] = self.responses[name]
             h5.attrs["done"] = len(self.labels)
             h5.attrs["complete"] = True
-        os.replace(partial, path)
+        publish(partial, path)
         return path
 
 
@@ -318,7 +318,9 @@ def write_features(
         Features.load(partial).save(path)  # the .npz, written all or nothing from the complete HDF5 file
         partial.unlink()
     else:
-        os.replace(partial, path)
+        from spacetorch._files import publish
+
+        publish(partial, path)
     return path
 
 

@@ -35,3 +35,39 @@ def test_an_output_and_an_input_must_lie_apart(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(ValueError, match=message):
         check_apart(out, "--out", inputs)
     check_apart("elsewhere", "--out", inputs)  # beside it is fine
+
+
+def test_working_folders_are_removed_only_when_marked_as_spacetorchs(tmp_path: Path) -> None:
+    from spacetorch._files import OWN_MARKER, own_folder, remove_own_folder
+
+    ours = own_folder(tmp_path / "run.resume", "resume folder")
+    (ours / "state.npz").write_bytes(b"x")
+    assert own_folder(ours, "resume folder") == ours, "taken again as it is"
+    remove_own_folder(ours)
+    assert not ours.exists()
+    users = tmp_path / "users.resume"
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not a resume folder spacetorch made"):
+        own_folder(users, "resume folder")
+    with pytest.raises(FileExistsError, match=f"no {OWN_MARKER} in it"):
+        remove_own_folder(users)
+    assert (users / "notes.txt").read_text() == "mine"
+    remove_own_folder(tmp_path / "missing")  # nothing to do
+
+
+def test_a_moved_file_never_lands_on_another(tmp_path: Path) -> None:
+    from spacetorch._files import move_file
+
+    (tmp_path / "root" / "a").mkdir(parents=True)
+    (tmp_path / "root" / "a" / "x.jpg").write_text("bad image")
+    (tmp_path / "root" / "a" / "y.jpg").write_text("bad image 2")
+    (tmp_path / "aside" / "a").mkdir(parents=True)
+    (tmp_path / "aside" / "a" / "y.jpg").write_text("the user's")
+    assert move_file(tmp_path / "root" / "a" / "x.jpg", tmp_path / "root", tmp_path / "aside") == tmp_path / "aside" / "a" / "x.jpg"
+    with pytest.raises(FileExistsError):
+        move_file(tmp_path / "root" / "a" / "y.jpg", tmp_path / "root", tmp_path / "aside")
+    assert (tmp_path / "aside" / "a" / "y.jpg").read_text() == "the user's"
+    assert (tmp_path / "root" / "a" / "y.jpg").exists()
+    with pytest.raises(ValueError, match="is not under"):
+        move_file(tmp_path / "elsewhere.jpg", tmp_path / "root", tmp_path / "aside")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spacetorch"
@@ -68,3 +69,52 @@ def test_no_module_imports_a_module_above_it() -> None:
 
 def test_the_allowed_upward_import_is_still_there() -> None:
     assert ALLOWED_UP <= set(imports())  # drop it from ALLOWED_UP once it is gone
+
+
+#: calls that delete, move or replace files: only spacetorch._files makes them (a guarded writer
+#: that checks what it removes is spacetorch's own, never what the user put there)
+DESTRUCTIVE = {("shutil", "rmtree"), ("shutil", "move"), ("os", "replace"), ("os", "rename"), ("os", "renames"),
+               ("os", "removedirs")}
+
+
+def destructive_calls() -> list[str]:
+    """``module:line name`` of every ``shutil.rmtree`` / ``shutil.move`` / ``os.replace`` /
+    ``os.rename`` call, and every ``Path.rename`` / ``Path.replace`` / ``rmtree`` / ``move`` imported
+    by name, outside ``spacetorch._files``."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "_files.py" and path.parent == PACKAGE:
+            continue
+        tree = ast.parse(path.read_text())
+        by_name = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                   and node.module in ("shutil", "os") for alias in node.names if (node.module, alias.name) in DESTRUCTIVE}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = None
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and (func.value.id, func.attr) in DESTRUCTIVE:
+                name = f"{func.value.id}.{func.attr}"
+            elif isinstance(func, ast.Name) and func.id in by_name:
+                name = func.id
+            elif isinstance(func, ast.Attribute) and func.attr == "rename":  # Path.rename (str has none)
+                name = ".rename"
+            if name is not None:
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {name}")
+    return found
+
+
+def test_only_the_guarded_writer_deletes_moves_or_replaces_files() -> None:
+    assert destructive_calls() == []
+
+
+def test_the_structure_check_finds_each_kind_of_call(tmp_path: Path, monkeypatch) -> None:
+    package = tmp_path / "spacetorch"
+    package.mkdir()
+    (package / "_files.py").write_text("import shutil\nshutil.rmtree('allowed here')\n")
+    (package / "bad.py").write_text("import os, shutil\nfrom shutil import rmtree as r\nfrom pathlib import Path\n"
+                                    "shutil.rmtree('a')\nshutil.move('a', 'b')\nos.replace('a', 'b')\nos.rename('a', 'b')\n"
+                                    "r('a')\nPath('a').rename('b')\n'text'.replace('a', 'b')\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
+    lines = sorted(destructive_calls(), key=lambda text: int(text.split(":")[1].split()[0]))
+    assert [line.split(" ", 1)[1] for line in lines] == ["shutil.rmtree", "shutil.move", "os.replace", "os.rename", "r", ".rename"]

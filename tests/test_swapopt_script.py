@@ -60,6 +60,18 @@ def test_an_existing_output_is_refused_before_any_work(small_model_files, tmp_pa
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
+
+def test_a_folder_of_the_users_named_like_the_resume_folder_is_left_alone(small_model_files, tmp_path, capsys) -> None:
+    checkpoint, positions = small_model_files
+    out = tmp_path / "swapped"
+    mine = tmp_path / "swapped.resume"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--out", str(out), *SMALL])
+    assert code == 2
+    assert f"{mine} exists and is not a swapopt resume folder spacetorch made" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and not out.exists()
+
 def test_unknown_layers_and_bad_attempts_are_named(small_model_files, tmp_path, capsys) -> None:
     checkpoint, positions = small_model_files
     code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer9.0",

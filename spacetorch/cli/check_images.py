@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
+from spacetorch._files import move_file
 from spacetorch.cli._arguments import HelpFormatter, check_outputs, examples, fail, processes, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data.image_check import find_unreadable_images
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(parser.prog, f"ROOT {args.root} is not a directory")
     if args.move_to is not None:  # a folder inside ROOT would be scanned again by the next check
         check_outputs(parser.prog, "--move-to", args.move_to, {"ROOT": args.root})
+        if args.move_to.exists() and not args.move_to.is_dir():
+            fail(parser.prog, f"--move-to {args.move_to} is a file; name a folder to move the unreadable images into")
     from tqdm.auto import tqdm
 
     total = 0
@@ -59,12 +61,18 @@ def main(argv: list[str] | None = None) -> int:
         bad = find_unreadable_images(args.root, workers=args.workers, progress=update)
     if total == 0:
         fail(parser.prog, f"ROOT {args.root} holds no image files (.jpg, .png, ...) to check")
+    if args.move_to is not None:  # every place is checked before the first image moves
+        taken = [args.move_to / path.relative_to(args.root) for path, _ in bad
+                 if (args.move_to / path.relative_to(args.root)).exists()]
+        if taken:
+            for path, problem in bad:
+                print(f"{path}: {problem}")
+            fail(parser.prog, f"--move-to {args.move_to}: {len(taken)} place(s) are taken already, e.g. {taken[0]}; "
+                              "nothing was moved (choose another --move-to)")
     for path, problem in bad:
         print(f"{path}: {problem}")
         if args.move_to is not None:
-            target = args.move_to / path.relative_to(args.root)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(path, target)
+            move_file(path, args.root, args.move_to)
     moved = f"; moved to {args.move_to}" if args.move_to is not None and bad else ""
     print(f"{len(bad)} of {total} images under {args.root} cannot be read{moved}", file=sys.stderr)
     return 1 if bad else 0

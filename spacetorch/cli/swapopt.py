@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
 
+from spacetorch._files import check_own_folder, remove_own_folder
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_border_argument,
@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.positions.with_name(f"{args.positions.name}_swapopt")
     resume = out.with_name(f"{out.name}.resume")
     check_outputs(parser.prog, "--out", out, {"--positions": args.positions})
+    try:  # the resume folder beside --out is spacetorch's own, or the user's and left alone
+        check_own_folder(resume, "swapopt resume folder")
+    except FileExistsError as err:
+        fail(parser.prog, f"--out {out}: {err}")
     if args.figure is not None:  # a file inside a position set is not part of it, and it then fails to load
         check_outputs(parser.prog, "--figure", args.figure, {"--positions": args.positions, "--out": out})
     with exit_on_interrupt(parser.prog, f"{out} was not written; run the same command again to continue from {resume}"):
@@ -138,7 +142,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
         "attempts_per_layer": args.attempts, "layers": [r.to_dict() for r in records],
     }
     swapped.save(out, overwrite=args.overwrite, extra_files={"swapopt.json": json.dumps(record, indent=1).encode()})
-    shutil.rmtree(resume, ignore_errors=True)
+    remove_own_folder(resume)
     for r in records:
         print(f"{r.layer:10s} {r.accepted:>10,} of {r.attempts:,} swaps kept; loss {r.loss_before:.4f} -> {r.loss_after:.4f} ({r.seconds:.0f} s)")
     print(f"wrote {out} ({len(swapped)} layers, {len(records)} optimised) in {time.perf_counter() - start:.0f} s")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import shutil
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from spacetorch._files import atomic_write, check_apart, check_replaceable
+from spacetorch._files import atomic_write, check_apart, check_replaceable, publish, remove_own_folder
 from spacetorch.data.image_check import IMAGE_SUFFIXES
 
 __all__ = [
@@ -258,7 +257,7 @@ def make_corrupted_folder(
         "library": "imagecorruptions " + _library_version(),
     }
     if unfinished.exists() and overwrite:
-        shutil.rmtree(unfinished)
+        remove_own_folder(unfinished, MANIFEST)
     if unfinished.exists():
         started = _read_manifest(unfinished)
         differing = sorted(k for k in settings if started.get(k) != settings[k])
@@ -287,8 +286,8 @@ def make_corrupted_folder(
             pool.terminate()
             pool.join()
     if out.exists():
-        shutil.rmtree(out)
-    os.rename(unfinished, out)
+        remove_own_folder(out, MANIFEST)
+    publish(unfinished, out)
     return out
 
 

@@ -18,7 +18,7 @@ import os
 import warnings
 from typing import Any
 
-from spacetorch._files import temporary_name
+from spacetorch._files import publish, temporary_name
 from spacetorch.data.image_check import UnreadableImageError  # one error for a damaged image, in training too
 
 _applied = False
@@ -82,7 +82,7 @@ def _atomic_checkpoints() -> None:
                 os.remove(os.path.join(checkpoint_folder, partial))
             raise
         final = os.path.join(checkpoint_folder, checkpoint_file)
-        os.replace(written, final)
+        publish(written, final)
         return final
 
     save_checkpoint_atomically._spacetorch_atomic = True  # type: ignore[attr-defined]

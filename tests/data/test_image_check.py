@@ -80,3 +80,22 @@ def test_a_damaged_image_in_an_evaluation_folder_is_named_in_one_line(tmp_path: 
     message = one_line(raised.value)
     assert message.startswith(f"{bad}: cannot read this image (OSError: ") and "\n" not in message
     assert message.endswith(f"`spacetorch check-images {tmp_path}` (--move-to DIR sets them aside)")
+
+
+def test_moving_aside_never_replaces_a_file_already_there(folder: tuple[Path, list[Path]], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    root, damaged = folder
+    aside = tmp_path / "bad"
+    taken = aside / damaged[-1].relative_to(root)
+    taken.parent.mkdir(parents=True)
+    taken.write_text("the user's own file")
+    with pytest.raises(SystemExit) as stop:
+        main([str(root), "--quiet", "--move-to", str(aside)])
+    assert stop.value.code == 2
+    assert f"1 place(s) are taken already, e.g. {taken}; nothing was moved" in capsys.readouterr().err
+    assert taken.read_text() == "the user's own file"
+    assert all(path.exists() for path in damaged), "nothing moved"
+    (tmp_path / "a file").write_text("x")
+    with pytest.raises(SystemExit) as stop:
+        main([str(root), "--quiet", "--move-to", str(tmp_path / "a file")])
+    assert stop.value.code == 2 and "is a file" in capsys.readouterr().err

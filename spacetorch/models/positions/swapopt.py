@@ -49,7 +49,7 @@ import numpy as np
 from scipy.linalg import blas as scipy_blas
 from scipy.spatial.distance import cdist
 
-from spacetorch._files import atomic_write
+from spacetorch._files import atomic_write, own_folder
 from spacetorch.models.positions.layer_positions import LayerPositions, NetworkPositions
 from spacetorch.models.positions.neighborhoods import BandIndex, build_neighborhoods
 
@@ -510,12 +510,14 @@ def swap_optimize(
         layers: the layers to optimise (default: those of ``responses`` if it is a mapping,
             else every layer of ``positions``).
         resume_dir: finished layers and the state of the current one are kept there, so that a
-            run started again with the same arguments continues where it stopped.
+            run started again with the same arguments continues where it stopped (a folder
+            spacetorch marks as its own; an existing folder without the mark is refused).
         on_layer: called with each layer's name before it starts; returns its ``progress``.
         kwargs: passed on to :func:`swap_optimize_layer`.
 
     Raises:
         KeyError: a layer has no positions.
+        FileExistsError: ``resume_dir`` exists and is not a resume folder spacetorch made.
     """
     names = list(positions.layer_positions)
     if layers is None:
@@ -524,9 +526,7 @@ def swap_optimize(
     if unknown:
         raise KeyError(f"no positions for layer(s) {unknown}; layers: {names}")
     get = responses.__getitem__ if isinstance(responses, Mapping) else responses
-    folder = Path(resume_dir) if resume_dir is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+    folder = own_folder(resume_dir, "swapopt resume folder") if resume_dir is not None else None
     result = dict(positions.layer_positions)
     records = []
     for name in layers:
