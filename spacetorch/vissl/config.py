@@ -23,10 +23,12 @@ __all__ = [
     "CONFIG_DIR",
     "ConfigError",
     "available_configs",
+    "check_types",
     "compose",
     "save_config",
     "cpu_fallback_overrides",
     "select_gpus",
+    "nearest_keys",
     "set_alpha",
     "trunk_model_name",
     "validate",
@@ -106,9 +108,82 @@ def _compose_hydra(overrides: list[str], name: str) -> Any:
             raise ConfigError(
                 f"no config named {name!r} in {CONFIG_DIR}; shipped configs: {', '.join(available_configs())}"
             ) from None
-        if "Key '" in str(err) and "not in struct" in str(err):
-            hint = "; a key that is not in VISSL's defaults is added with a leading '+' (+config.KEY=value)"
+        if "Could not override '" in str(err) or ("Key '" in str(err) and "not in struct" in str(err)):
+            key = str(err).split("'")[1]
+            near = nearest_keys(key)
+            hint = (f"; did you mean {' or '.join(near)}?" if near else "") + (
+                "; a key that is not in VISSL's defaults is added with a leading '+' (+config.KEY=value)")
         raise ConfigError(f"cannot compose the config: {err}{hint}") from None
+
+
+def _vissl_defaults() -> Any:
+    """VISSL's own ``defaults.yaml`` (the schema of every key a run reads), as plain containers."""
+    import vissl
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(Path(vissl.__file__).parent / "config" / "defaults.yaml"))
+
+
+def nearest_keys(key: str) -> list[str]:
+    """The keys of VISSL's defaults closest in spelling to ``key`` (``config.OPTIMIZER.num_epoch``
+    -> ``config.OPTIMIZER.num_epochs``), at the level where ``key`` stops matching."""
+    import difflib
+
+    parts = key.lstrip("+~").split(".")
+    node: Any = _vissl_defaults()
+    for depth, name in enumerate(parts):
+        if not isinstance(node, dict):
+            return []
+        if name not in node:
+            close = difflib.get_close_matches(name, [str(k) for k in node], n=2, cutoff=0.6)
+            return [".".join([*parts[:depth], match]) for match in close]
+        node = node[name]
+    return []
+
+
+#: keys a run reads that must be whole numbers of at least the given value
+_AT_LEAST = {
+    "OPTIMIZER.num_epochs": 1, "DATA.TRAIN.BATCHSIZE_PER_REPLICA": 1, "DATA.NUM_DATALOADER_WORKERS": 0,
+    "LOG_FREQUENCY": 1, "CHECKPOINT.CHECKPOINT_FREQUENCY": 1, "SEED_VALUE": 0, "DISTRIBUTED.NUM_NODES": 1,
+    "DISTRIBUTED.NUM_PROC_PER_NODE": 1,
+}
+
+
+def check_types(cfg: Any) -> None:
+    """Every value whose key VISSL's defaults give a number or a truth value is of that kind
+    (a whole number where the default is one), and the counts a run reads are in range.
+
+    Raises:
+        ConfigError: naming the key, what its default is and the value given.
+    """
+
+    def walk(default: Any, value: Any, path: str) -> None:
+        if isinstance(default, dict):
+            if hasattr(value, "items"):
+                for name, sub in default.items():
+                    if name in value:
+                        walk(sub, value[name], f"{path}.{name}")
+            return
+        if default is None or value is None:
+            return
+        expected = ""
+        if isinstance(default, bool):
+            expected = "" if isinstance(value, bool) else "true or false"
+        elif isinstance(default, int):
+            whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+            expected = "" if whole and not isinstance(value, bool) else "a whole number"
+        elif isinstance(default, float):
+            expected = "" if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+        if expected:
+            raise ConfigError(f"{path} is {value!r}; expected {expected} (VISSL's default: {default!r})")
+
+    walk(_vissl_defaults()["config"], cfg, "config")
+    for key, low in _AT_LEAST.items():
+        value: Any = cfg
+        for name in key.split("."):
+            value = value[name]
+        if value < low:
+            raise ConfigError(f"config.{key} is {value}; expected a whole number >= {low}")
 
 
 def _with_package_header(name: str, user_paths: str, scratch: Path, notices: list[str] | None) -> str:
@@ -213,6 +288,7 @@ def validate(cfg: Any) -> None:
     Raises:
         ConfigError: naming the key, layer or path and what was expected.
     """
+    check_types(cfg)
     _check_trunk_registered(cfg)
     _check_topography(cfg)
     if cfg.LOSS.name in SPATIAL_LOSS_NAMES:

@@ -18,6 +18,7 @@ SHIPPED = [
     "demo_cpu_simclr_spatial_resnet18", "demo_cpu_supervised_spatial_resnet18", "linear_eval_resnet18", "simclr_spatial_resnet18", "supervised_spatial_resnet18",
     "simclr_spatial_tdresnet18", "demo_cpu_simclr_spatial_tdresnet18", "supervised_tdresnet50", "simclr_spatial_v1_resnet50",
     "supervised_v1_resnet50", "finetune_v1_resnet50", "simclr_spatial_topdown_cifar", "supervised_tdconvnext_tiny",
+    "demo_cpu_simclr_map_resnet18",
     *(f"supervised_{kind}_{size}" for kind in ("topdown", "bottomup") for size in ("mnist", "fashion_mnist", "cifar", "imagenette")),
 ]
 
@@ -44,9 +45,12 @@ def test_the_head_takes_what_the_trunk_gives(name: str) -> None:
 
 
 def test_shipped_configs_are_listed_and_compose() -> None:
+    from spacetorch.vissl.config import check_types
+
     assert set(SHIPPED) == set(available_configs())  # a new config is listed here, so it is checked
     for name in SHIPPED:
         cfg = compose([f"config={name}"])
+        check_types(cfg)  # every value of the kind VISSL's defaults give it
         assert not cfg.OPTIMIZER.get("use_larc", False), f"{name}: LARC needs apex"
         assert "/" not in str(cfg.DATA.TRAIN.DATA_PATHS), f"{name} must take dataset paths from the catalog"
 
@@ -86,6 +90,12 @@ def test_valid_config_passes(small_positions: Path, small_images: Path) -> None:
         ("config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch=0", r"neighborhoods_per_batch must be an integer >= 1"),
         ("config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch=2.5", r"neighborhoods_per_batch must be an integer >= 1 .*got 2.5"),
         ("config.MODEL.WEIGHTS_INIT.PARAMS_FILE=/no/such/weights.torch", r"PARAMS_FILE: checkpoint /no/such/weights.torch does not exist"),
+        ("config.OPTIMIZER.num_epochs=abc", r"config.OPTIMIZER.num_epochs is 'abc'; expected a whole number \(VISSL's default: 90\)"),
+        ("config.OPTIMIZER.num_epochs=2.5", r"config.OPTIMIZER.num_epochs is 2.5; expected a whole number"),
+        ("config.OPTIMIZER.num_epochs=0", r"config.OPTIMIZER.num_epochs is 0; expected a whole number >= 1"),
+        ("config.OPTIMIZER.weight_decay=lots", r"config.OPTIMIZER.weight_decay is 'lots'; expected a number"),
+        ("config.DATA.TRAIN.DROP_LAST=3", r"config.DATA.TRAIN.DROP_LAST is 3; expected true or false"),
+        ("config.DATA.NUM_DATALOADER_WORKERS=-1", r"config.DATA.NUM_DATALOADER_WORKERS is -1; expected a whole number >= 0"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(small_positions: Path, small_images: Path, override: str, message: str) -> None:
@@ -168,6 +178,13 @@ def test_missing_identity_head_is_refused(small_positions: Path, small_images: P
     cfg = compose(_good(small_positions, small_images) + ["config.MODEL.HEAD.PARAMS=[[mlp,{dims:[512,128]}]]"])
     with pytest.raises(ConfigError, match=r"\[identity, \{\}\]"):
         validate(cfg)
+
+
+def test_a_misspelt_key_is_named_with_the_nearest_one() -> None:
+    with pytest.raises(ConfigError, match=r"did you mean config.OPTIMIZER.num_epochs\?"):
+        compose(["config=demo_cpu_simclr_spatial_resnet18", "config.OPTIMIZER.num_epoch=3"])
+    with pytest.raises(ConfigError, match=r"did you mean config.DATA.TRAIN.BATCHSIZE_PER_REPLICA\?"):
+        compose(["config=demo_cpu_simclr_spatial_resnet18", "config.DATA.TRAIN.BATCHSIZE_PER_REPLIKA=3"])
 
 
 def test_unknown_config_name_lists_the_shipped_ones() -> None:
