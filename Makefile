@@ -13,14 +13,16 @@ POSITIONS := positions/resnet18_retinotopic_init
 DEMO_IMAGES := data/demo_images
 DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 
-.PHONY: help run run-simclr v1-figure map-comparison methods-comparison positions test test-fast docs bench gpu-wheels env clean
+.PHONY: help run run-simclr v1-figure simclr-v1-figure map-comparison simclr-map-comparison methods-comparison positions test test-fast docs bench gpu-wheels env clean
 
 help:
 	@echo "make run        the map demo on CPU (~8 min): alpha = 0 model, swapopt, the TDANN ($(MAP_CONFIG))"
 	@echo "make v1-figure  orientation map, smoothness and pinwheels of the model make run trained"
 	@echo "make map-comparison  alpha 0 vs 5 vs 15 over seeds, on swapopt and retinotopic positions (~65 min)"
 	@echo "make methods-comparison  TDANN, TopoLoss, lateral, local sheets and the SOM, 2 seeds, on one bench"
-	@echo "make run-simclr train the SimCLR TDANN demo ($(DEMO_CONFIG)) on CPU"
+	@echo "make run-simclr the self-supervised map demo on CPU (~35 min): SimCLR alpha = 0 model, swapopt, the SimCLR TDANN ($(SIMCLR_CONFIG))"
+	@echo "make simclr-v1-figure  orientation map, smoothness and pinwheels of the model make run-simclr trained"
+	@echo "make simclr-map-comparison  SimCLR alpha 0 vs 5 over 3 seeds: layer2.0 maps and layer4.1 category patches (~80 min)"
 	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
 	@echo "make test       lint, type-check and run every test (what CI runs)"
 	@echo "make test-fast  the same without the slow tier (real train.py runs, the notebook) and the docs"
@@ -95,9 +97,47 @@ methods-comparison: $(SWAPPED_112)/version.txt $(DEMO_IMAGES)/train
 		--methods none tdann=15 topoloss=5 lateral=0.5 local=5 --layers layer2.0,layer2.1 --seeds 0 1 $(MAP_GRATINGS) \
 		--override config.OPTIMIZER.num_epochs=8 --som --out comparisons/methods_demo
 
-# the SimCLR TDANN demo (the headline model at 224 px for a few CPU minutes; no map at this scale)
-run-simclr: $(POSITIONS)/version.txt $(DEMO_IMAGES)/train
-	$(BIN)/python train.py config=$(DEMO_CONFIG)
+# make run-simclr: the self-supervised map demo, the same protocol as make run with the headline
+# objective. A SimCLR alpha = 0 model (seed 100) -> swapopt of its layer2 and layer4 positions on
+# its grating responses -> the SimCLR TDANN (alpha 5 on layer2.0, 2.1, 4.0, 4.1) trained from
+# scratch (seed 0) on the swapped positions; every view a random resized crop of a whole
+# photograph (data/demo_photos). docs/maps.md has the comparison over seeds.
+SIMCLR_CONFIG := demo_cpu_simclr_map_resnet18
+SIMCLR_FINAL := model_final_checkpoint_phase19.torch
+DEMO_PHOTOS := data/demo_photos
+SIMCLR_SWAPPED := positions/resnet18_112px_simclr_swapopt
+SIMCLR_SOURCE := checkpoints/$(SIMCLR_CONFIG)_alpha0_seed100/$(SIMCLR_FINAL)
+SIMCLR_CHECKPOINT := checkpoints/$(SIMCLR_CONFIG)/$(SIMCLR_FINAL)
+SIMCLR_LAYERS := layer2.0 layer2.1 layer4.0 layer4.1
+
+run-simclr: $(SIMCLR_SWAPPED)/version.txt $(DEMO_PHOTOS)/train
+	$(BIN)/spacetorch train config=$(SIMCLR_CONFIG)
+
+$(SIMCLR_CHECKPOINT):
+	$(MAKE) run-simclr
+
+simclr-v1-figure: $(SIMCLR_CHECKPOINT) | $(STAMP)
+	$(BIN)/spacetorch v1-figure --checkpoint $(SIMCLR_CHECKPOINT) --positions $(SIMCLR_SWAPPED) $(MAP_GRATINGS) \
+		--out figures/v1_simclr_demo.png
+
+$(DEMO_PHOTOS)/train: | $(STAMP)
+	$(BIN)/spacetorch demo-data --whole --n-train 384 --n-val 240 --out $(DEMO_PHOTOS)
+
+$(SIMCLR_SOURCE): $(POSITIONS_112)/version.txt $(DEMO_PHOTOS)/train
+	$(BIN)/spacetorch train config=$(SIMCLR_CONFIG) --alpha 0 config.SEED_VALUE=100 \
+		config.MODEL.TRUNK.TRUNK_PARAMS.position_dir=$(POSITIONS_112) config.CHECKPOINT.DIR=$(dir $(SIMCLR_SOURCE))
+
+$(SIMCLR_SWAPPED)/version.txt: $(SIMCLR_SOURCE)
+	$(BIN)/spacetorch swapopt --checkpoint $(SIMCLR_SOURCE) --positions $(POSITIONS_112) --layers $(SIMCLR_LAYERS) \
+		--attempts $(SWAP_ATTEMPTS) $(MAP_GRATINGS) --out $(SIMCLR_SWAPPED) --overwrite --figure figures/swapopt_simclr_demo_layer2.0.png
+
+# the documented self-supervised comparison (docs/maps.md): SimCLR alpha 0 vs 5 (layer2 and layer4),
+# seeds 0-2, on the swapped positions; layer2.0's orientation map and layer4.1's category patches
+# on 240 held-out crops of the 12 photographs (one category each)
+simclr-map-comparison: $(SIMCLR_SWAPPED)/version.txt $(DEMO_PHOTOS)/train
+	$(BIN)/spacetorch compare-alpha --config $(SIMCLR_CONFIG) --positions $(SIMCLR_SWAPPED) --alphas 5 \
+		--alpha-layers layer2_0,layer2_1,layer4_0,layer4_1 --seeds 0 1 2 $(MAP_GRATINGS) \
+		--categories $(DEMO_PHOTOS)/val --category-layer layer4.1 --out comparisons/simclr_map
 
 positions: $(POSITIONS)/version.txt
 

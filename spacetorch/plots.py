@@ -144,7 +144,10 @@ def v1_figure(result: OrientationMap, *, title: str) -> Figure:
     left, middle, right = fig.subplots(1, 3)
     _orientation_panel(left, result.coordinates, result.selective_preferred,
                        f"orientation map ({int(result.selective.sum())} selective units)")
-    _smoothness_panel(middle, result.curve, result.shuffled_curve, "smoothness")
+    near = result.near
+    _smoothness_panel(middle, result.curve, result.shuffled_curve, "smoothness" if near is None else (
+        f"pairs < {near.radius:g} mm: {near.mean:.1f} deg [{near.ci_low:.1f}, {near.ci_high:.1f}]\n"
+        f"vs {near.shuffled_mean:.1f} shuffled (z {near.z:.1f})"))
     grid = result.grid
     half = grid.stride / 2
     image = right.imshow(
@@ -197,19 +200,24 @@ def _map_row(fig: Any, panels: list[tuple[str, OrientationMap | None]], *, selec
 
 def comparison_figure(rows: list[dict[str, Any]], maps: dict[float, OrientationMap | None], *, layer: str) -> Figure:
     """An alpha comparison: the orientation map of each alpha (first seed), the post-hoc spatial
-    loss of every layer and the map's smoothness per alpha, each seed a point, the mean a line.
+    loss of every layer, the map's smoothness and how much closer in preference than chance its
+    pairs under 1 mm are, per alpha, each seed a point; with category maps measured, also their
+    patches per category and how alike neighbours' category selectivity is against chance.
 
     Args:
-        rows: one per run, with ``alpha``, ``seed``, ``sl`` (``{layer: SL}``), ``smoothness``
-            and ``shuffled_smoothness`` (as ``compare_alpha.py`` measures them).
+        rows: one per run, with ``alpha``, ``seed``, ``sl`` (``{layer: SL}``), ``smoothness``,
+            ``shuffled_smoothness`` and the ``near_*`` statistics (as ``compare-alpha`` measures
+            them), and ``category_*`` ones where category maps were measured.
         maps: alpha -> the orientation map of its first seed that has one (None: no run of that
             alpha has an orientation-selective unit).
     """
     alphas = sorted(maps)
-    fig = _figure(max(4.2 * len(alphas), 10.0), 9.0)
+    with_categories = any("category_patches" in row for row in rows)
+    fig = _figure(max(4.2 * len(alphas), 20.0 if with_categories else 14.0), 9.0)
     top, bottom = fig.subfigures(2, 1)  # type: ignore[misc]  # matplotlib types one subfigure or an array
     _map_row(top, [(f"alpha {alpha:g}: {layer}", maps[alpha]) for alpha in alphas], selective=" ({} selective)")
-    left, right = bottom.subplots(1, 2)
+    axes = bottom.subplots(1, 5 if with_categories else 3)
+    left, right, near = axes[:3]
     layers = list(rows[0]["sl"])
     colours = {alpha: f"C{i}" for i, alpha in enumerate(alphas)}
     for i, alpha in enumerate(alphas):
@@ -223,6 +231,33 @@ def comparison_figure(rows: list[dict[str, Any]], maps: dict[float, OrientationM
         right.plot([i] * len(smooth), smooth, "o", color=colours[alpha], alpha=0.7)
         right.plot([i], [np.mean(smooth)], "_", color="k", markersize=24)
         right.plot([i] * len(shuffled), shuffled, "x", color="0.55", label="shuffled map" if i == 0 else None)
+        # how much closer in preference pairs under 1 mm are than chance, with the interval over pairs
+        gain = np.array([row.get("near_shuffled", np.nan) - row.get("near_difference", np.nan) for row in runs])
+        spread = np.array([(row.get("near_ci_high", np.nan) - row.get("near_ci_low", np.nan)) / 2 for row in runs])
+        offsets = i + np.linspace(-0.15, 0.15, len(runs)) if len(runs) > 1 else np.array([i])
+        near.errorbar(offsets, gain, yerr=spread, fmt="o", color=colours[alpha], alpha=0.8, capsize=3)
+        if with_categories:
+            for ax, key in ((axes[3], "category_patches"), (axes[4], "category_near_ratio")):
+                per_seed = [row.get(key, np.nan) for row in runs]
+                ax.plot([i] * len(per_seed), per_seed, "o", color=colours[alpha], alpha=0.7)
+                ax.plot([i], [np.nanmean(per_seed)], "_", color="k", markersize=24)
+    near.axhline(0, color="0.55", linestyle="--", linewidth=1)
+    near.set_xticks(range(len(alphas)), [f"{alpha:g}" for alpha in alphas])
+    near.set_xlim(-0.5, len(alphas) - 0.5)
+    near.set_xlabel("alpha")
+    near.set_ylabel("shuffled - observed difference (deg)")
+    near.set_title(f"{layer} pairs < 1 mm: closer than chance by\n(points: seeds, bars: 95% CI over pairs)")
+    if with_categories:
+        category_layer = next(row["category_layer"] for row in rows if "category_layer" in row)
+        for ax, label, title in ((axes[3], "patches per category", f"{category_layer} category patches"),
+                                 (axes[4], "|t difference| of pairs < 2.4 mm / shuffled",
+                                  f"{category_layer} category maps: 1 = no order")):
+            ax.set_xticks(range(len(alphas)), [f"{alpha:g}" for alpha in alphas])
+            ax.set_xlim(-0.5, len(alphas) - 0.5)
+            ax.set_xlabel("alpha")
+            ax.set_ylabel(label)
+            ax.set_title(f"{title}\n(points: seeds, bar: mean)")
+        axes[4].axhline(1, color="0.55", linestyle="--", linewidth=1)
     left.set_xticks(range(len(layers)), layers, rotation=45)
     left.set_ylabel("spatial loss on the gratings (post hoc)")
     left.set_title("SL per layer (points: seeds, line: mean)")

@@ -48,13 +48,44 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, out: Path, positions: 
 
 
 def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--layer``, the gratings, the border policy and ``--neighborhoods``: what every run is
-    measured on."""
+    """``--layer``, the gratings, the border policy, ``--neighborhoods`` and the category maps
+    (``--categories``, ``--category-layer``): what every run is measured on."""
     parser.add_argument("--layer", default="layer2.0", help="the layer whose orientation map is measured")
     add_grating_arguments(parser, image_size=None)
     add_border_argument(parser)
     parser.add_argument("--neighborhoods", type=bounded(1, 1_000_000, "neighborhoods"), default=2000,
                         help="neighborhoods per layer for the post-hoc spatial loss")
+    parser.add_argument("--categories", type=Path, default=None, metavar="DIR",
+                        help="also the category maps of --category-layer on this image folder (one sub-folder per category)")
+    parser.add_argument("--category-layer", default=None,
+                        help="the layer whose category maps are measured [default: the last layer with positions]")
+
+
+def category_setting(args: argparse.Namespace, position_dir: str, image_size: int) -> tuple[Any, str] | None:
+    """``(ImageFolderStimuli of --categories, the category layer)``, checked, or None without
+    ``--categories``.
+
+    Raises:
+        ValueError: --categories is no image folder of at least 2 categories of at least 2
+            images each, or --category-layer has no positions in ``position_dir``.
+    """
+    if args.categories is None:
+        return None
+    from spacetorch.models.positions import NetworkPositions
+    from spacetorch.stimuli import ImageFolderStimuli
+
+    if not args.categories.is_dir():
+        raise ValueError(f"--categories: {args.categories} is not a folder")
+    layers = list(NetworkPositions.load_from_dir(position_dir).layer_positions)
+    layer = args.category_layer or layers[-1]
+    if layer not in layers:
+        raise ValueError(f"--category-layer {layer}: no positions in {position_dir}; layers: {layers}")
+    stimuli = ImageFolderStimuli(args.categories, size=image_size)
+    counts = [int((stimuli.labels == k).sum()) for k in range(len(stimuli.categories))]
+    if len(counts) < 2 or min(counts) < 2:
+        raise ValueError(f"--categories {args.categories}: category maps need at least 2 categories of at least 2 images "
+                         f"each; it has {dict(zip(stimuli.categories, counts, strict=True))}")
+    return stimuli, layer
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
@@ -119,6 +150,10 @@ def check_setting(args: argparse.Namespace, alpha_layers: Sequence[str] | None =
     except PositionsError as err:
         raise ValueError(f"{err} (is --image-size {gratings.size} the size {position_dir} was made for?)") from None
     kept_units(model, args.layer, gratings.size, args.exclude_border)
+    try:
+        category_setting(args, position_dir, gratings.size)
+    except FileNotFoundError as err:
+        raise ValueError(f"--categories: {err}") from None
 
 
 def _training_arguments(recorded: list[str]) -> list[str]:

@@ -23,6 +23,7 @@ from spacetorch.cli._comparison import (
     RESULTS,
     add_measure_arguments,
     add_run_arguments,
+    category_setting,
     check_setting,
     check_training,
     composed,
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(not math.isfinite(a) or a < 0 for a in alphas):
         fail(parser.prog, f"--alphas must be finite numbers >= 0, got {args.alphas}")
     _note_earlier_results(args.out)
-    check_outputs(parser.prog, "--out", args.out, {"--positions": args.positions, "--init": args.init}, RESULTS)
+    check_outputs(parser.prog, "--out", args.out,
+                  {"--positions": args.positions, "--init": args.init, "--categories": args.categories}, RESULTS)
     try:  # everything the measurement needs is checked before the first run
         check_setting(args, args.alpha_layers)
     except (ValueError, KeyError, OSError) as err:
@@ -140,7 +142,11 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, runs: li
     for row in rows:
         print(f"alpha {row['alpha']:g} seed {row['seed']}: task loss {row['task_loss']:.3f}, {args.layer} SL {row['sl'][args.layer]:.4f}, "
               f"{row['selective_fraction']:.1%} selective, smoothness {row['smoothness']:.3f} "
-              f"(shuffled {row['shuffled_smoothness']:.3f}), pinwheel density {row['pinwheel_density']:.2f}")
+              f"(shuffled {row['shuffled_smoothness']:.3f}), pairs < 1 mm {row['near_difference']:.1f} deg vs "
+              f"{row['near_shuffled']:.1f} shuffled (z {row['near_z']:.1f}), pinwheel density {row['pinwheel_density']:.2f}"
+              + (f"; {row['category_layer']}: {row['category_patches']:.1f} patches per category, "
+                 f"{row['category_selective_fraction']:.1%} units with t > 2, neighbours' t differ "
+                 f"{row['category_near_ratio']:.2f} x chance" if "category_layer" in row else ""))
     print(f"wrote {args.out / 'results.json'}, {args.out / 'results.csv'} and {args.out / 'comparison.png'}")
     return 0
 
@@ -148,12 +154,14 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, runs: li
 def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path]) -> tuple[list[dict[str, Any]], dict[float, Any]]:
     """Every checkpoint's post-hoc SL per layer and its map statistics; the first seed's map per alpha."""
     from spacetorch.maps import measure_orientation_map, posthoc_spatial_loss
+    from spacetorch.methods.bench import measure_categories
     from spacetorch.models.topographic import TopographicModel
     from spacetorch.runs import final_task_loss
 
     arch, position_dir = setting(composed(args))
     gratings = gratings_of(args, input_size(arch))
     device = device_of(args)
+    categories = category_setting(args, position_dir, gratings.size)
     rows: list[dict[str, Any]] = []
     maps: dict[float, Any] = {}
     for (alpha, seed), checkpoint in checkpoints.items():
@@ -163,8 +171,14 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
         measured = measure_orientation_map(
             model, args.layer, gratings, exclude_border=args.exclude_border, responses=recorded[args.layer]
         )
-        rows.append({"alpha": alpha, "seed": seed, "checkpoint": str(checkpoint), "layer": args.layer, "sl": sl,
-                     "task_loss": final_task_loss(checkpoint.parent / "log.txt"), **measured.statistics()})
+        row = {"alpha": alpha, "seed": seed, "checkpoint": str(checkpoint), "layer": args.layer, "sl": sl,
+               "task_loss": final_task_loss(checkpoint.parent / "log.txt"), **measured.statistics()}
+        if categories is not None:
+            images, layer = categories
+            responses, coordinates = model.responses(images, [layer], batch_size=args.batch_size, device=device,
+                                                     progress=False)[layer]
+            row.update({"category_layer": layer, **measure_categories(responses.numpy(), coordinates.numpy(), images.labels)})
+        rows.append(row)
         if maps.get(alpha) is None:
             maps[alpha] = measured.map
     return rows, maps
@@ -173,8 +187,12 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
 def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str, alpha_layers: list[str] | None) -> None:
     from spacetorch.plots import comparison_figure
 
-    fields = ["alpha", "seed", "task_loss", "selective_fraction", "smoothness", "shuffled_smoothness", "pinwheels",
-              "column_spacing", "pinwheel_density", "units_analysed"]
+    fields = ["alpha", "seed", "task_loss", "selective_fraction", "smoothness", "shuffled_smoothness", "near_difference",
+              "near_ci_low", "near_ci_high", "near_shuffled", "near_z", "near_pairs", "pinwheels", "column_spacing",
+              "pinwheel_density", "units_analysed"]
+    fields += [key for key in ("category_layer", "category_patches", "category_patch_area_mm2", "category_selective_fraction",
+                               "category_near_ratio", "category_near_z")
+               if any(key in row for row in rows)]
     write_results(out, {"layer": layer, "alpha_layers": alpha_layers, "runs": rows}, fields,
                   lambda: comparison_figure(rows, maps, layer=layer))
 

@@ -24,6 +24,7 @@ from spacetorch.cli._comparison import (
     RESULTS,
     add_measure_arguments,
     add_run_arguments,
+    category_setting,
     check_setting,
     check_training,
     composed,
@@ -127,10 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "gratings, against the source shuffled (its fibre search takes seconds per stimulus and sheet)")
     parser.add_argument("--wiring-stimuli", type=bounded(1, 10_000, "--wiring-stimuli"), default=8,
                         help="gratings (spread over the set) the wiring length is measured on")
-    parser.add_argument("--categories", type=Path, default=None, metavar="DIR",
-                        help="also the category maps of --category-layer on this image folder (one sub-folder per category)")
-    parser.add_argument("--category-layer", default=None,
-                        help="the layer whose category maps are measured [default: the last layer with positions]")
     parser.add_argument("--som", action="store_true", help="also measure the V1 self-organising map on the same gratings")
     parser.add_argument("--som-edge", type=bounded(4, 1024, "--som-edge"), default=64, help="the SOM's side, nodes")
     parser.add_argument("--som-iterations", type=bounded(1, 10**8, "--som-iterations"), default=200_000,
@@ -147,8 +144,6 @@ def main(argv: list[str] | None = None) -> int:
                   {"--positions": args.positions, "--init": args.init, "--categories": args.categories, **given}, RESULTS)
     if args.wiring is not None and len(args.wiring) != 2:
         fail(parser.prog, f"--wiring: expected SOURCE,TARGET (two layers), got {args.wiring}")
-    if args.categories is not None and not args.categories.is_dir():
-        fail(parser.prog, f"--categories: {args.categories} is not a folder")
     missing = [f"--given {label}: {path} is not a file" for label, _, path in args.given if not path.is_file()]
     if missing:
         fail(parser.prog, missing[0])
@@ -352,11 +347,9 @@ def _measure(
     device = device_of(args)
     retinotopic = NetworkPositions.load_from_dir(position_dir)
     extra: dict[str, Any] = {"wiring": tuple(args.wiring) if args.wiring else None, "wiring_stimuli": args.wiring_stimuli}
-    if args.categories is not None:
-        from spacetorch.stimuli import ImageFolderStimuli
-
-        extra["categories"] = ImageFolderStimuli(args.categories, size=gratings.size)
-        extra["category_layer"] = args.category_layer or list(retinotopic.layer_positions)[-1]
+    categories = category_setting(args, position_dir, gratings.size)
+    if categories is not None:
+        extra["categories"], extra["category_layer"] = categories
     sheets: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     maps: dict[str, Any] = {}
@@ -405,7 +398,8 @@ def _write(out: Path, rows: list[dict[str, Any]], maps: dict[str, Any], layer: s
     fields = ["method", "sheet", "seed", "task_loss", "train_seconds", "selective_fraction", "smoothness", "shuffled_smoothness",
               "pinwheels", "column_spacing", "pinwheel_density", "units_analysed"]
     fields += [key for key in ("wiring_mm", "wiring_shuffled_mm", "wiring_ratio_shuffled", "category_patches",
-                               "category_patch_area_mm2", "category_selective_fraction") if any(key in row for row in rows)]
+                               "category_patch_area_mm2", "category_selective_fraction",
+                               "category_near_ratio", "category_near_z") if any(key in row for row in rows)]
     write_results(out, {"layer": layer, "runs": rows}, fields, lambda: methods_figure(rows, maps, layer=layer))
 
 

@@ -53,11 +53,17 @@ def make_demo_image_folder(
     seed: int = 0,
     photos: Sequence[str] = DEMO_PHOTOS,
     progress: Callable[[int], None] | None = None,
+    whole: bool = False,
 ) -> Path:
     """Write ``out_dir/{train,val}/<photo>/<i>.jpg``: random square crops resized to ``size``.
 
     Crops take 25-100% of the photograph's shorter side at a uniform random place and are
     mirrored half the time; each split draws about as many crops from every photograph.
+    With ``whole``, each training image is instead a whole photograph, its shorter side
+    resized to ``size``, the photographs taken in turn: a training transform that crops at
+    random (SimCLR's random resized crops) then draws new views of every photograph in
+    every epoch instead of re-cropping a few hundred fixed crops, and ``n_train`` only sets
+    how many samples an epoch holds.  The validation crops are drawn as without ``whole``.
     The folder layout is torchvision's ``ImageFolder`` (VISSL ``disk_folder``), labelled by
     source photograph.  The set is written to a temporary folder and renamed, so an
     interrupted run leaves no partial set behind.
@@ -76,11 +82,14 @@ def make_demo_image_folder(
     rng = np.random.default_rng(seed)
     sources = [Image.open(photo_path(name)).convert("RGB") for name in photos]
 
+    resized = [_shorter_side(source, size) for source in sources] if whole else []
+
     def crops() -> Iterator[tuple[str, Image.Image]]:
         for split, count in (("train", n_train), ("val", n_val)):
             for i in range(count):
                 k = i % len(sources)
-                yield f"{split}/{Path(photos[k]).stem}/{i:05d}.jpg", _random_crop(sources[k], size, rng)
+                image = resized[k] if whole and split == "train" else _random_crop(sources[k], size, rng)
+                yield f"{split}/{Path(photos[k]).stem}/{i:05d}.jpg", image
 
     return write_image_folder(out, crops(), progress)
 
@@ -104,6 +113,12 @@ def write_image_folder(
             if progress is not None:
                 progress(written)
     return out
+
+
+def _shorter_side(image: Image.Image, size: int) -> Image.Image:
+    width, height = image.size
+    scale = size / min(width, height)
+    return image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC)
 
 
 def _random_crop(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:

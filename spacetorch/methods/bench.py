@@ -114,17 +114,26 @@ def measure_wiring(source: tuple[torch.Tensor, torch.Tensor], target: tuple[torc
             "wiring_ratio_shuffled": float(np.nanmedian(shuffled / model))}
 
 
-def measure_categories(responses: np.ndarray, coordinates: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def measure_categories(
+    responses: np.ndarray, coordinates: np.ndarray, labels: np.ndarray, *, radius: float = 2.4
+) -> dict[str, float]:
     """Category maps of one layer (:mod:`spacetorch.analyses.category`: t of each unit for each
     category against the rest, patches of the smoothed maps): the mean number of patches per
-    category, their mean total area, and the fraction of units with some ``t > 2``."""
+    category, their mean total area, the fraction of units with some ``t > 2``, and how much
+    more alike the t-values of units closer than ``radius`` mm (the patches' smoothing) are than
+    chance: the mean over categories of their mean ``|t_i - t_j|`` over the shuffled one (1: no
+    map, below 1: a map), and the mean z over the shuffles (:func:`~spacetorch.analyses.near_pair_difference`)."""
+    from spacetorch.analyses import near_pair_difference
     from spacetorch.analyses.category import category_patches, category_selectivity
 
     _, t = category_selectivity(responses, labels)
     maps = [category_patches(coordinates, t[k]) for k in range(len(t))]
+    near = [near_pair_difference(coordinates, t[k], radius=radius, period=None, n_shuffles=20, seed=k) for k in range(len(t))]
     return {"category_patches": float(np.mean([len(m) for m in maps])),
             "category_patch_area_mm2": float(np.mean([m.total_area for m in maps])),
-            "category_selective_fraction": float((t.max(0) > 2).mean())}
+            "category_selective_fraction": float((t.max(0) > 2).mean()),
+            "category_near_ratio": float(np.mean([n.mean / n.shuffled_mean for n in near])),
+            "category_near_z": float(np.mean([n.z for n in near]))}
 
 
 def measure_som(gratings: SineGratings, *, edge: int, iterations: int, seed: int) -> MapMeasurement:

@@ -91,3 +91,29 @@ def test_make_demo_dataset_makes_either_source(tmp_path: Path, source: str, clas
     expected = classes or sorted(Path(name).stem for name in DEMO_PHOTOS)
     assert sorted(p.name for p in (out / "train").iterdir()) == expected
     assert exit_code(main, ["--source", source, "--out", str(out), "--quiet"]) == 2, "an existing folder is refused"
+
+
+def test_whole_photographs_for_on_the_fly_crops(tmp_path: Path) -> None:
+    """--whole: every training image is a whole photograph (shorter side = size, aspect kept),
+    the photographs in turn; the validation images stay square crops."""
+    from spacetorch.cli.make_demo_dataset import main
+    from spacetorch.data import DEMO_PHOTOS
+    from spacetorch.data.demo_images import photo_path
+
+    out = tmp_path / "whole"
+    n_train = 2 * len(DEMO_PHOTOS) + 1
+    assert main(["--whole", "--out", str(out), "--n-train", str(n_train), "--n-val", "3", "--size", "40", "--quiet"]) == 0
+    train = sorted((out / "train").rglob("*.jpg"))
+    assert len(train) == n_train
+    for photo in DEMO_PHOTOS:
+        copies = sorted((out / "train" / Path(photo).stem).glob("*.jpg"))
+        assert len(copies) in (2, 3)
+        width, height = Image.open(photo_path(photo)).size
+        image = Image.open(copies[0])
+        assert min(image.size) == 40
+        assert image.size[0] / image.size[1] == pytest.approx(width / height, rel=0.05), photo
+        # the whole photograph, not a crop: its mean colour is the photograph's
+        original = np.asarray(Image.open(photo_path(photo)).convert("RGB").resize(image.size), dtype=float)
+        assert np.abs(np.asarray(image, dtype=float).mean((0, 1)) - original.mean((0, 1))).max() < 4, photo
+    assert all(Image.open(p).size == (40, 40) for p in (out / "val").rglob("*.jpg"))
+    assert exit_code(main, ["--whole", "--source", "dead-leaves", "--out", str(tmp_path / "dl")]) == 2

@@ -22,7 +22,8 @@ def test_writes_a_complete_table_and_figure(small_positions: Path, small_images:
     out = tmp_path / "comparison"
     args = ["--alphas", "25", "--seeds", "0", "1", "--out", str(out), "--image-size", str(IMAGE_SIZE),
             "--spatial-frequencies", "2", "4", "8", "16", "--neighborhoods", "100", "--device", "cpu", "--quiet",
-            "--exclude-border", "1"]  # at 64 px every layer2.0 unit's receptive field touches the border
+            "--exclude-border", "1",  # at 64 px every layer2.0 unit's receptive field touches the border
+            "--categories", str(small_images / "train"), "--category-layer", "layer4.1"]  # 12 categories of 4 crops
     for override in overrides:
         args += ["--override", override]
     assert main(args) == 0, capsys.readouterr().err
@@ -35,6 +36,12 @@ def test_writes_a_complete_table_and_figure(small_positions: Path, small_images:
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
     assert len(table) == 4 and "sl_layer4.1" in table[0] and "pinwheel_density" in table[0]
+    for run in runs:  # the pairs under 1 mm against chance, and layer4.1's category maps
+        if run["selective_fraction"] > 0:
+            assert run["near_ci_low"] <= run["near_difference"] <= run["near_ci_high"] and 0 <= run["near_shuffled"] <= 90
+        assert run["category_layer"] == "layer4.1" and 0 <= run["category_selective_fraction"] <= 1
+        assert run["category_patches"] >= 0 and run["category_near_ratio"] > 0
+    assert {"near_difference", "near_z", "category_patches", "category_near_ratio"} <= set(table[0])
     assert Image.open(out / "comparison.png").size[0] >= 1000
     assert json.loads((out / ".spacetorch_results.json").read_text())["written"] == ["comparison.png", "results.csv", "results.json"]
     printed = capsys.readouterr().out
@@ -58,6 +65,18 @@ def test_alpha_layers_name_the_runs_and_unknown_keys_are_refused(capsys) -> None
         main(["--alphas", "25", "--alpha-layers", "layer2_0,layer9_9"])
     assert stop.value.code == 2
     assert "--alpha-layers: ['layer9_9']; the keys of config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights" in capsys.readouterr().err
+
+
+def test_a_category_set_too_small_for_t_values_is_refused_before_training(
+    small_positions: Path, small_images: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "comparison"
+    code = exit_code(main, ["--alphas", "5", "--positions", str(small_positions), "--image-size", str(IMAGE_SIZE),
+                            "--spatial-frequencies", "2", "4", "8", "16",
+                            "--exclude-border", "1", "--categories", str(small_images / "val"), "--out", str(out)])
+    assert code == 2
+    assert "category maps need at least 2 categories of at least 2 images each" in capsys.readouterr().err
+    assert not out.exists(), "nothing trained"
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import torch
 import torchvision
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from spacetorch.data import make_demo_image_folder
 from spacetorch.models.checkpoints import load_trunk
 
 from output_states import dead_pid
@@ -327,6 +328,27 @@ def test_the_map_demo_config_trains_the_supervised_tdann_on_layer2(small_positio
     assert all(math.isfinite(v) for step in logged.values() for v in step.values())
     load_trunk(ckpt / "model_final_checkpoint_phase0.torch", "resnet18")
 
+
+
+@pytest.mark.slow
+def test_the_simclr_map_config_trains_on_whole_photographs(small_positions: Path, tmp_path: Path) -> None:
+    """make run-simclr's config (112 px there; 64 px here): SimCLR on views cropped on the fly from
+    whole photographs, the spatial loss on layer2 and layer4 only; the checkpoint loads back."""
+    photos = make_demo_image_folder(tmp_path / "photos", n_train=24, n_val=0, size=96, whole=True)
+    ckpt = tmp_path / "ckpt"
+    result = run_train([
+        "config=demo_cpu_simclr_map_resnet18", f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={small_positions}",
+        f"config.DATA.TRAIN.DATA_PATHS=[{photos / 'train'}]", f"config.DATA.TRAIN.TRANSFORMS.1.size={IMAGE_SIZE}",
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=8", "config.LOG_FREQUENCY=1", "config.OPTIMIZER.num_epochs=1",
+        "config.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD=false", f"config.CHECKPOINT.DIR={ckpt}",
+    ], cwd=tmp_path)
+    _check(result)
+    assert ("layer weights: layer1_0 0, layer1_1 0, layer2_0 5, layer2_1 5, layer3_0 0, layer3_1 0, layer4_0 5, "
+            "layer4_1 5") in result.stdout
+    logged = _spatial_log(result.stdout)
+    assert sorted(logged) == list(range(3))  # 24 photographs, batch 8
+    assert all(math.isfinite(v) for step in logged.values() for v in step.values())
+    load_trunk(ckpt / "model_final_checkpoint_phase0.torch", "resnet18")
 
 def test_slurm_arguments_place_each_node_and_a_shared_rendezvous() -> None:
     from spacetorch.cli._slurm import node_arguments
