@@ -48,11 +48,14 @@ __all__ = [
     "check_results",
     "check_writable_folder",
     "contained",
+    "OutputBusy",
     "is_temporary",
+    "lock_output",
     "move_file",
     "own_folder",
     "publish",
     "record_results",
+    "release_locks",
     "remove_own_folder",
     "remove_stale_temporaries",
     "temporary_name",
@@ -321,6 +324,67 @@ def _is_running(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
+
+
+class OutputBusy(FileExistsError):
+    """Another live spacetorch process is writing the same output."""
+
+
+#: the output locks this process holds: lock file -> what it wrote there
+_LOCKS: dict[Path, str] = {}
+
+
+def lock_output(target: PathLike) -> Path | None:
+    """Hold ``target``'s output lock until :func:`release_locks` (or the process's exit): a file
+    ``.<name>.lock`` beside it naming this process.  Taking it again in this process is a no-op;
+    a lock left by a process that no longer runs on this machine is taken over.  Without a
+    folder to hold it (``target``'s parent does not exist yet) no lock is taken.
+
+    Raises:
+        OutputBusy: another running process (here, or on another machine) holds the lock.
+    """
+    import atexit
+    import socket
+
+    target = Path(target)
+    lock = target.parent / f".{target.name}.lock"
+    if lock in _LOCKS or not target.parent.is_dir():
+        return lock if lock in _LOCKS else None
+    host, owner = socket.gethostname(), f"{os.getpid()}@{socket.gethostname()}"
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~umask())
+        except FileExistsError:
+            try:
+                pid_text, _, holder_host = lock.read_text().strip().partition("@")
+                pid = int(pid_text)
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            except (ValueError, OSError):
+                pid, holder_host = -1, host  # unreadable: a writer killed while writing it
+            if holder_host == host and (pid <= 0 or not _is_running(pid)):
+                lock.unlink(missing_ok=True)  # left by a process that no longer runs
+                continue
+            raise OutputBusy(
+                f"{target} is being written by another spacetorch command (process {pid} on {holder_host}); "
+                f"wait for it to finish, or delete {lock} if that process no longer runs"
+            ) from None
+        with os.fdopen(fd, "w") as file:
+            file.write(owner)
+        if not _LOCKS:
+            atexit.register(release_locks)
+        _LOCKS[lock] = owner
+        return lock
+    raise OutputBusy(f"{target}: its lock {lock} keeps changing; another command is starting on it")
+
+
+def release_locks() -> None:
+    """Remove every output lock this process holds (each only if it still names this process)."""
+    for lock, owner in list(_LOCKS.items()):
+        with contextlib.suppress(OSError):
+            if lock.read_text() == owner:
+                lock.unlink()
+        _LOCKS.pop(lock, None)
 
 
 def atomic_write(path: PathLike, write: Callable[[IO[bytes]], object]) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,63 @@ def test_a_moved_file_never_lands_on_another(tmp_path: Path) -> None:
     assert (tmp_path / "root" / "a" / "y.jpg").exists()
     with pytest.raises(ValueError, match="is not under"):
         move_file(tmp_path / "elsewhere.jpg", tmp_path / "root", tmp_path / "aside")
+
+
+def test_an_output_is_locked_while_a_command_writes_it(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from spacetorch._files import OutputBusy, lock_output, release_locks
+
+    out = tmp_path / "out"
+    lock = lock_output(out)
+    assert lock == tmp_path / ".out.lock" and lock.read_text() == f"{os.getpid()}@{socket.gethostname()}"
+    assert lock_output(out) == lock, "taken again by the same process"
+    release_locks()
+    assert not lock.exists()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(f"{other.pid}@{socket.gethostname()}")  # held by another running process
+        with pytest.raises(OutputBusy, match=rf"is being written by another spacetorch command \(process {other.pid} on"):
+            lock_output(out)
+        assert lock.read_text() == f"{other.pid}@{socket.gethostname()}", "left as it was"
+    finally:
+        other.kill()
+        other.wait()
+    assert lock_output(out) == lock, "a lock of a process that no longer runs is taken over"
+    release_locks()
+    assert not lock.exists()
+    assert lock_output(tmp_path / "missing" / "out") is None, "no folder to hold a lock yet"
+
+
+def test_a_second_command_on_the_same_output_is_refused_in_one_line(tmp_path: Path, capsys) -> None:
+    """The lock through a whole command (check-images --move-to): refused while another process
+    holds it, and gone once the command that took it returns."""
+    import socket
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from spacetorch.cli.main import main
+
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "a" / "x.png")
+    aside, lock = tmp_path / "aside", tmp_path / ".aside.lock"
+    argv = ["check-images", str(tmp_path / "images"), "--move-to", str(aside), "--quiet", "--workers", "1"]
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(f"{other.pid}@{socket.gethostname()}")
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert err == (f"spacetorch check-images: error: --move-to {aside} is being written by another spacetorch command "
+                       f"(process {other.pid} on {socket.gethostname()}); wait for it to finish, or delete {lock} if that "
+                       "process no longer runs\n")
+    finally:
+        other.kill()
+        other.wait()
+    assert main(argv) == 0, "the dead process's lock is taken over"
+    assert not lock.exists(), "released when the command returned"

@@ -120,13 +120,16 @@ def check_outputs(
     prog: str, flag: str, out: Path, inputs: dict[str, Path | None], results: Iterable[str] = ()
 ) -> None:
     """Before any work: the output ``out`` (given as ``flag``) lies apart from every input
-    (``{flag: path}``, ``None`` for an input not given), and writing the entries ``results`` into
-    it replaces nothing spacetorch did not write there; otherwise one line naming them, exit 2."""
-    from spacetorch._files import check_apart, check_results
+    (``{flag: path}``, ``None`` for an input not given), writing the entries ``results`` into
+    it replaces nothing spacetorch did not write there, and no other spacetorch command is
+    writing it (its lock is then held until this command ends); otherwise one line naming
+    them, exit 2."""
+    from spacetorch._files import check_apart, check_results, lock_output
 
     try:
         check_apart(out, flag, {name: path for name, path in inputs.items() if path is not None})
         check_results(out, results)
+        lock_output(out)  # held until the command ends: a second command on the same output is refused
     except ValueError as err:
         fail(prog, str(err))
     except FileExistsError as err:
@@ -136,13 +139,18 @@ def check_outputs(
 def check_replaceable_output(prog: str, out: Path, overwrite: bool, manifest: str, what: str) -> None:
     """Before any work: an existing ``--out`` folder is replaced only with ``overwrite`` and only if
     it is a ``what`` spacetorch wrote (``manifest`` beside its PNGs and ``index.md``); otherwise
-    one line naming it, exit 2."""
+    one line naming it, exit 2.  Its lock is then held until the command ends (see
+    :func:`check_outputs`)."""
+    from spacetorch._files import OutputBusy, check_replaceable, lock_output
+
+    try:
+        lock_output(out)
+    except OutputBusy as err:
+        fail(prog, f"--out {err}")
     if not out.exists():
         return
     if not overwrite:
         fail(prog, f"--out {out} exists; choose another folder or pass --overwrite")
-    from spacetorch._files import check_replaceable
-
     try:
         check_replaceable(out, manifest, lambda name: name.endswith(".png") or name == "index.md", what)
     except FileExistsError as err:

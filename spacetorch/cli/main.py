@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from spacetorch import __version__
+from spacetorch._files import release_locks
 from spacetorch.cli import _arguments
 
 __all__ = ["COMMANDS", "main"]
@@ -103,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + 13
     finally:
         _arguments._invoked_as = None
+        release_locks()  # the outputs this command locked (also released at exit when a command runs on its own)
 
 
 if __name__ == "__main__":  # pragma: no cover
