@@ -170,3 +170,23 @@ def test_a_classifier_checkpoint_of_another_model_is_summarised_not_dumped(tmp_p
     assert message.startswith(f"checkpoint {path}: the weights are not a resnet50 with {{}}: ")
     assert re.search(r"\d+ missing \(e\.g\. \[", message) and "of another shape (e.g." in message
     assert len(message) < 700 and "\n" not in message
+
+
+def test_a_family_registers_its_own_weight_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layout registered beside a family's models is used by the generic loader, which names
+    no family: here weights saved under a 'backbone.' prefix with the classifier as 'classifier.*'."""
+    from spacetorch.models import weight_layouts
+    from spacetorch.models.checkpoints import load_classifier
+
+    monkeypatch.setattr(weight_layouts, "_LAYOUTS", list(weight_layouts.weight_layouts()))
+    weight_layouts.register_weight_layout(weight_layouts.WeightLayout(
+        "a lab's own layout", lambda state: any(k.startswith("backbone.") for k in state),
+        rename_keys=lambda state: {k.removeprefix("backbone.").replace("classifier.", "fc."): v for k, v in state.items()}))
+    reference = torchvision.models.resnet18(num_classes=3).eval()
+    theirs = {f"backbone.{k.replace('fc.', 'classifier.')}": v for k, v in reference.state_dict().items()}
+    torch.save(theirs, tmp_path / "theirs.pth")
+    model = load_classifier(tmp_path / "theirs.pth", "resnet18")
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(model(x), reference(x))
+    with pytest.raises(ValueError, match="registered already"):
+        weight_layouts.register_weight_layout(weight_layouts.WeightLayout("a lab's own layout", lambda state: False))

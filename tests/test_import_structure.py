@@ -118,3 +118,12 @@ def test_the_structure_check_finds_each_kind_of_call(tmp_path: Path, monkeypatch
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
     lines = sorted(destructive_calls(), key=lambda text: int(text.split(":")[1].split()[0]))
     assert [line.split(" ", 1)[1] for line in lines] == ["shutil.rmtree", "shutil.move", "os.replace", "os.rename", "r", ".rename"]
+
+
+def test_the_generic_model_modules_import_no_family() -> None:
+    """Checkpoints, positions, capture and the registry work by name: a family registers its
+    models and its weight layouts itself (the registry only imports the families' package to
+    load them)."""
+    generic = [(a, b) for a, b in imports() if a.startswith("spacetorch.models.") and not a.startswith("spacetorch.models.families")
+               and b.startswith("spacetorch.models.families")]
+    assert generic == [], generic

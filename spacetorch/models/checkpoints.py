@@ -274,10 +274,11 @@ def load_classifier(
     evaluation; the head becomes the model's classifier), or a plain state dict of the model, on
     its own or under ``state_dict`` / ``model`` (as torchvision, timm and the original TDAM
     scripts save them; a ``module.`` prefix from DistributedDataParallel is dropped).  The TDAM
-    authors' module names (``RA_block``, ``bn3_1``...) are turned into spacetorch's, and ConvNeXt
-    weights in the official layout (theirs, and facebookresearch/ConvNeXt's) into timm's
-    (:mod:`spacetorch.models.families.tdam.authors`); so are the V1 models' authors' names
-    (:mod:`spacetorch.models.families.v1.authors`, which says which of their components convert).  The number of classes is read from the weights.
+    weights saved by other projects are turned into spacetorch's by the layouts their families
+    register (:mod:`spacetorch.models.weight_layouts`): the TDAM authors' module names
+    (``RA_block``, ``bn3_1``...), ConvNeXt weights in the official layout (theirs, and
+    facebookresearch/ConvNeXt's) and the V1 models' authors' names (their family's ``authors``
+    module says which of their components convert).  The number of classes is read from the weights.
 
     Raises:
         CheckpointError: the weights do not fit ``arch`` with ``model_kwargs`` (naming the keys), or
@@ -293,12 +294,14 @@ def load_classifier(
         return model.eval()
     weights: Any = next((checkpoint[k] for k in _STATE_DICT_KEYS if isinstance(checkpoint.get(k), Mapping)), checkpoint)
     weights = {k.removeprefix("module."): v for k, v in weights.items() if isinstance(v, torch.Tensor)}
-    from spacetorch.models.families.tdam import authors
+    from spacetorch.models.weight_layouts import weight_layouts
 
-    if authors.is_tdam_authors(weights):  # the TDAM authors' released weights: their module names, renamed
-        weights = authors.from_tdam_authors(weights)
-    official_convnext = authors.is_official_convnext(weights)
-    head_key = "head.weight" if official_convnext else f"{info.classifier}.weight"
+    layouts = weight_layouts()
+    for layout in layouts:  # other projects' names, turned into spacetorch's (the family that owns them says how)
+        if layout.rename_keys is not None and layout.matches(weights):
+            weights = layout.rename_keys(weights)
+    converting = [layout for layout in layouts if layout.convert is not None and layout.matches(weights)]
+    head_key = next((layout.head_key for layout in converting if layout.head_key), f"{info.classifier}.weight")
     head = weights.get(head_key)
     if head is None:
         raise CheckpointError(
@@ -307,19 +310,12 @@ def load_classifier(
         )
     kwargs = {**(model_kwargs or {}), "num_classes": int(head.shape[0])}
     model = create_model(arch, **kwargs)
-    from spacetorch.models.families.v1 import authors as v1_authors
-
-    if v1_authors.is_v1_authors(weights):  # the V1 models' authors' weights: their module names, renamed
+    for layout in converting:  # layouts that need the model built to convert
+        assert layout.convert is not None
         try:
-            weights = v1_authors.from_v1_authors(weights, model)
+            weights = layout.convert(weights, model)
         except ValueError as err:
-            raise CheckpointError(f"checkpoint {path} (the V1 authors' layout): {err}") from None
-    if official_convnext:  # the official ConvNeXt layout (and the TDAM authors' TD ConvNeXt): timm's names
-        from timm.models.convnext import ConvNeXt
-
-        if not isinstance(model, ConvNeXt):
-            raise CheckpointError(f"checkpoint {path} holds a ConvNeXt (official layout); {arch} is not a ConvNeXt")
-        weights = authors.from_official_convnext(weights, model)
+            raise CheckpointError(f"checkpoint {path} ({layout.name}): {err}") from None
     problems = _differences(weights, model)
     if problems:
         raise CheckpointError(

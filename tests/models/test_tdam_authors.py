@@ -92,7 +92,7 @@ def test_their_td_convnext_checkpoint_gives_the_same_model(tmp_path: Path) -> No
 def test_an_official_convnext_checkpoint_for_another_arch_is_refused(tmp_path: Path) -> None:
     official = _in_the_official_convnext_layout(create_model("tdconvnext_tiny", num_classes=5, **SMALL_CONVNEXT).state_dict())
     torch.save({"model": official}, tmp_path / "convnext.pth")
-    with pytest.raises(CheckpointError, match=r"holds a ConvNeXt \(official layout\); tdresnet18 is not a ConvNeXt"):
+    with pytest.raises(CheckpointError, match=r"\(the official ConvNeXt layout\): it holds a ConvNeXt, and the model \(TDResNet\) is not a ConvNeXt"):
         load_classifier(tmp_path / "convnext.pth", "tdresnet18")
 
 

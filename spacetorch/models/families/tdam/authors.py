@@ -23,6 +23,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from spacetorch.models.weight_layouts import WeightLayout, register_weight_layout
+
 __all__ = ["from_official_convnext", "from_tdam_authors", "is_official_convnext", "is_tdam_authors"]
 
 _ATTENTION = re.compile(r"^(?P<block>.+)\.RA_block\.(?P<part>Ug_top_mlp|Ug_bottom_mlp|Ug_mlp)\.(?P<index>\d+)\.weight$")
@@ -60,8 +62,21 @@ def is_official_convnext(state: Mapping[str, Any]) -> bool:
     return "downsample_layers.0.0.weight" in state
 
 
+def _official_convnext_for(state: Mapping[str, Any], model: Any) -> dict[str, Any]:
+    from timm.models.convnext import ConvNeXt
+
+    if not isinstance(model, ConvNeXt):
+        raise ValueError(f"it holds a ConvNeXt, and the model ({type(model).__name__}) is not a ConvNeXt")
+    return from_official_convnext(state, model)
+
+
 def from_official_convnext(state: Mapping[str, Any], model: Any) -> dict[str, Any]:
     """``state`` in the official ConvNeXt layout with timm's names, for the timm ConvNeXt ``model``."""
     from timm.models.convnext import checkpoint_filter_fn
 
     return dict(checkpoint_filter_fn(dict(state), model))  # type: ignore[no-untyped-call]  # timm is not annotated here
+
+
+register_weight_layout(WeightLayout("the TDAM authors' layout", is_tdam_authors, rename_keys=from_tdam_authors))
+register_weight_layout(WeightLayout("the official ConvNeXt layout", is_official_convnext, convert=_official_convnext_for,
+                                    head_key="head.weight"))

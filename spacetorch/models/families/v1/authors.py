@@ -26,6 +26,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from spacetorch.models.weight_layouts import WeightLayout, register_weight_layout
+
 __all__ = ["from_v1_authors", "is_v1_authors"]
 
 _DOG = re.compile(r"\.conv2\.dog\.dog_conv\.")
@@ -82,3 +84,6 @@ def from_v1_authors(state: Mapping[str, Any], model: Any) -> dict[str, Any]:
             key, value = local[0].removesuffix("weight") + "bias", value[0]
         renamed[key] = value
     return renamed
+
+
+register_weight_layout(WeightLayout("the V1 authors' layout", is_v1_authors, convert=from_v1_authors))
