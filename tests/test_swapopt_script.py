@@ -110,7 +110,7 @@ def test_an_interrupted_run_continues_where_it_stopped(small_model_files, tmp_pa
     resume = tmp_path / "set.resume"
     assert f"set was not written; run the same command again to continue from {resume}" in capsys.readouterr().err
     assert not (tmp_path / "set").exists()
-    assert sorted(p.name for p in resume.iterdir()) == ["layer2.0.done.npz", "layer3.0.state.npz"]
+    assert sorted(p.name for p in resume.iterdir()) == [".spacetorch_own", "layer2.0.done.npz", "layer3.0.state.npz"]
 
     monkeypatch.setattr(S, "_run_plan", original)
     assert main([*args, "--out", str(tmp_path / "set")]) == 0
