@@ -348,9 +348,12 @@ def lock_output(target: PathLike) -> Path | None:
 
     target = Path(target)
     lock = target.parent / f".{target.name}.lock"
-    if lock in _LOCKS or not target.parent.is_dir():
-        return lock if lock in _LOCKS else None
-    host, owner = socket.gethostname(), f"{os.getpid()}@{socket.gethostname()}"
+    if lock in _LOCKS:
+        return lock
+    if not target.parent.is_dir():
+        return None
+    host = socket.gethostname()
+    owner = f"{os.getpid()}@{host}"
     for _ in range(3):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~umask())
