@@ -68,32 +68,32 @@ $(DEMO_CHECKPOINT):
 	$(MAKE) run
 
 v1-figure: $(DEMO_CHECKPOINT) | $(STAMP)
-	$(BIN)/python scripts/v1_figure.py --checkpoint $(DEMO_CHECKPOINT) --positions $(SWAPPED_112) $(MAP_GRATINGS) \
+	$(BIN)/spacetorch v1-figure --checkpoint $(DEMO_CHECKPOINT) --positions $(SWAPPED_112) $(MAP_GRATINGS) \
 		--out figures/v1_demo.png
 
 $(POSITIONS_112)/version.txt: | $(STAMP)
-	$(BIN)/python scripts/save_retinotopic_positions.py --arch resnet18 --input-size 112 --out $(POSITIONS_112)
+	$(BIN)/spacetorch positions --arch resnet18 --input-size 112 --out $(POSITIONS_112)
 
 $(PRETRAINED): $(POSITIONS_112)/version.txt $(DEMO_IMAGES)/train
 	$(BIN)/python train.py config=$(MAP_CONFIG) --alpha 0 config.SEED_VALUE=100 \
 		config.MODEL.TRUNK.TRUNK_PARAMS.position_dir=$(POSITIONS_112) config.CHECKPOINT.DIR=$(dir $(PRETRAINED))
 
 $(SWAPPED_112)/version.txt: $(PRETRAINED)
-	$(BIN)/python scripts/swapopt.py --checkpoint $(PRETRAINED) --positions $(POSITIONS_112) --layers layer2.0 layer2.1 \
+	$(BIN)/spacetorch swapopt --checkpoint $(PRETRAINED) --positions $(POSITIONS_112) --layers layer2.0 layer2.1 \
 		--attempts $(SWAP_ATTEMPTS) $(MAP_GRATINGS) --out $(SWAPPED_112) --overwrite --figure figures/swapopt_demo_layer2.0.png
 
 # the documented comparison (docs/maps.md): alpha 0 vs 5 vs 15 (layer2 only), seeds 0-2, on the
 # swapped positions, then alpha 0 vs 15 on the retinotopic ones (seeds 0-1); about 65 minutes on 2 cores
 map-comparison: $(SWAPPED_112)/version.txt $(DEMO_IMAGES)/train
-	$(BIN)/python scripts/compare_alpha.py --config $(MAP_CONFIG) --positions $(SWAPPED_112) --alphas 5 15 \
+	$(BIN)/spacetorch compare-alpha --config $(MAP_CONFIG) --positions $(SWAPPED_112) --alphas 5 15 \
 		--alpha-layers layer2_0,layer2_1 --seeds 0 1 2 $(MAP_GRATINGS) --out comparisons/map_demo_swapopt
-	$(BIN)/python scripts/compare_alpha.py --config $(MAP_CONFIG) --positions $(POSITIONS_112) --alphas 15 \
+	$(BIN)/spacetorch compare-alpha --config $(MAP_CONFIG) --positions $(POSITIONS_112) --alphas 15 \
 		--alpha-layers layer2_0,layer2_1 --seeds 0 1 $(MAP_GRATINGS) --out comparisons/map_demo_retinotopic
 
 # the documented methods comparison (docs/methods.md): none, TDANN, TopoLoss, lateral connections and
 # locally connected sheets on layer2, seeds 0-1, 8 epochs each, and the V1 SOM
 methods-comparison: $(SWAPPED_112)/version.txt $(DEMO_IMAGES)/train
-	$(BIN)/python scripts/compare_methods.py --config $(MAP_CONFIG) --positions $(SWAPPED_112) \
+	$(BIN)/spacetorch compare-methods --config $(MAP_CONFIG) --positions $(SWAPPED_112) \
 		--methods none tdann=15 topoloss=5 lateral=0.5 local=5 --layers layer2.0,layer2.1 --seeds 0 1 $(MAP_GRATINGS) \
 		--override config.OPTIMIZER.num_epochs=8 --som --out comparisons/methods_demo
 
@@ -142,10 +142,10 @@ simclr-map-comparison: $(SIMCLR_SWAPPED)/version.txt $(DEMO_PHOTOS)/train
 positions: $(POSITIONS)/version.txt
 
 $(POSITIONS)/version.txt: | $(STAMP)
-	$(BIN)/python scripts/save_retinotopic_positions.py --arch resnet18 --out $(POSITIONS)
+	$(BIN)/spacetorch positions --arch resnet18 --out $(POSITIONS)
 
 $(DEMO_IMAGES)/train: | $(STAMP)
-	$(BIN)/python scripts/make_demo_dataset.py --out $(DEMO_IMAGES)
+	$(BIN)/spacetorch demo-data --out $(DEMO_IMAGES)
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check .

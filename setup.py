@@ -65,16 +65,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "spacetorch=spacetorch.cli.main:main",
-            # the single-purpose names of earlier versions
-            "spacetorch-save-positions=spacetorch.cli.save_retinotopic_positions:main",
-            "spacetorch-v1-figure=spacetorch.cli.v1_figure:main",
-            "spacetorch-check-images=spacetorch.cli.check_images:main",
-            "spacetorch-swapopt=spacetorch.cli.swapopt:main",
-            "spacetorch-compare-alpha=spacetorch.cli.compare_alpha:main",
-            "spacetorch-evaluate-td=spacetorch.cli.evaluate_td:main",
-            "spacetorch-corruptions=spacetorch.cli.corruptions:main",
-            "spacetorch-evaluate-topdown=spacetorch.cli.evaluate_topdown:main",
+            "spacetorch=spacetorch.__main__:main",
         ]
     },
 )

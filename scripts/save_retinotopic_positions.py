@@ -1,7 +1,10 @@
 #!/usr/bin/env python
-"""Write a retinotopic position set: ``python scripts/save_retinotopic_positions.py --help``."""
+"""Write a retinotopic position set, as the original TDANN script did: the same program as
+``spacetorch positions`` (``python scripts/save_retinotopic_positions.py --help``)."""
 
-from spacetorch.cli.save_retinotopic_positions import main
+import sys
+
+from spacetorch.cli.main import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run("positions", sys.argv[1:], prog="save_retinotopic_positions.py"))

@@ -5,8 +5,6 @@ loss makes nearby units respond alike.  See Margalit et al., "A unifying framewo
 functional organization in early and higher ventral visual cortex", Neuron (2024).
 """
 
-import importlib.abc as _abc
-import importlib.util as _util
 import sys as _sys
 
 __version__ = "0.1.0"
@@ -21,13 +19,17 @@ def _register_families() -> None:
         _load_families()
 
 
-class _WhenTimmLoads(_abc.MetaPathFinder):
-    """A finder that finds nothing itself: when ``timm`` is first imported, it hands over timm's
-    own spec with a loader that registers the families once timm has loaded, then steps aside."""
+class _WhenTimmLoads:
+    """A finder (``sys.meta_path`` entry) that finds nothing itself: when ``timm`` is first
+    imported, it hands over timm's own spec with a loader that registers the families once timm
+    has loaded, then steps aside.  (No import of ``importlib.abc`` here: ``import spacetorch``,
+    the first thing ``python -m spacetorch`` does, stays as short as it can be.)"""
 
     def find_spec(self, name, path=None, target=None):  # type: ignore[no-untyped-def]
         if name != "timm":
             return None
+        import importlib.util as _util
+
         if self in _sys.meta_path:
             _sys.meta_path.remove(self)
         spec = _util.find_spec(name)  # the finders that really find timm

@@ -1,8 +1,17 @@
-"""``python -m spacetorch <command> ...``: the ``spacetorch`` command (see :mod:`spacetorch.cli.main`)."""
+"""``python -m spacetorch <command> ...`` and the installed ``spacetorch``: the ``spacetorch``
+command (see :mod:`spacetorch.cli.main`), entered here so that Ctrl-C while it loads is one line."""
 
 import sys
 
-from spacetorch.cli.main import main
+
+def main() -> int:
+    try:
+        from spacetorch.cli.main import main as run
+    except KeyboardInterrupt:  # Ctrl-C while it starts: one line, as during a command's own loading
+        print("spacetorch: interrupted by SIGINT", file=sys.stderr)
+        return 130
+    return run()
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -51,6 +51,7 @@ __all__ = [
     "OutputBusy",
     "is_temporary",
     "lock_output",
+    "locked_outputs",
     "move_file",
     "own_folder",
     "publish",
@@ -379,6 +380,11 @@ def lock_output(target: PathLike) -> Path | None:
         _LOCKS[lock] = owner
         return lock
     raise OutputBusy(f"{target}: its lock {lock} keeps changing; another command is starting on it")
+
+
+def locked_outputs() -> list[Path]:
+    """The outputs whose locks this process holds (what it is writing), in the order locked."""
+    return [lock.with_name(lock.name[1:-len(".lock")]) for lock in _LOCKS]
 
 
 def release_locks() -> None:

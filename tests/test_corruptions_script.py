@@ -1,4 +1,4 @@
-"""scripts/corruptions.py: make a complete 15 x 5 set from a tiny clean ImageFolder, evaluate a
+"""spacetorch corruptions: make a complete 15 x 5 set from a tiny clean ImageFolder, evaluate a
 V1 ResNet on it, and compare every number with the model run directly."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""scripts/evaluate_td.py on a tiny TD ResNet-18 and a hand-made ImageFolder with boxes."""
+"""spacetorch evaluate-tdam on a tiny TD ResNet-18 and a hand-made ImageFolder with boxes."""
 
 from __future__ import annotations
 

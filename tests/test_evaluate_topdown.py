@@ -1,4 +1,4 @@
-"""scripts/evaluate_topdown.py on a coarse-to-fine model and its bottom-up twin and a small
+"""spacetorch evaluate-coarse-to-fine on a coarse-to-fine model and its bottom-up twin and a small
 ImageFolder of planted squares with boxes."""
 
 from __future__ import annotations

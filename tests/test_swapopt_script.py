@@ -1,4 +1,4 @@
-"""``scripts/swapopt.py`` as a user runs it: checkpoint + positions in, a swapped set out."""
+"""``spacetorch swapopt`` as a user runs it: checkpoint + positions in, a swapped set out."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/v1_figure.py: checkpoint + positions -> the V1 figure."""
+"""spacetorch v1-figure: checkpoint + positions -> the V1 figure."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_script_writes_the_figure_and_prints_the_numbers(small_model_files: tupl
     checkpoint, positions = small_model_files
     out = tmp_path / "v1.png"
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "v1_figure.py"), "--checkpoint", str(checkpoint), "--positions",
+        [sys.executable, "-m", "spacetorch", "v1-figure", "--checkpoint", str(checkpoint), "--positions",
          str(positions), "--image-size", str(SMALL_IMAGE_SIZE), "--spatial-frequencies", "4", "8", "16",
          "--exclude-border", "1", "--out", str(out), "--quiet"],
         capture_output=True, text=True, cwd=tmp_path,
@@ -32,7 +32,7 @@ def test_script_writes_the_figure_and_prints_the_numbers(small_model_files: tupl
 
 
 def test_help_and_errors(small_model_files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "v1_figure.py"), "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "spacetorch", "v1-figure", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--checkpoint" in result.stdout and "--trust-checkpoint" in result.stdout
     checkpoint, positions = small_model_files
     base = ["--checkpoint", str(checkpoint), "--positions", str(positions), "--out", str(tmp_path / "x.png"), "--quiet"]

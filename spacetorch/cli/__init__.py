@@ -1,1 +1,2 @@
-"""Command-line entry points (the scripts in ``scripts/`` are thin wrappers around these)."""
+"""The ``spacetorch`` command: :mod:`spacetorch.cli.main` dispatches to one module per job, each
+with ``build_parser()`` and ``main(argv)``."""

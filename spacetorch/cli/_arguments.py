@@ -62,10 +62,10 @@ _invoked_as: str | None = None
 PROGRAM_VARIABLE = "SPACETORCH_PROGRAM"
 
 
-def program(script: str) -> str:
-    """The name a command reports itself by: ``spacetorch <subcommand>`` when run through the
-    ``spacetorch`` command, else its script's name (``swapopt.py``)."""
-    return _invoked_as or os.environ.get(PROGRAM_VARIABLE) or script
+def program(name: str) -> str:
+    """The name a command reports itself by: the one it was run by (``spacetorch swapopt``,
+    ``save_retinotopic_positions.py``), else ``name`` (its ``main`` called from Python)."""
+    return _invoked_as or os.environ.get(PROGRAM_VARIABLE) or name
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -273,7 +273,7 @@ def bounded(minimum: int, maximum: int, what: str, *, scientific: bool = False) 
             value = float(text) if scientific else int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number{' like 1000000 or 5e7' if scientific else ''}, got {text!r}") from None
-        if value != int(value) or not minimum <= value <= maximum:
+        if not math.isfinite(value) or value != int(value) or not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(f"expected {minimum} to {maximum:,} {what}, got {text}")
         return int(value)
 

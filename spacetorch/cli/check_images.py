@@ -14,7 +14,7 @@ from spacetorch.data.image_check import find_unreadable_images
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("check_images.py"),
+        prog=program("spacetorch check-images"),
         description=(
             "Decode every image under ROOT (e.g. an ImageFolder such as data/imagenet/train) as "
             "training does, and print each one that fails with the reason. Exit status 1 when "
@@ -76,7 +76,3 @@ def main(argv: list[str] | None = None) -> int:
     moved = f"; moved to {args.move_to}" if args.move_to is not None and bad else ""
     print(f"{len(bad)} of {total} images under {args.root} cannot be read{moved}", file=sys.stderr)
     return 1 if bad else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

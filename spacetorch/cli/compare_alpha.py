@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from spacetorch.cli._signals import exit_on_interrupt
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("compare_alpha.py"),
+        prog=program("spacetorch compare-alpha"),
         description=(
             "Train CONFIG through train.py at alpha = 0 and at each --alphas value, for each --seeds value "
             "(same data, steps and schedule), then measure every final checkpoint on the 640 sine gratings: "
@@ -195,7 +194,3 @@ def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer:
                if any(key in row for row in rows)]
     write_results(out, {"layer": layer, "alpha_layers": alpha_layers, "runs": rows}, fields,
                   lambda: comparison_figure(rows, maps, layer=layer))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +81,7 @@ def given_model(text: str) -> tuple[str, str, Path]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("compare_methods.py"),
+        prog=program("spacetorch compare-methods"),
         description=(
             "Train CONFIG once per topography method and seed through train.py (same data, steps and schedule; "
             "the baseline 'none' trains with no topography term at all), then measure every final checkpoint on "
@@ -401,7 +400,3 @@ def _write(out: Path, rows: list[dict[str, Any]], maps: dict[str, Any], layer: s
                                "category_patch_area_mm2", "category_selective_fraction",
                                "category_near_ratio", "category_near_z") if any(key in row for row in rows)]
     write_results(out, {"layer": layer, "runs": rows}, fields, lambda: methods_figure(rows, maps, layer=layer))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from spacetorch.cli._arguments import HelpFormatter, check_outputs, examples, fail, output_folder, program
@@ -14,7 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from spacetorch.data.convert import KINDS
 
     parser = argparse.ArgumentParser(
-        prog=program("convert_data.py"),
+        prog=program("spacetorch convert-data"),
         description=(
             "Write a dataset held in another layout as the ImageFolder (OUT/<class>/<image>) the configs "
             "read: Tiny-ImageNet's validation split (val_annotations.txt), or torchvision's MNIST / "
@@ -64,7 +63,3 @@ def main(argv: list[str] | None = None) -> int:
     classes = sorted(p for p in out.iterdir() if p.is_dir())
     print(f"wrote {out}: {sum(1 for c in classes for _ in c.iterdir())} images in {len(classes)} class folders")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     from spacetorch.data.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES
 
     parser = argparse.ArgumentParser(
-        prog=program("corruptions.py"),
+        prog=program("spacetorch corruptions"),
         description=(
             "Corruption robustness in the layout of Tiny-ImageNet-C and ImageNet-C: "
             "ROOT/<corruption>/<severity>/<class>/<image>. 'make' builds such a set from any clean "
@@ -304,7 +303,3 @@ def _write(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> No
     atomic_write(out / SUMMARY, lambda f: f.write(json.dumps(summary, indent=1).encode()))
     atomic_write(out / TABLE, lambda f: f.write(table.getvalue().encode()))
     record_results(out, [TABLE, SUMMARY, HEATMAP])
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

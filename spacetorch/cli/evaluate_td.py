@@ -32,7 +32,7 @@ from spacetorch.cli._signals import exit_on_interrupt
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("evaluate_td.py"),
+        prog=program("spacetorch evaluate-tdam"),
         description=(
             "Evaluate a classifier checkpoint (a VISSL checkpoint with a linear head, or a plain state dict) "
             "on an ImageFolder-layout directory (ImageNet val, ImageNet-V2... one folder per class, in the "
@@ -251,7 +251,3 @@ def _write(
     atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
     atomic_write(out / "results.json", lambda f: f.write(text.encode()))
     record_results(out, ["results.json", "results.csv", *(["cams"] if cam_paths else [])])
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -50,7 +50,7 @@ def _model_spec(text: str) -> tuple[str, Path]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("evaluate_topdown.py"),
+        prog=program("spacetorch evaluate-coarse-to-fine"),
         description=(
             "Compare classifiers (e.g. a coarse-to-fine topdown_* model and its bottomup_* twin) on an "
             "ImageFolder whose class folders are the models' classes, in their order. Subcommands: "
@@ -375,7 +375,3 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(path, lambda f: f.write(table.getvalue().encode()))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

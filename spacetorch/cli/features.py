@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ def _features_file(text: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("features.py"),
+        prog=program("spacetorch features"),
         description=(
             "Run a checkpoint over the standard sine gratings or an image folder (one sub-folder per "
             "category) and write every chosen layer's responses, the units' positions and the stimuli's "
@@ -156,7 +155,3 @@ def _images(prog: str, args: argparse.Namespace) -> tuple[Any, Any, list[str], d
         fail(prog, f"--images: {err}")
     paths = np.array([str(Path(p).relative_to(args.images)) for p in images.paths])
     return images, images.labels, images.categories, {"path": paths}
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
+    check_outputs,
     examples,
     fail,
     output_folder,
@@ -25,7 +25,7 @@ DEFAULT_OUT = Path("data/demo_images")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("make_demo_dataset.py"),
+        prog=program("spacetorch demo-data"),
         description=(
             "Make a small natural-image set without downloading anything, as an ImageFolder / VISSL "
             "disk_folder (OUT/train/<class>/*, OUT/val/<class>/*). --source photos: random square crops "
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.whole and args.source != "photos":
         fail(parser.prog, "--whole is for --source photos: dead-leaves images are drawn whole already")
+    check_outputs(parser.prog, "--out", args.out, {})  # locked: a second command on it is refused
     if args.out.exists():
         fail(parser.prog, f"--out {args.out} exists; delete it or choose another --out")
     from tqdm.auto import tqdm
@@ -81,7 +82,3 @@ def main(argv: list[str] | None = None) -> int:
             fail(parser.prog, str(err))
     print(f"wrote {total} images to {args.out}")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ def _percentile(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("paper_panels.py"),
+        prog=program("spacetorch paper-panels"),
         description=(
             "Draw the TDANN paper's panels for a checkpoint into one folder: the V1 orientation map and "
             "tuning statistics (gratings, generated), category selectivity maps and patches (with "
@@ -244,7 +243,3 @@ def _source(prog: str, flag: str, path: Path, layers: list[str], args: argparse.
     count = len(folder) if limit is None else min(limit, len(folder))
     subset = torch.utils.data.Subset(folder, range(count))
     return _Source(folder.labels[:count], folder.categories, layers, folder=subset)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -7,7 +7,17 @@ import math
 import time
 from pathlib import Path
 
-from spacetorch.cli._arguments import HelpFormatter, bounded, examples, fail, output_folder, pixels, program, seed_value
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    bounded,
+    check_outputs,
+    examples,
+    fail,
+    output_folder,
+    pixels,
+    program,
+    seed_value,
+)
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.models import list_models, retinotopic_positions
 from spacetorch.models.positions import check_output_dir
@@ -17,7 +27,7 @@ DEFAULT_OUT = "positions/{arch}_retinotopic_init"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("save_retinotopic_positions.py"),
+        prog=program("spacetorch positions"),
         description=(
             "Place every unit of each layer with positions of a registered model (every residual "
             "block of a ResNet) on a simulated cortical sheet (retinotopic initialisation of the "
@@ -63,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = args.out if args.out is not None else Path(DEFAULT_OUT.format(arch=args.arch))
+    check_outputs(parser.prog, "--out", out, {})  # locked: a second command on it is refused
     try:
         check_output_dir(out, overwrite=args.overwrite)
     except FileExistsError as err:
@@ -87,7 +98,3 @@ def main(argv: list[str] | None = None) -> int:
         p, q = layer.neighborhood_indices.shape
         print(f"  {name:10s} dims={layer.dims}  neighborhoods={p}x{q}  width={layer.neighborhood_width} mm")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from spacetorch.cli._arguments import (
@@ -22,7 +21,7 @@ from spacetorch.cli._signals import exit_on_interrupt
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("som.py"),
+        prog=program("spacetorch som"),
         description=(
             "Train the TDANN paper's self-organising map baselines and draw them as a network's maps are "
             "drawn (spacetorch paper-panels): 'v1' trains the V1 SOM on its feature space (orientation, "
@@ -139,7 +138,3 @@ def _vtc(prog: str, args: argparse.Namespace) -> int:
     print(f"{panel['title']}: {', '.join(panel['figures'])}")
     print(f"wrote {args.out}")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ DEFAULT_ATTEMPTS = 50_000_000  # per layer, as for the published models
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("swapopt.py"),
+        prog=program("spacetorch swapopt"),
         description=(
             "Record a trained model's responses to the 640 standard sine gratings, then swap the "
             "positions of pairs of units inside small windows of the cortical sheet whenever that "
@@ -164,7 +163,3 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
             print(f"{layer}: {before.units}\n{layer} before: {before.map.summary()}\n"
                   f"{layer} after:  {after.map.summary()}\nwrote {figure}")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from spacetorch.cli._arguments import HelpFormatter, examples, fail, png_file, program
@@ -12,7 +11,7 @@ from spacetorch.cli._arguments import HelpFormatter, examples, fail, png_file, p
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("training_curves.py"),
+        prog=program("spacetorch training-curves"),
         description=(
             "Draw the task loss and every layer's spatial loss over training for one or more run folders "
             "(VISSL's CHECKPOINT.DIR), overlaid, from their TensorBoard events (tb_logs/) or, without them, "
@@ -56,7 +55,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{run.run}: " + ", ".join(f"{tag} {value:.4g}" for tag, value in last.items()))
     print(f"wrote {args.out}")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

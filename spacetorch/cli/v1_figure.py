@@ -28,7 +28,7 @@ from spacetorch.plots import save_figure, v1_figure
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=program("v1_figure.py"),
+        prog=program("spacetorch v1-figure"),
         description=(
             "Show a checkpoint's V1-like layer the standard sine gratings (8 orientations x 8 spatial "
             "frequencies x 5 phases x 2 colours), and draw its orientation map on the cortical sheet, "

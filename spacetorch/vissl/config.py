@@ -442,7 +442,7 @@ def _check_spatial(cfg: Any) -> None:
     if not path.is_dir():
         raise ConfigError(
             f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: {path} is not a directory "
-            f"(relative to {Path.cwd()}); make one with `make run` or scripts/save_retinotopic_positions.py"
+            f"(relative to {Path.cwd()}); make one with `make run` or spacetorch positions"
         )
     try:  # every file read once here, so that a damaged one is named before any rank starts
         positions = NetworkPositions.load_from_dir(path)
@@ -506,7 +506,7 @@ def _check_model_layers(cfg: Any, trunk: str, layers: list[str], path: Path, pos
             f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: the positions in {path} are for another model: "
             f"{foreign[:4]} are not modules of {name} (trunk {trunk}), whose layers with positions are "
             f"{info.layer_names(model)[:4]}...; make positions for {name} with "
-            f"scripts/save_retinotopic_positions.py --arch {name}"
+            f"spacetorch positions --arch {name}"
         )
     size = _training_size(cfg)
     if size is None:

@@ -39,13 +39,27 @@ def test_help_lists_every_command_and_each_has_help_with_an_example(capsys) -> N
         assert "np.float64" not in text and "(default: None)" not in text, name
 
 
-def test_earlier_names_still_work(capsys) -> None:
-    with pytest.raises(SystemExit):
+def test_one_name_per_job_and_earlier_names_point_to_it(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
         main(["evaluate-td", "--help"])
-    assert capsys.readouterr().out.startswith("usage: spacetorch evaluate-tdam")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "spacetorch: error: 'evaluate-td' is now named 'evaluate-tdam': spacetorch evaluate-tdam --help")
+    with pytest.raises(SystemExit):
+        main(["swapop"])
+    assert "did you mean 'swapopt'?" in capsys.readouterr().err
+    scripts = sorted(path.name for path in (Path(__file__).resolve().parents[2] / "scripts").iterdir())
+    assert scripts == ["save_retinotopic_positions.py"], "scripts/ keeps only the original TDANN script"
     from spacetorch.cli.evaluate_td import build_parser
 
-    assert build_parser().prog == "evaluate_td.py", "the name is the script's again once the subcommand returns"
+    assert build_parser().prog == "spacetorch evaluate-tdam"
+
+
+def test_the_command_tables_of_the_readme_and_the_docs_list_every_command_in_order() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    for page in (repo / "README.md", repo / "docs" / "commands.md"):
+        listed = re.findall(r"^\| `spacetorch ([a-z0-9-]+)", page.read_text(), re.M)
+        assert listed == list(COMMANDS), f"{page.name}'s command table differs from spacetorch.cli.main.COMMANDS"
 
 
 def test_an_unknown_command_and_a_user_error_get_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""scripts/compare_alpha.py on a tiny setting: trains alpha 0 and 25 for two seeds, measures each."""
+"""spacetorch compare-alpha on a tiny setting: trains alpha 0 and 25 for two seeds, measures each."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/compare_methods.py on a tiny setting: every method trains the same way and is
+"""spacetorch compare-methods on a tiny setting: every method trains the same way and is
 measured on its sheet, the baseline on both; a complete table and figure come out."""
 
 from __future__ import annotations
