@@ -113,6 +113,12 @@ def test_an_interrupted_run_continues_where_it_stopped(small_model_files, tmp_pa
     assert sorted(p.name for p in resume.iterdir()) == [".spacetorch_own", "layer2.0.done.npz", "layer3.0.state.npz"]
 
     monkeypatch.setattr(S, "_run_plan", original)
+    other = [*args, "--out", str(tmp_path / "set"), "--seed", "7"]  # other settings: the finished layer is not taken
+    assert exit_code(main, other) == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"{resume / 'layer2.0.done.npz'}: this finished layer is of a run with other settings (seed differ); run again "
+        "with the same checkpoint, positions and options to continue it, or delete it to start over")
+    assert sorted(p.name for p in resume.iterdir()) == [".spacetorch_own", "layer2.0.done.npz", "layer3.0.state.npz"]
     assert main([*args, "--out", str(tmp_path / "set")]) == 0
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     resumed, whole = NetworkPositions.load_from_dir(tmp_path / "set"), NetworkPositions.load_from_dir(tmp_path / "whole")

@@ -532,34 +532,64 @@ def swap_optimize(
     for name in layers:
         layer_seed = int(np.random.SeedSequence([seed, names.index(name)]).generate_state(1)[0])
         done = folder / f"{name}.done.npz" if folder is not None else None
+        layer_responses = get(name)
+        key = _run_key(positions[name], layer_responses, layer_seed, attempts, kwargs)
         if done is not None and done.exists():
-            result[name], record = _load_done(done)
+            result[name], record = _load_done(done, key)
         else:
             progress = on_layer(name) if on_layer is not None else None
             result[name], record = swap_optimize_layer(
-                positions[name], get(name), attempts=attempts, seed=layer_seed, progress=progress,
+                positions[name], layer_responses, attempts=attempts, seed=layer_seed, progress=progress,
                 resume_file=folder / f"{name}.state.npz" if folder is not None else None, **kwargs,
             )
             record.settings["network_seed"] = seed
             if done is not None:
-                _save_done(done, result[name], record)
+                _save_done(done, result[name], record, key)
+        del layer_responses
         records.append(record)
     return NetworkPositions(result, version=positions.version), records
 
 
-def _save_done(path: Path, layer: LayerPositions, record: SwapRecord) -> None:
+def _run_key(layer: LayerPositions, responses: Any, seed: int, attempts: int, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a finished layer in a resume folder must have been made with to be taken as it is:
+    the same positions, responses (their sum, to 6 digits), seed, attempts and options."""
+    values = np.asarray(responses.detach().cpu() if hasattr(responses, "detach") else responses, dtype=np.float64)
+    return {
+        "layer": layer.name, "units": layer.num_units, "seed": seed, "attempts": int(attempts),
+        "coordinates": f"{float(np.abs(np.asarray(layer.coordinates, dtype=np.float64)).sum()):.9g}",
+        "responses": f"{values.shape}:{float(np.abs(values).sum()):.6g}",
+        "options": {k: repr(v) for k, v in sorted(kwargs.items())},
+    }
+
+
+def _save_done(path: Path, layer: LayerPositions, record: SwapRecord, key: Mapping[str, Any]) -> None:
     arrays = layer._numpy_fields()
     atomic_write(path, lambda f: np.savez(
         f, dims=np.array(layer.dims), width=np.array(layer.neighborhood_width),
         record=np.array(json.dumps(record.to_dict())), coordinates=arrays["coordinates"],
-        neighborhood_indices=arrays["neighborhood_indices"],
+        neighborhood_indices=arrays["neighborhood_indices"], key=np.array(json.dumps(dict(key))),
     ))
 
 
-def _load_done(path: Path) -> tuple[LayerPositions, SwapRecord]:
-    with np.load(path, allow_pickle=False) as data:
-        record = SwapRecord(**json.loads(str(data["record"])))
-        c, h, w = (int(d) for d in data["dims"])
-        layer = LayerPositions(record.layer, (c, h, w), data["coordinates"], data["neighborhood_indices"],
-                               float(data["width"]))
-    return layer, record
+def _load_done(path: Path, key: Mapping[str, Any]) -> tuple[LayerPositions, SwapRecord]:
+    """The finished layer saved in ``path``, if it was made with the settings ``key``.
+
+    Raises:
+        ValueError: it is damaged, or of a run with other settings (naming them)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            saved = json.loads(str(data["key"])) if "key" in data.files else {}
+            record = SwapRecord(**json.loads(str(data["record"])))
+            c, h, w = (int(d) for d in data["dims"])
+            coordinates, indices, width = data["coordinates"], data["neighborhood_indices"], float(data["width"])
+    except Exception as err:  # a damaged file
+        raise ValueError(f"{path}: not a readable finished swapopt layer ({type(err).__name__}: {err}); "
+                         "delete it to start that layer over") from None
+    if saved != dict(key):
+        differ = sorted(k for k in set(key) | set(saved) if saved.get(k) != key.get(k))
+        raise ValueError(
+            f"{path}: this finished layer is of a run with other settings ({', '.join(differ)} differ); "
+            "run again with the same checkpoint, positions and options to continue it, or delete it to start over"
+        )
+    return LayerPositions(record.layer, (c, h, w), coordinates, indices, width), record
+
