@@ -34,7 +34,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -249,7 +249,7 @@ def check_writable_folder(folder: PathLike, named: PathLike | None = None) -> No
             return
 
 
-def check_apart(output: PathLike, output_flag: str, inputs: dict[str, PathLike]) -> None:
+def check_apart(output: PathLike, output_flag: str, inputs: Mapping[str, PathLike]) -> None:
     """Check that the output ``output`` (given as ``output_flag``) is neither inside one of the
     ``inputs`` (``{flag: path}``) nor holds one: an output inside an input set becomes part of
     it (a new "class", images the next check scans again).

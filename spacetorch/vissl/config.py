@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -352,24 +352,28 @@ def _check_trunk_registered(cfg: Any) -> None:
         )
 
 
+def _plain(value: Any) -> Any:
+    """A config's values as YAML holds them (VISSL turns FSDP_CONFIG.compute_dtype into a torch
+    dtype after its own dump)."""
+    import torch
+
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return str(value).removeprefix("torch.") if isinstance(value, torch.dtype) else value
+
+
 def save_config(cfg: Any) -> Path:
     """Write the checked config to ``CHECKPOINT.DIR/train_config.yaml`` (making the folder), all
     or nothing, as VISSL would; :func:`compose` writes nothing, so a config that fails its
     check leaves no file."""
-    import torch
     from omegaconf import OmegaConf
 
     from spacetorch._files import atomic_write
 
-    def plain(value: Any) -> Any:  # VISSL turns FSDP_CONFIG.compute_dtype into a torch dtype after its own dump
-        if isinstance(value, dict):
-            return {key: plain(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(item) for item in value]
-        return str(value).removeprefix("torch.") if isinstance(value, torch.dtype) else value
-
     path = Path(cfg.CHECKPOINT.DIR) / "train_config.yaml"
-    text = OmegaConf.to_yaml(OmegaConf.create(plain(cfg.to_dict())))
+    text = OmegaConf.to_yaml(OmegaConf.create(_plain(cfg.to_dict())))
     atomic_write(path, lambda file: file.write(text.encode()))
     return path
 
@@ -379,13 +383,14 @@ def _check_checkpoints(cfg: Any) -> None:
     resume from are whole torch files."""
     from vissl.utils.checkpoint import get_resume_checkpoint
 
-    from spacetorch._files import check_writable_folder
+    from spacetorch._files import check_apart, check_writable_folder
     from spacetorch.models.checkpoints import CheckpointError, check_checkpoint_file
 
     try:
         check_writable_folder(cfg.CHECKPOINT.DIR)
+        check_apart(cfg.CHECKPOINT.DIR, "config.CHECKPOINT.DIR", _inputs(cfg))
     except ValueError as err:
-        raise ConfigError(f"config.CHECKPOINT.DIR: {err}") from None
+        raise ConfigError(f"config.CHECKPOINT.DIR: {err}" if not str(err).startswith("config.") else str(err)) from None
 
     params_file = cfg.MODEL.WEIGHTS_INIT.PARAMS_FILE
     if params_file:
@@ -403,6 +408,69 @@ def _check_checkpoints(cfg: Any) -> None:
                     f"config.CHECKPOINT.DIR: cannot resume: {err}. Delete that file to resume from an earlier "
                     "checkpoint, or set config.CHECKPOINT.DIR to start a new run"
                 ) from None
+            _check_same_run(cfg, Path(cfg.CHECKPOINT.DIR) / "train_config.yaml")
+
+
+def _inputs(cfg: Any) -> dict[str, str]:
+    """The folders a run reads, by key: its image folders and its position set."""
+    found = {f"config.DATA.{split}.DATA_PATHS[{i}]": str(path)
+             for split in ("TRAIN", "TEST") for i, path in enumerate(cfg.DATA[split].DATA_PATHS or [])}
+    position_dir = cfg.MODEL.TRUNK.get("TRUNK_PARAMS", {}).get("position_dir")
+    if position_dir:
+        found["config.MODEL.TRUNK.TRUNK_PARAMS.position_dir"] = str(position_dir)
+    return found
+
+
+#: the keys that make a run what it is: resuming a checkpoint folder with other values would go on
+#: training another model (CHECKPOINT, MACHINE, DISTRIBUTED, logging, workers and the number of
+#: epochs may change between starts)
+RUN_KEYS = ("MODEL", "LOSS", "SEED_VALUE", "DATA.TRAIN.DATA_PATHS", "DATA.TRAIN.DATA_SOURCES", "DATA.TRAIN.DATASET_NAMES",
+            "DATA.TRAIN.TRANSFORMS", "DATA.TRAIN.BATCHSIZE_PER_REPLICA", "OPTIMIZER.name", "OPTIMIZER.weight_decay",
+            "OPTIMIZER.momentum", "OPTIMIZER.nesterov", "OPTIMIZER.param_schedulers.lr.base_value")
+
+
+def _flat(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flat(item, f"{prefix}.{key}"))
+        return flat
+    return {prefix: value}
+
+
+def _run_settings(config: Mapping[Any, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key in RUN_KEYS:
+        value: Any = config
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        found.update(_flat(value, f"config.{key}"))
+    # inferred from the number of processes, which may change between starts
+    return {key: value for key, value in found.items() if ".buffer_params." not in key}
+
+
+def _check_same_run(cfg: Any, saved: Path) -> None:
+    """A checkpoint folder is resumed only by the run that made it: the keys :data:`RUN_KEYS`
+    equal those of its ``train_config.yaml`` (a folder without one is resumed as VISSL would)."""
+    from omegaconf import OmegaConf
+
+    if not saved.is_file():
+        return
+    try:
+        before = OmegaConf.to_container(OmegaConf.load(saved))
+    except Exception as err:  # unreadable or not YAML
+        raise ConfigError(f"config.CHECKPOINT.DIR: {saved} cannot be read ({type(err).__name__}); it records the "
+                          "run to resume: restore it, or set config.CHECKPOINT.DIR to start a new run") from None
+    now = _run_settings(_plain(cfg.to_dict()))
+    was = _run_settings(before if isinstance(before, dict) else {})
+    differ = [key for key in sorted(set(now) | set(was)) if now.get(key) != was.get(key)]
+    if differ:
+        shown = "; ".join(f"{key}: {was.get(key)!r} there, {now.get(key)!r} now" for key in differ[:3])
+        more = f" and {len(differ) - 3} more" if len(differ) > 3 else ""
+        raise ConfigError(
+            f"config.CHECKPOINT.DIR: {cfg.CHECKPOINT.DIR} holds a run with other settings, which would be resumed "
+            f"({shown}{more}); set config.CHECKPOINT.DIR to start a new run, or give that run's settings to continue it"
+        )
 
 
 def _check_spatial(cfg: Any) -> None:

@@ -469,3 +469,40 @@ def test_the_td_convnext_recipe_decays_only_what_the_official_convnext_decays() 
     assert any(".tdam." in n for n in names) and any(n.endswith("gamma") for n in names)
     for name, p in names.items():
         assert (id(p) in decayed) == (p.ndim > 1), name
+
+
+def test_a_checkpoint_dir_inside_an_input_is_refused(small_positions: Path, small_images: Path) -> None:
+    """Checkpoints written into the image folder would become a class; into the position set, a
+    file that breaks it."""
+    inside_data = compose([*_good(small_positions, small_images), f"config.CHECKPOINT.DIR={small_images / 'train' / 'run'}"])
+    with pytest.raises(ConfigError, match=r"config.CHECKPOINT.DIR .*train/run lies inside config.DATA.TRAIN.DATA_PATHS\[0\]"):
+        validate(inside_data)
+    inside_positions = compose([*_good(small_positions, small_images), f"config.CHECKPOINT.DIR={small_positions / 'run'}"])
+    with pytest.raises(ConfigError, match=r"lies inside config.MODEL.TRUNK.TRUNK_PARAMS.position_dir"):
+        validate(inside_positions)
+
+
+def test_a_checkpoint_dir_is_resumed_only_with_the_settings_it_was_made_with(
+    small_positions: Path, small_images: Path, tmp_path: Path
+) -> None:
+    from spacetorch.vissl.config import save_config, set_alpha
+
+    checkpoints = tmp_path / "run"
+    first = compose([*_good(small_positions, small_images), f"config.CHECKPOINT.DIR={checkpoints}"])
+    set_alpha(first, 5.0)
+    save_config(first)
+    torch.save({"phase_idx": 3}, checkpoints / "model_phase3.torch")  # a whole checkpoint to resume from
+
+    again = compose([*_good(small_positions, small_images), f"config.CHECKPOINT.DIR={checkpoints}",
+                     "config.OPTIMIZER.num_epochs=40", "config.DATA.NUM_DATALOADER_WORKERS=0"])
+    set_alpha(again, 5.0)
+    validate(again)  # the same run, trained longer and with other workers: resumed
+
+    other = compose([*_good(small_positions, small_images), f"config.CHECKPOINT.DIR={checkpoints}"])
+    set_alpha(other, 0.0)
+    with pytest.raises(ConfigError, match=r"holds a run with other settings, which would be resumed "
+                                          r"\(config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer1_0: 5.0 there, 0.0 now"):
+        validate(other)
+
+    (checkpoints / "model_phase3.torch").unlink()  # nothing to resume: a new run may start there
+    validate(other)
