@@ -43,6 +43,7 @@ __all__ = [
     "atomic_directory",
     "atomic_write",
     "check_apart",
+    "check_free_space",
     "check_own_folder",
     "check_replaceable",
     "check_results",
@@ -247,6 +248,27 @@ def check_writable_folder(folder: PathLike, named: PathLike | None = None) -> No
             if not os.access(place, os.W_OK | os.X_OK):
                 raise ValueError(f"{named or folder}: cannot write in {place} (permission denied)")
             return
+
+
+def check_free_space(target: PathLike, needed: int, what: str) -> None:
+    """Check, before any work, that the file system of ``target`` (or of the nearest folder above
+    it that exists) has ``needed`` bytes free for ``what``.
+
+    Raises:
+        ValueError: naming both sizes.
+    """
+    place = next((p for p in (Path(target), *Path(target).parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(place).free
+    if needed > free:
+        raise ValueError(f"{target}: {what} needs about {_size(needed)}, and {place} has {_size(free)} free")
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
 
 
 def check_apart(output: PathLike, output_flag: str, inputs: Mapping[str, PathLike]) -> None:

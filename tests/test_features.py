@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from spacetorch.features import Features, FeaturesError, partial_path, write_features
+from spacetorch.models.positions import NetworkPositions
 from spacetorch.models.topographic import TopographicModel
 from spacetorch.stimuli import SineGratings
 
@@ -125,3 +126,26 @@ def test_the_command_writes_a_file_the_analyses_read_and_keeps_what_is_not_its_o
         main([*argv, "--out", str(tmp_path / "notes.h5"), "--overwrite"])
     assert "is not a features file spacetorch wrote" in capsys.readouterr().err
     assert (tmp_path / "notes.h5").read_text() == "the user's"
+
+
+def test_a_disk_without_room_for_the_responses_is_refused_before_the_first_image(
+    small_model_files, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from spacetorch.cli.main import main
+
+    checkpoint, positions = small_model_files
+    argv = ["features", "--checkpoint", str(checkpoint), "--positions", str(positions), "--image-size", "64",
+            "--spatial-frequencies", "2", "4", "--gratings", "--layers", "layer2.0", "--quiet", "--out", str(tmp_path / "g.h5")]
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    units = NetworkPositions.load_from_dir(positions)["layer2.0"].num_units
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        f"spacetorch features: error: --out {tmp_path / 'g.h5'}: 160 stimuli x {units:,} units of float32 responses "
+        f"needs about {160 * units * 4 / 1e6:.1f} MB, and {tmp_path} has 1.0 KB free\n")
+    assert list(tmp_path.iterdir()) == []

@@ -110,6 +110,7 @@ def _write(prog: str, args: argparse.Namespace) -> int:
     info: dict[str, Any] = {"arch": args.arch, "checkpoint": str(args.checkpoint), "positions": str(args.positions), "image_size": args.image_size}
     stimuli, labels, names, parameters = _gratings(prog, args) if args.gratings else _images(prog, args)
     info["stimuli"] = "sine gratings" if args.gratings else str(args.images)
+    _check_space(prog, args, model, layers, len(stimuli))
     bar = tqdm(total=len(stimuli), desc="stimuli", unit="img", disable=args.quiet)
 
     def progress(done: int, total: int) -> None:
@@ -127,6 +128,22 @@ def _write(prog: str, args: argparse.Namespace) -> int:
         bar.close()
     print(f"wrote {out}: {len(layers)} layer(s) x {len(stimuli)} stimuli")
     return 0
+
+
+def _check_space(prog: str, args: argparse.Namespace, model: Any, layers: list[str], count: int) -> None:
+    """The responses are float32 and uncompressed: their size is known before the first image.
+    An ``.npz`` is built from the partial ``.h5``, so both are on disk at the end."""
+    from spacetorch._files import check_free_space
+    from spacetorch.features import partial_path
+
+    units = sum(model.positions[name].num_units for name in layers)
+    needed = count * units * 4 * (2 if args.out.suffix == ".npz" else 1)
+    partial = partial_path(args.out)
+    needed -= partial.stat().st_size if partial.is_file() else 0  # what an interrupted run wrote already
+    try:
+        check_free_space(args.out, needed, f"{count:,} stimuli x {units:,} units of float32 responses")
+    except ValueError as err:
+        fail(prog, f"--out {err}")
 
 
 def _gratings(prog: str, args: argparse.Namespace) -> tuple[Any, Any, list[str], dict[str, Any]]:
