@@ -47,12 +47,17 @@ def test_the_command_overlays_runs_and_names_a_folder_without_curves(tmp_path: P
     assert (tmp_path / "c.png").stat().st_size > 1000
     assert set(json.loads((tmp_path / "c.json").read_text())) == {"alpha 0", "alpha 15"}
     (tmp_path / "empty").mkdir()
+    (tmp_path / "a" / "metrics.json").write_text("the run's record")
     for argv, message in [
         ([str(tmp_path / "empty"), "--out", str(tmp_path / "x.png")], "empty: no training curve"),
         ([str(tmp_path / "a"), "--labels", "x", "y", "--out", str(tmp_path / "x.png")], "--labels: 2 labels for 1 runs"),
         ([str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.png")], "nowhere: no such run folder"),
+        ([str(tmp_path / "a"), "--out", str(tmp_path / "x.png"), "--json", str(tmp_path / "a" / "metrics.json")],
+         f"--json {tmp_path / 'a' / 'metrics.json'} is a file of the run {tmp_path / 'a'}; it is left as it is"),
+        ([str(tmp_path / "a"), "--out", str(tmp_path / "x.png"), "--json", str(tmp_path / "x.txt")], "expected a .json file"),
     ]:
         with pytest.raises(SystemExit) as exited:
             main(["training-curves", *argv])
         assert exited.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+    assert (tmp_path / "a" / "metrics.json").read_text() == "the run's record"

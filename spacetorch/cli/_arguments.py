@@ -36,6 +36,7 @@ __all__ = [
     "fail",
     "gratings_of",
     "image_count",
+    "json_file",
     "layer_keys",
     "load_whole_classifier",
     "output_folder",
@@ -332,16 +333,25 @@ def output_folder(text: str) -> Path:
     return path
 
 
+def _output_file(text: str, suffix: str, why: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() != suffix:
+        raise argparse.ArgumentTypeError(f"expected a {suffix} file ({why}), got {text!r}")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder; name the {suffix} file to write")
+    _writable_place(path, path.parent)
+    return path
+
+
 def png_file(text: str) -> Path:
     """A figure's option: a ``.png`` path (figures are written as PNG), not a folder, in a place
     that can be written."""
-    path = Path(text)
-    if path.suffix.lower() != ".png":
-        raise argparse.ArgumentTypeError(f"expected a .png file (figures are written as PNG), got {text!r}")
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is a folder; name the .png file to write")
-    _writable_place(path, path.parent)
-    return path
+    return _output_file(text, ".png", "figures are written as PNG")
+
+
+def json_file(text: str) -> Path:
+    """A JSON result's option: a ``.json`` path, not a folder, in a place that can be written."""
+    return _output_file(text, ".json", "the values are written as JSON")
 
 
 def torch_device(text: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from spacetorch.cli._arguments import HelpFormatter, examples, fail, png_file, program
+from spacetorch.cli._arguments import HelpFormatter, check_outputs, examples, fail, json_file, png_file, program
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders")
     parser.add_argument("--labels", nargs="+", default=None, help="a name per run in the legend [default: the folders' names]")
     parser.add_argument("--out", type=png_file, required=True, help="the PNG to write")
-    parser.add_argument("--json", type=Path, default=None, help="also write each run's last values here")
+    parser.add_argument("--json", type=json_file, default=None, help="also write each run's last values here")
     parser.add_argument("--title", default="training curves", help="figure title")
     return parser
 
@@ -39,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.labels is not None and len(args.labels) != len(args.runs):
         fail(parser.prog, f"--labels: {len(args.labels)} labels for {len(args.runs)} runs; give one per run")
+    outputs = {"--out": args.out, **({"--json": args.json} if args.json is not None else {})}
+    if args.json is not None and args.json.resolve() == args.out.resolve():
+        fail(parser.prog, f"--json {args.json} is --out; choose two files")
+    for flag, path in outputs.items():
+        for run in args.runs:  # a run's own file (metrics.json, stdout.json) is the run's record
+            if path.exists() and path.resolve().is_relative_to(run.resolve()):
+                fail(parser.prog, f"{flag} {path} is a file of the run {run}; it is left as it is: choose another file")
+        check_outputs(parser.prog, flag, path, {})  # locked: a second command on it is refused
     labels = args.labels or [None] * len(args.runs)
     try:
         runs = [read_curves(run, label) for run, label in zip(args.runs, labels, strict=True)]
