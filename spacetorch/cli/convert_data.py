@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from spacetorch.cli._arguments import HelpFormatter, check_outputs, examples, fail, output_folder, program
 from spacetorch.cli._signals import exit_on_interrupt
@@ -47,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     check_outputs(prog, "--out", args.out, {"SOURCE": args.source})
     if args.out.exists():
         fail(prog, f"--out {args.out} exists; choose another folder")
-    bar = tqdm(desc="images", unit="img", disable=args.quiet)
+    bars: list[Any] = []  # shown once the source has passed its checks and the first images are written
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
+        if not bars:
+            bars.append(tqdm(total=total, desc="images", unit="img", disable=args.quiet))
+        bars[0].update(done - bars[0].n)
 
     with exit_on_interrupt(prog, f"nothing was written ({args.out} does not exist)"):
         try:
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         except (ConversionError, OSError) as err:
             fail(prog, str(err))
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
     classes = sorted(p for p in out.iterdir() if p.is_dir())
     print(f"wrote {out}: {sum(1 for c in classes for _ in c.iterdir())} images in {len(classes)} class folders")
     return 0

@@ -120,8 +120,6 @@ def _write_images(images: np.ndarray, labels: np.ndarray, classes: list[str], ou
                   progress: Progress | None) -> Iterator[None]:  # fmt: skip
     from PIL import Image
 
-    if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
-        raise ConversionError(f"labels {labels.min()} .. {labels.max()} outside the {len(classes)} classes")
     for name in classes:
         (out / name).mkdir()
     for index, (image, label) in enumerate(zip(images, labels, strict=True)):
@@ -131,7 +129,9 @@ def _write_images(images: np.ndarray, labels: np.ndarray, classes: list[str], ou
         yield
 
 
-def _tiny_imagenet_val(root: Path, out: Path, link: bool, progress: Progress | None) -> Iterator[None]:
+def _tiny_imagenet_rows(root: Path, out: Path) -> tuple[Path, list[list[str]]]:
+    """Tiny-ImageNet's validation folder and its annotation rows, checked before anything is
+    written: every file and class id a plain name that stays inside ``out``, every image there."""
     val = root / "val" if (root / "val" / "val_annotations.txt").is_file() else root
     annotations = val / "val_annotations.txt"
     if not annotations.is_file():
@@ -151,8 +151,12 @@ def _tiny_imagenet_val(root: Path, out: Path, link: bool, progress: Progress | N
     missing = [row[0] for row in rows if not (val / "images" / row[0]).is_file()]
     if missing:
         raise ConversionError(f"{annotations} lists {len(missing)} image(s) not in {val / 'images'}, e.g. {missing[0]}")
+    return val, rows
+
+
+def _copy_tiny_imagenet(val: Path, rows: list[list[str]], out: Path, link: bool, progress: Progress | None) -> Iterator[None]:
     for index, (name, wnid, *_) in enumerate(rows):
-        target = out / wnid / name
+        target = contained(out, f"{wnid}/{name}")
         target.parent.mkdir(exist_ok=True)
         (os.link if link else shutil.copyfile)(val / "images" / name, target)
         if progress is not None and (index % 500 == 0 or index == len(rows) - 1):
@@ -185,17 +189,21 @@ def convert(kind: str, source: str | os.PathLike[str], out: str | os.PathLike[st
     source, out = Path(source), Path(out)
     if not source.is_dir():
         raise ConversionError(f"{source} is not a directory")
-    steps: Iterator[None]
-    with atomic_directory(out) as folder:
-        if kind == "tiny-imagenet-val":
-            steps = _tiny_imagenet_val(source, folder, link, progress)
-        elif kind == "cifar10":
+    # the source is read and checked whole before the output's folder is made
+    write: Callable[[Path], Iterator[None]]
+    if kind == "tiny-imagenet-val":
+        val, rows = _tiny_imagenet_rows(source, out)
+        write = lambda folder: _copy_tiny_imagenet(val, rows, folder, link, progress)  # noqa: E731
+    else:
+        if kind == "cifar10":
             images, labels, classes = _cifar_split(source, split)
-            steps = _write_images(images, labels, classes, folder, split, progress)
         else:
             images, labels = _idx_split(source, split)
             classes = [str(i) for i in range(10)] if kind == "mnist" else [f"{i}_{n}" for i, n in enumerate(FASHION_MNIST_CLASSES)]
-            steps = _write_images(images, labels, classes, folder, split, progress)
-        for _ in steps:
+        if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+            raise ConversionError(f"labels {labels.min()} .. {labels.max()} outside the {len(classes)} classes")
+        write = lambda folder: _write_images(images, labels, classes, folder, split, progress)  # noqa: E731
+    with atomic_directory(out) as folder:
+        for _ in write(folder):
             pass
     return out

@@ -99,9 +99,10 @@ def test_tiny_imagenet_val_is_sorted_into_class_folders_by_the_command(tmp_path:
         "n01443537/val_0.JPEG", "n01443537/val_2.JPEG", "n01629819/val_1.JPEG"]
     (val / "images" / "val_2.JPEG").unlink()
     with pytest.raises(SystemExit) as exited:
-        main(["convert-data", "tiny-imagenet-val", str(tmp_path / "tiny-imagenet-200"), "--out", str(tmp_path / "again"), "--quiet"])
-    assert exited.value.code == 2 and "lists 1 image(s) not in" in capsys.readouterr().err
-    assert not (tmp_path / "again").exists()
+        main(["convert-data", "tiny-imagenet-val", str(tmp_path / "tiny-imagenet-200"), "--out", str(tmp_path / "new" / "again")])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(f"lists 1 image(s) not in {val / 'images'}, e.g. val_2.JPEG\n"), "one line, no bar"
+    assert not (tmp_path / "new").exists(), "the source is checked before the output's parent is made"
 
 
 @pytest.mark.parametrize("name, wnid", [("val_0.JPEG", "../escaped"), ("val_0.JPEG", "/tmp/abs"), ("../../x.JPEG", "n0"),
