@@ -6,8 +6,10 @@ wrong config stops in a second instead of after the ranks have spawned.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -76,12 +78,14 @@ def compose(overrides: Sequence[str], notices: list[str] | None = None) -> Any:
     searchpath = [o for o in overrides if o.startswith("hydra.searchpath=")]
     user_paths = searchpath[-1].split("=", 1)[1].strip("[]") if searchpath else ""
     overrides = [o for o in overrides if o not in searchpath]
+    found = _config_file(names[-1], user_paths)
     with tempfile.TemporaryDirectory(prefix="spacetorch_config_") as scratch:
-        copy = _with_package_header(names[-1], user_paths, Path(scratch), notices)
+        copy = _with_package_header(found, names[-1], Path(scratch), notices)
         if copy:  # compose the copy, under a name nothing else on the search path has
             overrides = [f"config={copy}" if o == f"config={names[-1]}" else o for o in overrides]
         paths = ",".join(filter(None, [f"file://{scratch}" if copy else "", user_paths, SEARCH_PATH]))
         hydra_cfg = _compose_hydra([*overrides, f"hydra.searchpath=[{paths}]"], names[-1])
+    _check_all_read(hydra_cfg, found, names[-1])
     tensorboard = hydra_cfg.config.get("TENSORBOARD_SETUP")
     if tensorboard is not None:  # the original's place for it, which VISSL does not read
         from omegaconf import OmegaConf, open_dict
@@ -186,18 +190,33 @@ def check_types(cfg: Any) -> None:
             raise ConfigError(f"config.{key} is {value}; expected a whole number >= {low}")
 
 
-def _with_package_header(name: str, user_paths: str, scratch: Path, notices: list[str] | None) -> str:
-    """The name of a copy of config ``name`` with the ``_global_`` package header, in
-    ``scratch/config/``, when the file (in the user's folders, ``./configs`` or the shipped ones)
-    has no package header, as the original TDANN's configs have none; ``""`` otherwise."""
+def _config_file(name: str, user_paths: str) -> Path | None:
+    """The file config ``name`` composes from: in the user's folders, ``./configs`` or the shipped ones."""
     folders = [Path(p.removeprefix("file://")) for p in user_paths.split(",") if p.startswith("file://")]
     folders += [Path("configs"), CONFIG_DIR.parent]
-    found = next((f / "config" / f"{name}.yaml" for f in folders if (f / "config" / f"{name}.yaml").is_file()), None)
+    return next((f / "config" / f"{name}.yaml" for f in folders if (f / "config" / f"{name}.yaml").is_file()), None)
+
+
+def _with_package_header(found: Path | None, name: str, scratch: Path, notices: list[str] | None) -> str:
+    """The name of a copy of config file ``found`` (config ``name``) with the ``_global_``
+    package header, in ``scratch/config/``, when the file has no package header among its
+    leading comments but its keys under ``config:``, as the original TDANN's configs are
+    written; ``""`` otherwise."""
+    from omegaconf import OmegaConf
+
     if found is None:
         return ""
-    text = found.read_text()
-    header = next((line for line in text.splitlines() if line.strip()), "")
-    if "@package" in header or not text.lstrip().startswith("config:"):
+    text = found.read_text(encoding="utf-8-sig")
+    # Hydra reads the header from the leading '# @key value' lines only (blank lines skipped): a
+    # '# @package' after any other line, a plain comment say, is not a header
+    header = itertools.takewhile(lambda line: not line.strip() or re.match(r"\s*#\s*@", line), text.splitlines())
+    if any(re.match(r"\s*#\s*@package\s", line) for line in header):
+        return ""
+    try:
+        keys = OmegaConf.to_container(OmegaConf.create(text))
+    except Exception as err:  # not YAML, or not a mapping
+        raise ConfigError(f"{found}: not a YAML config ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    if not isinstance(keys, dict) or "config" not in keys:
         return ""
     copy = f"spacetorch_global_{name.replace('/', '_')}"
     target = scratch / "config" / f"{copy}.yaml"
@@ -207,6 +226,24 @@ def _with_package_header(name: str, user_paths: str, scratch: Path, notices: lis
         notices.append(f"{found} has no '# @package _global_' header (as the original TDANN's configs): composed as the "
                        "original did; add the header to the file to silence this")  # fmt: skip
     return copy
+
+
+#: the top-level keys of a composed config that VISSL reads (its settings are all under ``config``)
+_ROOT_KEYS = ("VERSION", "node_id", "engine_name", "config")
+
+
+def _check_all_read(hydra_cfg: Any, found: Path | None, name: str) -> None:
+    """Every key of the config file lands where VISSL reads it: none at the top level beside
+    ``config``, no ``config.config`` (a file with the header nested one level too deep)."""
+    unread = [str(key) for key in hydra_cfg if key not in _ROOT_KEYS]
+    if "config" in hydra_cfg.config:
+        unread.append("config.config")
+    if unread:
+        raise ConfigError(
+            f"{found or name}: {', '.join(unread)} would not be read by VISSL (it reads only the keys under "
+            "'config:'), so its defaults would train instead: put every setting under 'config:' and begin the file "
+            "with '# @package _global_'"
+        )
 
 
 def select_gpus(spec: str) -> list[int]:

@@ -399,6 +399,30 @@ def test_a_config_written_as_the_original_ones_composes_as_the_original_did(tmp_
         assert cfg[key] == reference[key], key
 
 
+@pytest.mark.parametrize("begins", ["# my run, from the original repository\n\n", "\ufeff", "---\n",
+                                    "# a comment\n# @package _global_\n"])
+def test_an_original_layout_config_composes_as_written_however_the_file_begins(tmp_path: Path, begins: str) -> None:
+    from spacetorch.vissl.config import compose
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "mine.yaml").write_text(begins + ORIGINAL_STYLE, encoding="utf-8")
+    cfg = compose(["config=mine", f"hydra.searchpath=[file://{tmp_path}]"])
+    assert cfg.MODEL.TRUNK.NAME == "eshednet" and cfg.OPTIMIZER.num_epochs == 200
+
+
+@pytest.mark.parametrize(("text", "unread"), [
+    ("# @package _global_\nMODEL:\n  TRUNK:\n    NAME: eshednet\n", "MODEL"),  # the header, but no config:
+    ("# @package _global_\nconfig:\n  config:\n    SEED_VALUE: 3\n", "config.config"),  # one level too deep
+])
+def test_a_config_whose_keys_vissl_would_not_read_is_refused_naming_the_file(tmp_path: Path, text: str, unread: str) -> None:
+    from spacetorch.vissl.config import compose
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "mine.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=rf"config/mine.yaml: {unread} would not be read by VISSL .* its defaults would train instead"):
+        compose(["config=mine", f"hydra.searchpath=[file://{tmp_path}]"])
+
+
 def test_an_unknown_trunk_is_named_and_the_config_can_import_its_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
