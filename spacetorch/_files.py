@@ -353,8 +353,8 @@ class OutputBusy(FileExistsError):
     """Another live spacetorch process is writing the same output."""
 
 
-#: the output locks this process holds: lock file -> what it wrote there
-_LOCKS: dict[Path, str] = {}
+#: the output locks this process holds: lock file -> (what it wrote there, the output as named)
+_LOCKS: dict[Path, tuple[str, Path]] = {}
 
 
 def lock_output(target: PathLike) -> Path | None:
@@ -370,10 +370,11 @@ def lock_output(target: PathLike) -> Path | None:
     import socket
 
     target = Path(target)
-    lock = target.parent / f".{target.name}.lock"
+    whole = Path(os.path.abspath(target))  # "." and "x/.." have no name of their own
+    lock = whole.parent / f".{whole.name}.lock"
     if lock in _LOCKS:
         return lock
-    if not target.parent.is_dir():
+    if not lock.parent.is_dir() or whole.parent == whole:  # no folder yet, or the root
         return None
     host = socket.gethostname()
     owner = f"{os.getpid()}@{host}"
@@ -399,19 +400,19 @@ def lock_output(target: PathLike) -> Path | None:
             file.write(owner)
         if not _LOCKS:
             atexit.register(release_locks)
-        _LOCKS[lock] = owner
+        _LOCKS[lock] = owner, target
         return lock
     raise OutputBusy(f"{target}: its lock {lock} keeps changing; another command is starting on it")
 
 
 def locked_outputs() -> list[Path]:
     """The outputs whose locks this process holds (what it is writing), in the order locked."""
-    return [lock.with_name(lock.name[1:-len(".lock")]) for lock in _LOCKS]
+    return [target for _, target in _LOCKS.values()]
 
 
 def release_locks() -> None:
     """Remove every output lock this process holds (each only if it still names this process)."""
-    for lock, owner in list(_LOCKS.items()):
+    for lock, (owner, _) in list(_LOCKS.items()):
         with contextlib.suppress(OSError):
             if lock.read_text() == owner:
                 lock.unlink()

@@ -132,3 +132,22 @@ def test_a_second_command_on_the_same_output_is_refused_in_one_line(tmp_path: Pa
         other.wait()
     assert main(argv) == 0, "the dead process's lock is taken over"
     assert not lock.exists(), "released when the command returned"
+
+
+def test_the_lock_of_a_folder_named_dot_is_beside_it_and_released_by_the_command(tmp_path: Path, monkeypatch) -> None:
+    from spacetorch._files import _LOCKS, lock_output, release_locks
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    lock = lock_output(".")
+    assert lock == tmp_path / ".work.lock" and lock.is_file()
+    release_locks()
+    assert not lock.exists() and not _LOCKS
+
+
+def test_a_command_called_from_python_releases_its_locks_when_it_returns(tmp_path: Path) -> None:
+    from spacetorch.cli.make_demo_dataset import main
+
+    assert main(["--out", str(tmp_path / "images"), "--n-train", "12", "--n-val", "0", "--size", "16", "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"], "no .images.lock left beside it"

@@ -67,6 +67,42 @@ def test_no_module_imports_a_module_above_it() -> None:
     assert upward == [], upward
 
 
+def _modules() -> set[str]:
+    return {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__") for p in PACKAGE.rglob("*.py")}
+
+
+def import_circles(edges: list[tuple[str, str]], modules: set[str]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or around a circle (the strongly
+    connected components of more than one module); ``from a.b import c`` counts as importing
+    ``a.b.c`` if that is a module, else ``a.b``."""
+    graph: dict[str, set[str]] = {}
+    for importer, imported in edges:
+        while imported not in modules and "." in imported:
+            imported = imported.rsplit(".", 1)[0]
+        if imported != importer:
+            graph.setdefault(importer, set()).add(imported)
+    reach = {node: set() for node in graph}
+    for node in graph:  # the modules each one leads to (a few hundred modules: a walk from each is enough)
+        todo = list(graph[node])
+        while todo:
+            nxt = todo.pop()
+            if nxt not in reach[node]:
+                reach[node].add(nxt)
+                todo += graph.get(nxt, ())
+    circles = {frozenset({node} | {o for o in reach[node] if node in reach.get(o, ())}) for node in graph if node in reach[node]}
+    return sorted(sorted(circle) for circle in circles)
+
+
+def test_no_modules_import_each_other() -> None:
+    assert import_circles(imports(), _modules()) == []
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    edges = [("p.a", "p.b"), ("p.b", "p.c"), ("p.c", "p.a"), ("p.c", "p.d"), ("p.e", "p")]
+    assert import_circles(edges, {"p", "p.a", "p.b", "p.c", "p.d", "p.e"}) == [["p.a", "p.b", "p.c"]]
+    assert import_circles([("p", "p.x"), ("p.x", "p")], {"p", "p.x"}) == [["p", "p.x"]], "a package and its module"
+
+
 def test_the_allowed_upward_import_is_still_there() -> None:
     assert ALLOWED_UP <= set(imports())  # drop it from ALLOWED_UP once it is gone
 

@@ -31,6 +31,7 @@ __all__ = [
     "check_outputs",
     "check_replaceable_output",
     "classifier_of",
+    "command",
     "device_of",
     "examples",
     "fail",
@@ -156,6 +157,26 @@ def check_replaceable_output(prog: str, out: Path, overwrite: bool, manifest: st
         check_replaceable(out, manifest, lambda name: name.endswith(".png") or name == "index.md", what)
     except FileExistsError as err:
         fail(prog, f"--out {err}")
+
+
+def command(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """A command's ``main(argv)``: the output locks it took are released when it returns or
+    raises (also when called from Python, not only through the ``spacetorch`` command)."""
+    import functools
+
+    @functools.wraps(main)
+    def run(argv: list[str] | None = None) -> int:
+        from spacetorch._files import locked_outputs, release_locks
+
+        try:
+            return main(argv)
+        except OSError as err:  # for the one-line report of spacetorch.cli.main.run: what was being written
+            err.outputs = locked_outputs()  # type: ignore[attr-defined]
+            raise
+        finally:
+            release_locks()
+
+    return run
 
 
 def fail(prog: str, message: str) -> NoReturn:

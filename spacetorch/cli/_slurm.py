@@ -10,6 +10,7 @@ on this machine (submitit's local executor), to try a submission without a clust
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,18 +44,17 @@ def node_arguments(argv: list[str], nodes: int, gpus_per_node: int, node: int, f
     return [*argv, *extra, "--node-id", str(node)]
 
 
-def _train_on_this_node(argv: list[str], nodes: int, gpus_per_node: int) -> int:
-    """What each submitted task runs."""
+def _train_on_this_node(train: Callable[[list[str]], int], argv: list[str], nodes: int, gpus_per_node: int) -> int:
+    """What each submitted task runs: ``train`` on this node's arguments."""
     import submitit
 
-    from spacetorch.cli.train import main
-
     env = submitit.JobEnvironment()
-    return main(node_arguments(argv, nodes, gpus_per_node, env.global_rank, env.hostnames[0], str(env.job_id)))
+    return train(node_arguments(argv, nodes, gpus_per_node, env.global_rank, env.hostnames[0], str(env.job_id)))
 
 
-def submit(argv: list[str], settings: SlurmSettings, folder: Path) -> Any:
-    """Submit ``train.py argv`` as a job (one task per node); returns submitit's job.
+def submit(train: Callable[[list[str]], int], argv: list[str], settings: SlurmSettings, folder: Path) -> Any:
+    """Submit ``train(argv)`` (``train.py``'s ``main``, passed in so that this module imports no
+    command) as a job, one task per node; returns submitit's job.
 
     Its logs go to ``folder``.
     """
@@ -70,4 +70,4 @@ def submit(argv: list[str], settings: SlurmSettings, folder: Path) -> Any:
     if settings.partition is not None:
         parameters["slurm_partition"] = settings.partition
     executor.update_parameters(**parameters)
-    return executor.submit(_train_on_this_node, argv, settings.nodes, settings.gpus_per_node)
+    return executor.submit(_train_on_this_node, train, argv, settings.nodes, settings.gpus_per_node)

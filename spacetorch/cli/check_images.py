@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from spacetorch._files import move_file
-from spacetorch.cli._arguments import HelpFormatter, check_outputs, examples, fail, processes, program
+from spacetorch.cli._arguments import HelpFormatter, check_outputs, command, examples, fail, processes, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data.image_check import find_unreadable_images
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

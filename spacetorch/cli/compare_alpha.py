@@ -11,6 +11,7 @@ from typing import Any
 from spacetorch.cli._arguments import (
     HelpFormatter,
     check_outputs,
+    command,
     device_of,
     examples,
     fail,
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

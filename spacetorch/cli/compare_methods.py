@@ -12,6 +12,7 @@ from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
     check_outputs,
+    command,
     device_of,
     examples,
     fail,
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

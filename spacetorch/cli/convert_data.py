@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import HelpFormatter, check_outputs, examples, fail, output_folder, program
+from spacetorch.cli._arguments import HelpFormatter, check_outputs, command, examples, fail, output_folder, program
 from spacetorch.cli._signals import exit_on_interrupt
 
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 

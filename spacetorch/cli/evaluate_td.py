@@ -16,6 +16,7 @@ from spacetorch.cli._arguments import (
     HelpFormatter,
     add_classifier_arguments,
     check_outputs,
+    command,
     examples,
     fail,
     image_count,
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

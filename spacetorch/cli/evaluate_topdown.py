@@ -17,6 +17,7 @@ from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
     check_outputs,
+    command,
     examples,
     fail,
     image_count,
@@ -121,6 +122,7 @@ RESULTS = {"accuracy": ["accuracy.csv"], "attack": ["robustness.csv", "robustnes
            "ablation": ["ablation.csv"], "gradcam": ["gradcam.csv", "gradcam"]}
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

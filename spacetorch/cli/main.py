@@ -128,7 +128,7 @@ def run(name: str, argv: Sequence[str], prog: str | None = None) -> int:
     except OSError as err:
         if err.errno not in _ENVIRONMENT_ERRORS:
             raise
-        outputs = ", ".join(map(str, locked_outputs()))
+        outputs = ", ".join(map(str, getattr(err, "outputs", None) or locked_outputs()))
         where = f"{err.filename}: " if err.filename else (f"writing {outputs}: " if outputs else "")
         _arguments.fail(prog, f"{where}{_ENVIRONMENT_ERRORS[err.errno]} ({err.strerror})")
     finally:

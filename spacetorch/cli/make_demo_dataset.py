@@ -9,6 +9,7 @@ from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
     check_outputs,
+    command,
     examples,
     fail,
     output_folder,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

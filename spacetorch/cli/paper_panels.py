@@ -16,6 +16,7 @@ from spacetorch.cli._arguments import (
     bounded,
     check_outputs,
     check_replaceable_output,
+    command,
     device_of,
     examples,
     fail,
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

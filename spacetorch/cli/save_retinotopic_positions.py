@@ -11,6 +11,7 @@ from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
     check_outputs,
+    command,
     examples,
     fail,
     output_folder,
@@ -69,6 +70,7 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

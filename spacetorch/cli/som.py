@@ -9,6 +9,7 @@ from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
     check_replaceable_output,
+    command,
     examples,
     fail,
     output_folder,
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

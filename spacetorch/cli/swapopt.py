@@ -15,6 +15,7 @@ from spacetorch.cli._arguments import (
     add_grating_arguments,
     bounded,
     check_outputs,
+    command,
     device_of,
     examples,
     fail,
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -204,7 +204,7 @@ def _submit(args: argparse.Namespace, cfg: Any) -> int:
     settings = SlurmSettings(nodes=args.nodes, gpus_per_node=args.gpus_per_node, partition=args.partition, time_min=args.time,
                              mem_gb=args.mem, cpus_per_task=args.cpus_per_task, cluster=args.slurm_cluster)  # fmt: skip
     folder = Path(cfg.CHECKPOINT.DIR) / "slurm"
-    job = submit(argv, settings, folder)
+    job = submit(main, argv, settings, folder)
     print(
         f"{program('train.py')}: submitted job {job.job_id} ({args.slurm_cluster}): {args.nodes} node(s) x "
         f"{args.gpus_per_node} GPU(s); its logs: {folder}, its checkpoints: {cfg.CHECKPOINT.DIR}",

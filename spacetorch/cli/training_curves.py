@@ -6,7 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
-from spacetorch.cli._arguments import HelpFormatter, check_outputs, examples, fail, json_file, png_file, program
+from spacetorch.cli._arguments import (
+    HelpFormatter,
+    check_outputs,
+    command,
+    examples,
+    fail,
+    json_file,
+    png_file,
+    program,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     from spacetorch.plots import save_figure, training_curves_figure
     from spacetorch.runs import read_curves

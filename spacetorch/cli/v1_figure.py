@@ -11,6 +11,7 @@ from spacetorch.cli._arguments import (
     add_checkpoint_arguments,
     add_grating_arguments,
     check_outputs,
+    command,
     device_of,
     examples,
     fail,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -294,12 +294,18 @@ def stage_areas(stages: Mapping[str, str | Sequence[str]], stage_of: str = r"(.*
 #: second half -> V4, layer4 -> VTC (Margalit et al. 2024)
 RESNET_AREAS: AreaMap = stage_areas({"layer1": "retina", "layer2": "V1", "layer3": ("V2", "V4"), "layer4": "VTC"})
 
-_loaded = False
+#: the modules that hold model families, imported on the registry's first use (each family
+#: registers its models as it loads); a package of more families may add its own name here. By
+#: name, not by import: the families import the registry, and the registry imports none of them.
+FAMILY_MODULES: list[str] = ["spacetorch.models.families"]
+_loaded: set[str] = set()
 
 
 def _load_families() -> None:
-    """Import the model families shipped with spacetorch (each registers on import)."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        from spacetorch.models import families  # noqa: F401
+    """Import the modules of :data:`FAMILY_MODULES` not imported yet."""
+    import importlib
+
+    for name in FAMILY_MODULES:
+        if name not in _loaded:
+            _loaded.add(name)
+            importlib.import_module(name)

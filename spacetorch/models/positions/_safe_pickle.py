@@ -9,7 +9,7 @@ with :class:`UnsafePickleError` before it is imported.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +22,16 @@ class UnsafePickleError(pickle.UnpicklingError):
     """A pickle names a global that position files never contain."""
 
 
-def _allowed_globals() -> dict[tuple[str, str], Callable[[], Any]]:
-    from spacetorch.models.positions.layer_positions import LayerPositions
-
-    allowed = numpy_globals()
-    allowed[("spacetorch.models.positions", "LayerPositions")] = lambda: LayerPositions
-    return allowed
-
-
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file: Any, source: Path) -> None:
+    def __init__(self, file: Any, source: Path, classes: Mapping[tuple[str, str], type]) -> None:
         super().__init__(file)
         self._source = source
-        self._allowed = _allowed_globals()
+        self._allowed: dict[tuple[str, str], Callable[[], Any]] = numpy_globals()
+        self._classes = dict(classes)
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._classes:
+            return self._classes[module, name]
         resolve = self._allowed.get((module, name))
         if resolve is None:
             raise UnsafePickleError(
@@ -47,11 +42,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return resolve()
 
 
-def safe_load_pickle(path: Path) -> Any:
-    """Unpickle ``path`` admitting only what a position file contains.
+def safe_load_pickle(path: Path, classes: Mapping[tuple[str, str], type]) -> Any:
+    """Unpickle ``path`` admitting only what a position file contains: numpy arrays and the
+    ``classes`` given as ``{(module, name): class}`` (the caller's own, so that this module
+    imports none of them).
 
     Raises:
         UnsafePickleError: if the pickle names any other global (nothing of it is imported).
     """
     with open(path, "rb") as file:
-        return _RestrictedUnpickler(file, path).load()
+        return _RestrictedUnpickler(file, path, classes).load()

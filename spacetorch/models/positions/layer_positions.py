@@ -248,7 +248,7 @@ class LayerPositions:
                 with open(path, "rb") as f:
                     obj = pickle.load(f)  # noqa: S301 - explicit opt-in
             else:
-                obj = safe_load_pickle(path)
+                obj = safe_load_pickle(path, {("spacetorch.models.positions", "LayerPositions"): LayerPositions})
         except UnsafePickleError:
             raise
         except Exception as err:  # a damaged pickle can raise almost anything
