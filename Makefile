@@ -22,7 +22,7 @@ help:
 	@echo "make methods-comparison  TDANN, TopoLoss, lateral, local sheets and the SOM, 2 seeds, on one bench"
 	@echo "make run-simclr the self-supervised map demo on CPU (~35 min): SimCLR alpha = 0 model, swapopt, the SimCLR TDANN ($(SIMCLR_CONFIG))"
 	@echo "make simclr-v1-figure  orientation map, smoothness and pinwheels of the model make run-simclr trained"
-	@echo "make simclr-map-comparison  SimCLR alpha 0 vs 5 over 3 seeds: layer2.0 maps and layer4.1 category patches (~80 min)"
+	@echo "make simclr-map-comparison  SimCLR alpha 0 vs 5 over 3 seeds: layer2.0 maps and layer4.1 category patches (~100 min)"
 	@echo "make positions  only generate the default ResNet-18 position set ($(POSITIONS))"
 	@echo "make test       lint, type-check and run every test (what CI runs)"
 	@echo "make test-fast  the same without the slow tier (real train.py runs, the notebook) and the docs"
