@@ -206,6 +206,28 @@ DAMAGED = [
 ]
 
 
+# class 3: two commands on one output at once
+WRITERS = ["evaluate-tdam", "evaluate-coarse-to-fine accuracy", "evaluate-coarse-to-fine attack", "evaluate-coarse-to-fine gradcam",
+           "corruptions evaluate", "corruptions make", "check-images", "swapopt", "v1-figure", "positions", "demo-data"]
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_an_output_another_command_is_writing_is_refused_before_any_work(
+    world: Path, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The other command is this test's process, alive, holding the output's lock."""
+    import socket
+
+    data = "positions" if name in ("swapopt", "v1-figure") else "images"
+    out = tmp_path / ("out.png" if name == "v1-figure" else "out")
+    lock = tmp_path / f".{out.name}.lock"
+    lock.write_text(f"{os.getpid()}@{socket.gethostname()}")
+    before = snapshot(world)
+    line = refused(command(name, world, data, str(out)), tmp_path, capsys)
+    assert f"{out} is being written by another spacetorch command (process {os.getpid()} on " in line
+    assert snapshot(world) == before and lock.read_text().startswith(f"{os.getpid()}@"), "its lock is left to it"
+
+
 @pytest.mark.parametrize(("name", "data"), DAMAGED, ids=[c[0] for c in DAMAGED])
 def test_a_damaged_image_is_named_in_one_line_and_nothing_is_written(
     world: Path, tmp_path: Path, name: str, data: str, capsys: pytest.CaptureFixture[str]

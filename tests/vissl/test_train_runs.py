@@ -426,3 +426,18 @@ def test_a_slurm_submission_trains_through_submitits_local_executor(small_positi
     logs = "".join(p.read_text() for p in (ckpt_dir / "slurm").glob("*.out")) if (ckpt_dir / "slurm").is_dir() else ""
     assert final.exists(), logs[-3000:]
     load_trunk(final, "resnet18")
+
+
+@pytest.mark.slow
+def test_a_checkpoint_folder_another_run_is_writing_is_refused(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    """The other run is this test's process, alive, holding the folder's lock."""
+    import socket
+
+    ckpt_dir = tmp_path / "ckpt"
+    lock = tmp_path / ".ckpt.lock"
+    lock.write_text(f"{os.getpid()}@{socket.gethostname()}")
+    result = run_train(small_run_overrides(small_positions, small_images, ckpt_dir), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.splitlines()[-1].startswith(
+        f"train.py: error: config.CHECKPOINT.DIR {ckpt_dir} is being written by another spacetorch command (process {os.getpid()}")
+    assert not ckpt_dir.exists() and lock.read_text().startswith(f"{os.getpid()}@")
