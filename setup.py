@@ -14,9 +14,10 @@ setup(
     long_description=Path("README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["spacetorch", "spacetorch.*"]),
-    # the VISSL configs: configs/config/ in the checkout (spacetorch/configs links to it), shipped
-    # inside the package so that an installed spacetorch trains wherever it runs
+    # the VISSL configs: configs/config/ in the checkout, shipped inside the package as
+    # spacetorch/configs/config/ so that an installed spacetorch trains wherever it runs
+    packages=[*find_packages(include=["spacetorch", "spacetorch.*"]), "spacetorch.configs.config"],
+    package_dir={"spacetorch.configs.config": "configs/config"},
     package_data={"spacetorch.configs.config": ["*.yaml", "*.json"]},
     # ranges, so the package also installs beside an existing torch on a GPU machine;
     # the tested versions are pinned in requirements/constraints.txt

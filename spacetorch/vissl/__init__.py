@@ -24,12 +24,11 @@ workers, which re-import the entry module, see the same registry and fixes.
 """
 
 import os
-from pathlib import Path
 
-import spacetorch.configs
+from spacetorch.configs import CONFIG_DIR
 
 # before VISSL's dataset catalog is imported (it reads the file then); inherited by the ranks
-os.environ.setdefault("VISSL_DATASET_CATALOG_PATH", str(Path(spacetorch.configs.__file__).parent / "config" / "dataset_catalog.json"))
+os.environ.setdefault("VISSL_DATASET_CATALOG_PATH", str(CONFIG_DIR / "dataset_catalog.json"))
 
 from spacetorch.vissl import compat  # noqa: E402
 

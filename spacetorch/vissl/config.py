@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import spacetorch.configs
+from spacetorch.configs import CONFIG_DIR
 from spacetorch.losses import layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
 from spacetorch.models.positions import NetworkPositions, PositionsError, UnsafePickleError
@@ -36,12 +36,8 @@ __all__ = [
     "validate",
 ]
 
-#: the shipped YAML configs (``config=<name>`` picks ``CONFIG_DIR/<name>.yaml``): the package
-#: ``spacetorch.configs``, which in a checkout is the folder ``configs/`` (a link to it)
-CONFIG_DIR = Path(spacetorch.configs.__file__).parent / "config"
-
-#: where Hydra finds them, beside VISSL's own configs
-SEARCH_PATH = "pkg://spacetorch.configs"
+#: where Hydra finds the shipped configs (:data:`~spacetorch.configs.CONFIG_DIR`), beside VISSL's own
+SEARCH_PATH = f"file://{CONFIG_DIR.parent}"
 
 
 class ConfigError(ValueError):
