@@ -13,7 +13,7 @@ LEVELS: list[set[str]] = [
     {"_files", "_workers", "_pickle", "__version__", "configs"},
     {"data", "analyses", "models.positions"},
     {"stimuli", "plots", "losses", "models"},
-    {"maps", "checkpoints", "features", "runs"},
+    {"maps", "checkpoints", "features", "runs", "evaluation"},
     {"methods"},
     {"panels"},
     {"vissl"},

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from spacetorch._workers import data_loader
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_classifier_arguments,
@@ -164,23 +163,6 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-class _Samples:
-    """Map-style dataset of ``(image, label, folder index)`` for a DataLoader."""
-
-    def __init__(self, samples: list[tuple[str, int, int]], transform: Any) -> None:
-        self.samples = samples
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[Any, int, int]:
-        from spacetorch.data.image_check import open_image
-
-        path, label, group = self.samples[index]
-        return self.transform(open_image(path)), label, group
-
-
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     prog = f"{program('corruptions.py')} evaluate"
     if args.clean is not None and not args.clean.is_dir():
@@ -197,13 +179,14 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, folders: dict[tuple[str, int], Path]) -> int:
-    import torch
+    import numpy as np
     from torchvision import transforms
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
     from tqdm.auto import tqdm
 
     from spacetorch.cli._arguments import classifier_of, device_of
     from spacetorch.data.corruptions import class_folders
+    from spacetorch.evaluation import group_accuracy, summarise_corruptions
 
     prog = f"{program('corruptions.py')} evaluate"
     model, info, kwargs, outputs = classifier_of(parser, args)
@@ -235,23 +218,15 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
         transforms.Normalize(info.mean, info.std),
     ])
     device = device_of(args)
-    model.to(device)
-    dataset: Any = _Samples(samples, transform)
-    loader = data_loader(dataset, batch_size=args.batch_size, workers=args.workers)
-    correct = torch.zeros(len(groups), dtype=torch.long)
-    seen = torch.zeros(len(groups), dtype=torch.long)
-    with torch.no_grad(), tqdm(total=len(samples), desc="evaluating", unit="img", disable=args.quiet) as bar:
-        for images, labels, group in loader:
-            predicted = model(images.to(device)).argmax(1).cpu()
-            correct += torch.bincount(group, weights=(predicted == labels).double(), minlength=len(groups)).long()
-            seen += torch.bincount(group, minlength=len(groups))
-            bar.update(len(labels))
-    accuracy = (correct.double() / seen.clamp(min=1).double()).numpy()
+    with tqdm(total=len(samples), desc="evaluating", unit="img", disable=args.quiet) as bar:
+        correct, seen = group_accuracy(model, samples, len(groups), transform, device=device, batch_size=args.batch_size,
+                                       workers=args.workers, progress=bar.update)
+    accuracy = correct / np.maximum(seen, 1)
     rows = [
         {"corruption": c, "severity": s, "images": int(seen[g]), "correct": int(correct[g]), "accuracy": float(accuracy[g])}
         for g, (c, s, _) in enumerate(groups) if s is not None
     ]
-    summary = summarise(rows)
+    summary = summarise_corruptions(rows)
     summary = {
         "checkpoint": str(args.checkpoint), "arch": args.arch, "model_kwargs": kwargs, "data": str(args.data),
         "clean_accuracy": float(accuracy[-1]) if args.clean is not None else None, **summary,
@@ -263,24 +238,6 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
         print(f"note: not in the set: {', '.join(summary['missing_benchmark_corruptions'])} (the mean is over the others)")
     print(f"wrote {args.out / TABLE}, {args.out / SUMMARY} and {args.out / HEATMAP}")
     return 0
-
-
-def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Means of the per-folder accuracies: over all, per corruption, per severity (unweighted by
-    the folders' image counts, as the mean corruption accuracy of the benchmarks)."""
-    from spacetorch.data.corruptions import CORRUPTIONS
-
-    def mean(values: list[float]) -> float:
-        return sum(values) / len(values)
-
-    corruptions = list(dict.fromkeys(r["corruption"] for r in rows))
-    severities = sorted({r["severity"] for r in rows})
-    return {
-        "mean_corruption_accuracy": mean([r["accuracy"] for r in rows]),
-        "per_corruption": {c: mean([r["accuracy"] for r in rows if r["corruption"] == c]) for c in corruptions},
-        "per_severity": {str(s): mean([r["accuracy"] for r in rows if r["severity"] == s]) for s in severities},
-        "missing_benchmark_corruptions": [c for c in CORRUPTIONS if c not in corruptions],
-    }
 
 
 def _write(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:

@@ -91,6 +91,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from spacetorch.cli._arguments import classifier_of, device_of
     from spacetorch.data.folders import ClassFolder, numeric_order_note
     from spacetorch.data.image_check import open_image
+    from spacetorch.evaluation import multistep_evaluation
 
     model, info, kwargs, outputs = classifier_of(parser, args)
     try:
@@ -130,7 +131,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 fail(parser.prog, f"--boxes: {err}")
     subset: Any = torch.utils.data.Subset(dataset, range(count))
     loader = data_loader(subset, batch_size=args.batch_size, workers=args.workers)
-    results = evaluate_steps(
+    results = multistep_evaluation(
         model, loader, device, boxes=boxes, crop=args.crop, resize=args.resize, keep=set(cam_paths.values()),
         progress=tqdm(total=count, desc="evaluating", unit="img", disable=args.quiet),
     )
@@ -158,71 +159,6 @@ def _cam_indices(parser: argparse.ArgumentParser, args: argparse.Namespace, data
             fail(parser.prog, f"--cam-images: {name} is beyond --limit {args.limit}")
         found[name] = index
     return found
-
-
-def evaluate_steps(
-    model: Any, loader: Any, device: str, *, boxes: dict[int, Any], crop: int, resize: int, keep: set[int], progress: Any
-) -> dict[str, Any]:
-    """Per-step predictions, CAM boxes and the metrics over ``loader`` (images in dataset order)."""
-    import numpy as np
-    import torch
-
-    from spacetorch.analyses.multistep import (
-        cam_box,
-        cam_readout,
-        class_activation_maps,
-        crop_boxes,
-        localization_correct,
-        multistep_correct,
-    )
-    from spacetorch.models.capture import capture_outputs
-    from spacetorch.models.families.tdam.blocks import limited_steps, time_steps_of
-
-    steps = time_steps_of(model)
-    layer, class_weights = cam_readout(model)
-    class_weights = class_weights.detach().float()
-    correct_steps = np.zeros(steps)
-    top5 = multistep = located = 0.0
-    seen = 0
-    cams: dict[int, list[tuple[np.ndarray, int, float, tuple[float, ...]]]] = {}
-    with torch.no_grad():
-        for images, labels in loader:
-            images = images.to(device)
-            per_step = []
-            for t in range(1, steps + 1):
-                with limited_steps(model, t), capture_outputs(model, [layer]) as captured:
-                    logits = model(images)
-                probs = logits.float().softmax(1)
-                confidence, prediction = probs.max(1)
-                maps = class_activation_maps(captured[layer].float(), class_weights, prediction, (crop, crop))
-                per_step.append((prediction.cpu(), confidence.cpu(), maps.cpu(), probs))
-            last_probs = per_step[-1][3]
-            top5 += float((last_probs.topk(min(5, last_probs.shape[1]), 1).indices.cpu() == labels[:, None]).any(1).sum())
-            for i, label in enumerate(labels.tolist()):
-                index = seen + i
-                preds = [int(p[0][i]) for p in per_step]
-                confs = [float(p[1][i]) for p in per_step]
-                step_boxes = [cam_box(p[2][i]) for p in per_step]
-                correct_steps += np.array(preds) == label
-                multistep += multistep_correct(preds, confs, step_boxes, label)
-                if index in boxes:
-                    truth, size = boxes[index]
-                    located += localization_correct(preds[-1], label, step_boxes[-1], crop_boxes(truth, size, resize, crop))
-                if index in keep:
-                    cams[index] = [(p[2][i].numpy(), preds[t], confs[t], step_boxes[t]) for t, p in enumerate(per_step)]
-            seen += len(labels)
-            progress.update(len(labels))
-    progress.close()
-    n = max(seen, 1)
-    metrics: dict[str, Any] = {
-        "top1": float(correct_steps[-1] / n),
-        "top5": top5 / n,
-        "top1_per_step": [float(c / n) for c in correct_steps],
-        "multistep_iou_merged_top1": multistep / n,
-        "localization_top1": located / n if boxes else None,
-        "time_steps": steps,
-    }
-    return {"metrics": metrics, "cams": cams}
 
 
 def _results(args: argparse.Namespace) -> list[str]:
