@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{make,evaluate}")
     names = ", ".join(CORRUPTIONS)
     make = commands.add_parser(
-        "make", prog=f"{program('corruptions.py')} make",
+        "make", prog=f"{program('spacetorch corruptions')} make",
         help="make a corrupted set from a clean ImageFolder",
         description=(
             "Write OUT/<corruption>/<severity>/<class>/<image stem>.png for every image of the clean "
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--quiet", action="store_true", help="no progress bar")
 
     evaluate = commands.add_parser(
-        "evaluate", prog=f"{program('corruptions.py')} evaluate",
+        "evaluate", prog=f"{program('spacetorch corruptions')} evaluate",
         help="evaluate a classifier on a corrupted set",
         description=(
             "Top-1 accuracy of a classifier checkpoint on every <corruption>/<severity> folder of --data "
@@ -138,7 +138,7 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     from spacetorch.data.corruptions import PARTIAL_SUFFIX, CorruptedSetError, make_corrupted_folder
 
-    prog = f"{program('corruptions.py')} make"
+    prog = f"{program('spacetorch corruptions')} make"
     check_outputs(prog, "--out", args.out, {"--images": args.images})
     if args.out.exists() and not args.overwrite:
         fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
@@ -164,7 +164,7 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    prog = f"{program('corruptions.py')} evaluate"
+    prog = f"{program('spacetorch corruptions')} evaluate"
     if args.clean is not None and not args.clean.is_dir():
         fail(prog, f"--clean {args.clean} is not a directory")
     check_outputs(prog, "--out", args.out, {"--data": args.data, "--clean": args.clean}, [TABLE, SUMMARY, HEATMAP])
@@ -188,7 +188,7 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
     from spacetorch.data.corruptions import class_folders
     from spacetorch.evaluation import group_accuracy, summarise_corruptions
 
-    prog = f"{program('corruptions.py')} evaluate"
+    prog = f"{program('spacetorch corruptions')} evaluate"
     model, info, kwargs, outputs = classifier_of(parser, args)
     first = next(iter(folders.values()))
     classes = [p.name for p in class_folders(first)]

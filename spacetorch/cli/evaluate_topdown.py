@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("ablation", "accuracy with each level of a coarse-to-fine model's image pyramid removed in turn: OUT/ablation.csv"),
         ("gradcam", "Grad-CAM of chosen images for each model: OUT/gradcam/<image>.png and OUT/gradcam.csv"),
     ):
-        sub = commands.add_parser(name, prog=f"{program('evaluate_topdown.py')} {name}", help=text, description=text)
+        sub = commands.add_parser(name, prog=f"{program('spacetorch evaluate-coarse-to-fine')} {name}", help=text, description=text)
         sub.add_argument(
             "--model", type=_model_spec, action="append", required=True, metavar="ARCH=CHECKPOINT",
             help="a registered model and its checkpoint (VISSL with a linear head, or a plain state dict); repeat to compare",
@@ -126,7 +126,7 @@ RESULTS = {"accuracy": ["accuracy.csv"], "attack": ["robustness.csv", "robustnes
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    prog = f"{program('evaluate_topdown.py')} {args.command}"
+    prog = f"{program('spacetorch evaluate-coarse-to-fine')} {args.command}"
     if not args.data.is_dir():
         fail(prog, f"--data {args.data} is not a directory")
     check_outputs(prog, "--out", args.out, {"--data": args.data, "--boxes": getattr(args, "boxes", None)}, RESULTS[args.command])

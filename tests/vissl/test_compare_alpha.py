@@ -208,10 +208,10 @@ def test_results_of_an_earlier_version_of_the_command_may_be_replaced(tmp_path: 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "compare_alpha.py (alpha 0): error: config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: the positions in"),
-        (["--override", "config.DATA.TRAIN.DATA_PATHS=[/nowhere/train]"], "compare_alpha.py (alpha 0): error: config.DATA.TRAIN"),
+        ([], "spacetorch compare-alpha (alpha 0): error: config.MODEL.TRUNK.TRUNK_PARAMS.position_dir: the positions in"),
+        (["--override", "config.DATA.TRAIN.DATA_PATHS=[/nowhere/train]"], "spacetorch compare-alpha (alpha 0): error: config.DATA.TRAIN"),
         (["--alpha-layers", "layer2_0", "--override", "config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch=0"],
-         "compare_alpha.py (alpha 0): error: config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch"),
+         "spacetorch compare-alpha (alpha 0): error: config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch"),
     ],
 )
 def test_a_run_train_py_would_refuse_is_refused_before_any_run(

@@ -116,5 +116,5 @@ def test_a_run_train_py_would_refuse_is_refused_before_any_run(small_positions: 
         main(args)
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("compare_methods.py (topoloss=1): error: config.DATA.TRAIN") and "/nowhere/train" in err, err
+    assert err.startswith("spacetorch compare-methods (topoloss=1): error: config.DATA.TRAIN") and "/nowhere/train" in err, err
     assert not (out / "runs").exists()
