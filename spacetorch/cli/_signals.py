@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["Interrupted", "exit_on_interrupt", "interrupts_as_exceptions"]
+__all__ = ["Interrupted", "exit_on_interrupt", "interrupts_as_exceptions", "raise_if_interrupted"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -44,6 +44,20 @@ class _Received:
     signum: int | None = None
 
 
+#: the signals received within the open :func:`interrupts_as_exceptions` blocks, innermost last
+_OPEN: list[_Received] = []
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` again if a signal arrived within an open block: its first
+    exception can be swallowed where the handler happened to run (a ctypes callback of numba's
+    compiler prints "Exception ignored" and goes on).  Long work calls this between its steps
+    (a progress callback), so that such a signal still stops it."""
+    for received in _OPEN:
+        if received.signum is not None:
+            raise Interrupted(received.signum)
+
+
 @contextlib.contextmanager
 def interrupts_as_exceptions() -> Iterator[_Received]:
     """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (main thread only).
@@ -62,9 +76,11 @@ def interrupts_as_exceptions() -> Iterator[_Received]:
         raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in _SIGNALS}
+    _OPEN.append(received)
     try:
         yield received
     finally:
+        _OPEN.remove(received)
         for sig, old in previous.items():
             signal.signal(sig, old)
 

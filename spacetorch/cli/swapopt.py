@@ -25,7 +25,7 @@ from spacetorch.cli._arguments import (
     program,
     seed_value,
 )
-from spacetorch.cli._signals import exit_on_interrupt
+from spacetorch.cli._signals import exit_on_interrupt, raise_if_interrupted
 
 DEFAULT_ATTEMPTS = 50_000_000  # per layer, as for the published models
 
@@ -123,6 +123,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
         bar = tqdm(total=args.attempts, desc=name, unit="attempt", unit_scale=True, disable=args.quiet, leave=False)
 
         def update(done: int, total: int, kept: int, loss: float) -> None:
+            raise_if_interrupted()  # a signal whose exception numba's compiler swallowed still stops the run
             bar.total = total
             bar.set_postfix(loss=f"{loss:.4f}", kept=kept, refresh=False)
             bar.update(done - bar.n)

@@ -55,3 +55,20 @@ def test_a_loader_worker_is_quiet_about_a_connection_its_main_process_dropped() 
     assert run.returncode == 0
     assert "ValueError: a real one" in run.stderr
     assert "ConnectionResetError" not in run.stderr and "EOFError" not in run.stderr
+
+
+def test_a_signal_whose_exception_was_swallowed_is_raised_again_at_the_next_check() -> None:
+    """As when the handler runs inside a ctypes callback of numba's compiler ("Exception ignored")."""
+    from spacetorch.cli._signals import Interrupted, interrupts_as_exceptions, raise_if_interrupted
+
+    raise_if_interrupted()  # outside any block: nothing to raise
+    with interrupts_as_exceptions():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here
+        except Interrupted:
+            pass  # swallowed
+        with pytest.raises(Interrupted) as again:
+            raise_if_interrupted()
+    assert again.value.exit_code == 130
+    raise_if_interrupted()  # the block is closed: its signal is done with
