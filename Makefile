@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.10+, no GPU needed):
 #   make run    the main job: train the embedded default, a TDANN ResNet-18 that forms a layer2
-#               orientation map on CPU in about 8 minutes (positions, images and swapopt first)
+#               orientation map on CPU in about 11 minutes (positions, images and swapopt first)
 #   make test   lint, type-check and run the whole test suite (make test-fast: without the slow tier)
 # Both create the virtual environment in $(VENV) on first use.
 
@@ -16,7 +16,7 @@ DEMO_CONFIG := demo_cpu_simclr_spatial_resnet18
 .PHONY: help run run-simclr v1-figure simclr-v1-figure map-comparison simclr-map-comparison methods-comparison positions test test-fast docs bench gpu-wheels env clean
 
 help:
-	@echo "make run        the map demo on CPU (~8 min): alpha = 0 model, swapopt, the TDANN ($(MAP_CONFIG))"
+	@echo "make run        the map demo on CPU (~11 min): alpha = 0 model, swapopt, the TDANN ($(MAP_CONFIG))"
 	@echo "make v1-figure  orientation map, smoothness and pinwheels of the model make run trained"
 	@echo "make map-comparison  alpha 0 vs 5 vs 15 over seeds, on swapopt and retinotopic positions (~65 min)"
 	@echo "make methods-comparison  TDANN, TopoLoss, lateral, local sheets and the SOM, 2 seeds, on one bench"
@@ -50,7 +50,7 @@ $(STAMP): setup.py pyproject.toml requirements/constraints.txt
 
 # make run: the map demo. An alpha = 0 model (seed 100) -> swapopt of its layer2 positions on
 # its grating responses -> the TDANN (alpha 15 on layer2.0 and layer2.1) trained from scratch
-# (seed 0) on the swapped positions. About 8 minutes on 2 cores; docs/maps.md has the comparison
+# (seed 0) on the swapped positions. About 11 minutes on 2 cores; docs/maps.md has the comparison
 # with alpha = 0 over seeds (make map-comparison).
 MAP_CONFIG := demo_cpu_supervised_spatial_resnet18
 MAP_FINAL := model_final_checkpoint_phase16.torch
