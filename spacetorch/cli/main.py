@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from spacetorch import __version__
-from spacetorch._files import locked_outputs, release_locks
 from spacetorch.cli import _arguments
 from spacetorch.cli._signals import Interrupted, interrupts_as_exceptions
 
@@ -112,7 +111,8 @@ def run(name: str, argv: Sequence[str], prog: str | None = None) -> int:
     """Run the command ``name`` (not ``train``) on ``argv``, reporting itself as ``prog``
     (default ``spacetorch <name>``): its own errors are one line and exit 2, as are the
     environment's (a full disk, a name too long, no permission); Ctrl-C or SIGTERM before its
-    work began (while the libraries load, say) is one line and exit 130 or 143; the output locks it took are released."""
+    work began (while the libraries load, say) is one line and exit 130 or 143.  Each command's ``main`` releases
+    the output locks it took (:func:`spacetorch.cli._arguments.command`)."""
     prog = prog or f"spacetorch {name}"
     _arguments._invoked_as = prog
     try:
@@ -128,11 +128,10 @@ def run(name: str, argv: Sequence[str], prog: str | None = None) -> int:
     except OSError as err:
         if err.errno not in _ENVIRONMENT_ERRORS:
             raise
-        outputs = ", ".join(map(str, getattr(err, "outputs", None) or locked_outputs()))
+        outputs = ", ".join(map(str, getattr(err, "outputs", [])))  # noted by _arguments.command as it released them
         where = f"{err.filename}: " if err.filename else (f"writing {outputs}: " if outputs else "")
         _arguments.fail(prog, f"{where}{_ENVIRONMENT_ERRORS[err.errno]} ({err.strerror})")
     finally:
         _arguments._invoked_as = None
-        release_locks()  # the outputs this command locked (also released at exit when a command runs on its own)
 
 

@@ -421,9 +421,12 @@ def _check_checkpoints(cfg: Any) -> None:
 
     try:
         check_writable_folder(cfg.CHECKPOINT.DIR)
-        check_apart(cfg.CHECKPOINT.DIR, "config.CHECKPOINT.DIR", _inputs(cfg))
     except ValueError as err:
-        raise ConfigError(f"config.CHECKPOINT.DIR: {err}" if not str(err).startswith("config.") else str(err)) from None
+        raise ConfigError(f"config.CHECKPOINT.DIR: {err}") from None
+    try:
+        check_apart(cfg.CHECKPOINT.DIR, "config.CHECKPOINT.DIR", _inputs(cfg))
+    except ValueError as err:  # its message names both keys
+        raise ConfigError(str(err)) from None
 
     params_file = cfg.MODEL.WEIGHTS_INIT.PARAMS_FILE
     if params_file:

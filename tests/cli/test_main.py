@@ -122,3 +122,12 @@ def test_every_option_of_every_command_has_help() -> None:
                         if a.option_strings and a.help != argparse.SUPPRESS
                         and not re.sub(r"\[default:.*?\]|\(default:.*?\)", "", a.help or "").strip()]
     assert missing == []
+
+
+def test_every_command_the_dispatcher_runs_releases_its_locks_itself() -> None:
+    """``run`` relies on each command's ``main`` being wrapped by ``_arguments.command``."""
+    import importlib
+
+    unwrapped = [name for name, entry in COMMANDS.items() if name != "train"
+                 and not hasattr(importlib.import_module(f"spacetorch.cli.{entry.module}").main, "__wrapped__")]
+    assert unwrapped == []

@@ -474,7 +474,7 @@ class _State:
         except Exception as err:  # a damaged state file
             raise ValueError(f"{path}: not a readable swapopt state ({type(err).__name__}: {err}); delete it to start over") from None
         if meta["settings"] != dict(settings):
-            differ = sorted(k for k in settings if meta["settings"].get(k) != settings[k])
+            differ = _differing(meta["settings"], settings)
             raise ValueError(
                 f"{path}: this saved state is of a run with other settings ({', '.join(differ)} differ); "
                 "run again with the same settings to continue it, or delete it to start over"
@@ -550,6 +550,11 @@ def swap_optimize(
     return NetworkPositions(result, version=positions.version), records
 
 
+def _differing(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """The keys whose values differ between the settings ``saved`` with a resume file and ``now``."""
+    return sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+
+
 def _run_key(layer: LayerPositions, responses: Any, seed: int, attempts: int, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """What a finished layer in a resume folder must have been made with to be taken as it is:
     the same positions, responses (their sum, to 6 digits), seed, attempts and options."""
@@ -586,7 +591,7 @@ def _load_done(path: Path, key: Mapping[str, Any]) -> tuple[LayerPositions, Swap
         raise ValueError(f"{path}: not a readable finished swapopt layer ({type(err).__name__}: {err}); "
                          "delete it to start that layer over") from None
     if saved != dict(key):
-        differ = sorted(k for k in set(key) | set(saved) if saved.get(k) != key.get(k))
+        differ = _differing(saved, key)
         raise ValueError(
             f"{path}: this finished layer is of a run with other settings ({', '.join(differ)} differ); "
             "run again with the same checkpoint, positions and options to continue it, or delete it to start over"
