@@ -10,11 +10,14 @@ Every file and directory spacetorch writes as a result goes through here:
   so that an interruption between the two renames leaves no directory (which loaders refuse),
   never a mixture.
 
-Before any work, a command checks its outputs with :func:`check_replaceable` (an existing
-output folder is replaced only if it is one spacetorch wrote, recognised by its manifest, and
-holds nothing else), :func:`check_results` (a result file in a folder the user names is replaced
-only if spacetorch wrote it there, as :func:`record_results` notes) and :func:`check_apart` (no
-output inside an input, or the reverse).
+A command opens each of its outputs as an :class:`Output` before any work.  Opening checks that
+the output lies apart from every input (:func:`check_apart`), that what it will replace is
+spacetorch's (a whole folder: :func:`check_replaceable`, recognised by its manifest and holding
+nothing else; entries in a folder the user names: :func:`check_results`, listed in the folder's
+record) and takes the output's lock (:func:`lock_output`).  Everything the command then writes
+goes through the object: each path is kept under the output (:func:`contained`), each file is
+written whole, and the entries written are recorded, with the command and its settings, in the
+folder's record (:func:`record_results`), which is what a later run may replace.
 
 Temporary names are hidden and carry the writing process's id (``.<name>.<pid>.<random>.tmp``),
 so a later write to the same target removes what an earlier, killed writer left behind
@@ -36,10 +39,12 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 __all__ = [
     "OWN_MARKER",
+    "Output",
+    "OutputError",
     "atomic_directory",
     "atomic_write",
     "check_apart",
@@ -134,13 +139,23 @@ def check_results(folder: PathLike, names: Iterable[str]) -> None:
         )
 
 
-def record_results(folder: PathLike, names: Iterable[str]) -> None:
-    """Note, after writing them, that the entries ``names`` of ``folder`` are spacetorch's."""
+def record_results(folder: PathLike, names: Iterable[str], settings: Mapping[str, Any] | None = None) -> None:
+    """Note, after writing them, that the entries ``names`` of ``folder`` are spacetorch's, and
+    with which ``settings`` (the command and its arguments, say) they were written."""
     import json
 
     folder = Path(folder)
-    written = sorted(_recorded(folder) | set(names))
-    atomic_write(folder / RESULTS_RECORD, lambda f: f.write(json.dumps({"written": written}, indent=1).encode()))
+    names = set(names)
+    try:
+        by = json.loads((folder / RESULTS_RECORD).read_text()).get("settings", {})
+        by = by if isinstance(by, dict) else {}
+    except (OSError, ValueError, AttributeError):
+        by = {}
+    by.update({name: dict(settings) for name in names} if settings is not None else {})
+    written = sorted(_recorded(folder) | names)
+    record = {"written": written, "settings": {name: by[name] for name in written if name in by}}
+    text = json.dumps(record, indent=1, default=str)
+    atomic_write(folder / RESULTS_RECORD, lambda f: f.write(text.encode()))
 
 
 def contained(root: PathLike, relative: str) -> Path:
@@ -417,6 +432,128 @@ def release_locks() -> None:
             if lock.read_text() == owner:
                 lock.unlink()
         _LOCKS.pop(lock, None)
+
+
+class OutputError(ValueError):
+    """An output that may not be written as asked; the message names it by the option that gave it."""
+
+
+class Output:
+    """One output of a command: a folder of results, or a folder written whole.
+
+    Opened before any work (:meth:`open`); everything the command writes then goes through it:
+
+    * **entries** (the default): ``target`` is a folder, the user's or new, and the command writes
+      the named ``entries`` (files, or folders of figures) into it.  Opening refuses an entry that
+      exists and is not in the folder's record; :meth:`write` and :meth:`path` keep every path
+      inside ``target`` and inside a declared entry, and records each entry, with ``settings``,
+      in the folder's record as it is first written.  Other files in
+      the folder are never touched.
+    * **file** (``file=True``): ``target`` is one file (a figure, a JSON summary) that the user
+      named; :meth:`write` with no name writes it whole.  A folder in its place is refused.
+    * **whole** (``manifest`` given): ``target`` is a folder spacetorch writes as a unit (a folder
+      of panels with its manifest).  An existing one is replaced only with ``overwrite`` and only
+      if it holds the manifest and, besides it, only names ``ours`` accepts; :meth:`build` yields
+      the partial folder beside it, which takes its place in one step when the block ends.
+
+    Either way opening takes the output's lock (a second command on it is refused, named) and
+    checks it lies apart from each of ``inputs`` (``{option: path}``; ``None`` for one not given).
+
+    Args:
+        target: the output, as the user named it.
+        flag: the option that named it (``--out``), which every message starts with.
+        what: what the output is, for messages ("SOM panels folder").
+        settings: recorded beside the entries written (the command and its arguments).
+    """
+
+    def __init__(
+        self,
+        target: PathLike,
+        flag: str = "--out",
+        *,
+        what: str = "output",
+        inputs: Mapping[str, PathLike | None] | None = None,
+        entries: Iterable[str] = (),
+        manifest: str | None = None,
+        ours: Callable[[str], bool] = lambda name: False,
+        overwrite: bool = False,
+        file: bool = False,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.target = Path(target)
+        self.flag, self.what = flag, what
+        self.inputs = {name: Path(path) for name, path in (inputs or {}).items() if path is not None}
+        self.entries = list(entries)
+        self.manifest, self.ours, self.overwrite, self.file = manifest, ours, overwrite, file
+        self.settings = dict(settings or {})
+        self.written: list[str] = []
+        self._root = self.target  # where paths resolve: the partial folder while one is built
+
+    def open(self) -> Output:
+        """Check the output before any work and take its lock; return it.
+
+        Raises:
+            OutputError: naming ``flag``, the output and what is wrong (inside an input, an
+                entry or a folder that is not spacetorch's, exists without ``overwrite``, another
+                command is writing it).
+        """
+        try:
+            check_apart(self.target, self.flag, self.inputs)
+        except ValueError as err:
+            raise OutputError(str(err)) from None
+        try:
+            lock_output(self.target)  # held until the command ends: a second command on it is refused
+            if self.file:
+                if self.target.is_dir():
+                    raise FileExistsError(f"{self.target} is a folder; name a file")
+            elif self.manifest is None:
+                check_results(self.target, self.entries)
+            elif self.target.exists() or self.target.is_symlink():
+                if not self.overwrite:
+                    raise FileExistsError(f"{self.target} exists; choose another folder or pass --overwrite")
+                check_replaceable(self.target, self.manifest, self.ours, self.what)
+        except FileExistsError as err:
+            raise OutputError(f"{self.flag} {err}") from None
+        return self
+
+    def path(self, name: str = "") -> Path:
+        """The place of ``name`` (``results.json``, ``cams/a.png``) in the output, made sure to
+        stay inside it and, for an entries output, inside one of its declared entries; a file
+        output's own path for no name."""
+        if self.file:
+            if name:
+                raise ValueError(f"{self.target} is one file; it has no entry {name!r}")
+            return self.target
+        place = contained(self._root, name)
+        top = Path(name).parts[0]
+        if self.manifest is None and top not in self.entries:
+            raise ValueError(f"{name!r} is not one of the entries {self.target} was opened for ({', '.join(self.entries)})")
+        if self.manifest is None and top not in self.written:  # recorded before it is made: a rerun may replace it
+            self.written.append(top)
+            record_results(self.target, [top], self.settings)
+        return place
+
+    def write(self, name: str, write: Callable[[IO[bytes]], object]) -> Path:
+        """Write the file ``name`` in the output (``""``: a file output itself) through
+        ``write(binary_file)``, whole or not at all."""
+        return atomic_write(self.path(name), write)
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write the text file ``name`` in the output (``""``: a file output itself), whole or not at all."""
+        return self.write(name, lambda file: file.write(text.encode()))
+
+    @contextlib.contextmanager
+    def build(self) -> Iterator[Path]:
+        """A whole output's partial folder; it takes ``target``'s place when the block ends
+        without an exception, and is removed otherwise (:func:`atomic_directory`)."""
+        if self.manifest is None:
+            raise TypeError(f"{self.target} was opened for entries, not as a whole folder")
+        with atomic_directory(self.target) as partial:
+            self._root = partial
+            try:
+                yield partial
+            finally:
+                self._root = self.target
 
 
 def atomic_write(path: PathLike, write: Callable[[IO[bytes]], object]) -> Path:

@@ -151,3 +151,90 @@ def test_a_command_called_from_python_releases_its_locks_when_it_returns(tmp_pat
 
     assert main(["--out", str(tmp_path / "images"), "--n-train", "12", "--n-val", "0", "--size", "16", "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images"], "no .images.lock left beside it"
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_entries_output_writes_only_its_entries_inside_itself_and_records_them_with_their_settings(tmp_path: Path) -> None:
+    import json
+
+    from spacetorch._files import Output, OutputError, release_locks
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    try:
+        output = Output(out, entries=["results.json", "cams"], settings={"command": "x", "seed": 3}).open()
+        output.write_text("results.json", "{}")
+        output.write_text("cams/a.png", "png")
+        for escape in ("../elsewhere.txt", "/etc/passwd", "cams/../../x"):
+            with pytest.raises(ValueError, match="relative path inside the output"):
+                output.path(escape)
+        with pytest.raises(ValueError, match="not one of the entries"):
+            output.path("notes.txt")
+        record = json.loads((out / RESULTS_RECORD).read_text())
+        assert record["written"] == ["cams", "results.json"]
+        assert record["settings"]["results.json"] == {"command": "x", "seed": 3}
+        assert (out / "notes.txt").read_text() == "the user's"
+        release_locks()
+        Output(out, entries=["results.json", "cams"]).open()  # its own entries: replaced by a rerun
+        release_locks()
+        (out / "results.csv").write_text("the user's")
+        before = _snapshot(out)
+        with pytest.raises(OutputError, match=r"^--out .* already holds results.csv, which spacetorch did not write"):
+            Output(out, entries=["results.json", "results.csv"]).open()
+        assert _snapshot(out) == before
+    finally:
+        release_locks()
+
+
+def test_a_whole_output_replaces_only_a_folder_it_wrote_and_only_when_asked(tmp_path: Path) -> None:
+    from spacetorch._files import Output, OutputError, release_locks
+
+    def whole(overwrite: bool) -> Output:
+        return Output(tmp_path / "panels", what="panels folder", manifest="panels.json", overwrite=overwrite,
+                      ours=lambda name: name.endswith(".png"))
+
+    try:
+        with whole(False).open().build() as partial:
+            assert partial.parent == tmp_path and partial.name.startswith(".panels.")
+            (partial / "panels.json").write_text("{}")
+            (partial / "a.png").write_text("png")
+        assert sorted(p.name for p in (tmp_path / "panels").iterdir()) == ["a.png", "panels.json"]
+        release_locks()
+        with pytest.raises(OutputError, match="exists; choose another folder or pass --overwrite"):
+            whole(False).open()
+        output = whole(True).open()
+        with pytest.raises(RuntimeError, match="stopped"), output.build() as partial:
+            (partial / "b.png").write_text("png")
+            raise RuntimeError("stopped")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".panels.lock", "panels"], "the partial is gone"
+        assert sorted(p.name for p in (tmp_path / "panels").iterdir()) == ["a.png", "panels.json"]
+        release_locks()
+        (tmp_path / "panels" / "mine.txt").write_text("the user's")
+        before = _snapshot(tmp_path / "panels")
+        with pytest.raises(OutputError, match=r"^--out .*panels holds files that are not part of a panels folder \(mine.txt\)"):
+            whole(True).open()
+        assert _snapshot(tmp_path / "panels") == before
+    finally:
+        release_locks()
+
+
+def test_a_file_output_is_one_file_apart_from_the_inputs(tmp_path: Path) -> None:
+    from spacetorch._files import Output, OutputError, release_locks
+
+    (tmp_path / "set").mkdir()
+    try:
+        with pytest.raises(OutputError, match="is a folder; name a file"):
+            Output(tmp_path / "set", "--figure", file=True).open()
+        with pytest.raises(OutputError, match="--figure .* lies inside --positions"):
+            Output(tmp_path / "set" / "a.png", "--figure", file=True, inputs={"--positions": tmp_path / "set"}).open()
+        output = Output(tmp_path / "a.json", "--json", file=True, inputs={"--positions": None}).open()
+        output.write_text("", "{}")
+        assert (tmp_path / "a.json").read_text() == "{}"
+        with pytest.raises(ValueError, match="is one file"):
+            output.path("b.json")
+    finally:
+        release_locks()

@@ -10,13 +10,14 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from spacetorch._files import Output
     from spacetorch.models import ModelInfo
     from spacetorch.stimuli import SineGratings
 
@@ -28,8 +29,6 @@ __all__ = [
     "add_classifier_arguments",
     "add_grating_arguments",
     "bounded",
-    "check_outputs",
-    "check_replaceable_output",
     "classifier_of",
     "command",
     "device_of",
@@ -40,7 +39,9 @@ __all__ = [
     "json_file",
     "layer_keys",
     "load_whole_classifier",
+    "open_output",
     "output_folder",
+    "panels_output",
     "per_batch",
     "pixels",
     "png_file",
@@ -48,6 +49,7 @@ __all__ = [
     "processes",
     "program",
     "seed_value",
+    "settings_of",
     "torch_device",
     "unreadable_images_fail",
     "workers",
@@ -118,45 +120,32 @@ def unreadable_images_fail(prog: str) -> Iterator[None]:
         fail(prog, one_line(err))
 
 
-def check_outputs(
-    prog: str, flag: str, out: Path, inputs: dict[str, Path | None], results: Iterable[str] = ()
-) -> None:
-    """Before any work: the output ``out`` (given as ``flag``) lies apart from every input
-    (``{flag: path}``, ``None`` for an input not given), writing the entries ``results`` into
-    it replaces nothing spacetorch did not write there, and no other spacetorch command is
-    writing it (its lock is then held until this command ends); otherwise one line naming
-    them, exit 2."""
-    from spacetorch._files import check_apart, check_results, lock_output
+def open_output(prog: str, output: Output) -> Output:
+    """Open ``output`` before any work (:meth:`spacetorch._files.Output.open`: apart from the
+    inputs, replacing nothing of the user's, locked until the command ends); a refusal is one
+    line naming it, exit 2."""
+    from spacetorch._files import OutputError
 
     try:
-        check_apart(out, flag, {name: path for name, path in inputs.items() if path is not None})
-        check_results(out, results)
-        lock_output(out)  # held until the command ends: a second command on the same output is refused
-    except ValueError as err:
+        return output.open()
+    except OutputError as err:
         fail(prog, str(err))
-    except FileExistsError as err:
-        fail(prog, f"{flag} {err}")
 
 
-def check_replaceable_output(prog: str, out: Path, overwrite: bool, manifest: str, what: str) -> None:
-    """Before any work: an existing ``--out`` folder is replaced only with ``overwrite`` and only if
-    it is a ``what`` spacetorch wrote (``manifest`` beside its PNGs and ``index.md``); otherwise
-    one line naming it, exit 2.  Its lock is then held until the command ends (see
-    :func:`check_outputs`)."""
-    from spacetorch._files import OutputBusy, check_replaceable, lock_output
+def settings_of(prog: str, args: argparse.Namespace) -> dict[str, Any]:
+    """What an output records it was written with: the command and its arguments."""
+    return {"command": prog, **{key: value for key, value in vars(args).items() if not callable(value)}}
 
-    try:
-        lock_output(out)
-    except OutputBusy as err:
-        fail(prog, f"--out {err}")
-    if not out.exists():
-        return
-    if not overwrite:
-        fail(prog, f"--out {out} exists; choose another folder or pass --overwrite")
-    try:
-        check_replaceable(out, manifest, lambda name: name.endswith(".png") or name == "index.md", what)
-    except FileExistsError as err:
-        fail(prog, f"--out {err}")
+
+def panels_output(
+    out: Path, overwrite: bool, manifest: str, what: str, inputs: dict[str, Path | None] | None = None
+) -> Output:
+    """A folder of figures written whole (``--out``): replaced only with ``overwrite`` and only if
+    it is a ``what`` spacetorch wrote (``manifest`` beside its PNGs and ``index.md``)."""
+    from spacetorch._files import Output
+
+    return Output(out, what=what, manifest=manifest, overwrite=overwrite, inputs=inputs,
+                  ours=lambda name: name.endswith(".png") or name == "index.md")  # fmt: skip
 
 
 def command(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:

@@ -5,6 +5,7 @@ the results files they write."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -12,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spacetorch.cli._arguments import (
     add_border_argument,
@@ -20,15 +21,22 @@ from spacetorch.cli._arguments import (
     bounded,
     fail,
     gratings_of,
+    open_output,
     output_folder,
     seed_value,
+    settings_of,
 )
+
+if TYPE_CHECKING:
+    from spacetorch._files import Output
 
 #: the training command (``spacetorch train``'s own process: its ranks get VISSL's registrations)
 TRAIN = [sys.executable, "-m", "spacetorch.cli.train"]
 
-#: what a comparison writes into its ``--out``, besides ``runs/``
+#: the results a comparison writes into its ``--out``
 RESULTS = ["results.json", "results.csv", "comparison.png"]
+#: what a comparison writes into ``--out``: its results, and a folder per training run
+ENTRIES = [*RESULTS, "runs"]
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, out: Path, positions: str, init: str) -> None:
@@ -185,13 +193,16 @@ def train_run(
     ``first`` arguments before the seed and ``last`` after ``--override``, or reuse the run already
     there; the final checkpoint, or None (with the log's tail printed) when training failed.  A
     folder holding a run of other arguments stops the command."""
+    from spacetorch._files import atomic_write
+
     folder.mkdir(parents=True, exist_ok=True)
     train_args = _train_arguments(args, folder, seed, first, last)
     recorded = folder / "command.json"  # a run folder is reused only for the same training arguments
     if recorded.is_file() and _training_arguments(json.loads(recorded.read_text())) != train_args:
         fail(prog, f"{folder} holds a run of another command (other --positions, --init, --override or config?); "
              "give this comparison its own --out, or delete that folder")
-    recorded.write_text(json.dumps(train_args, indent=1) + "\n")
+    text = json.dumps(train_args, indent=1) + "\n"
+    atomic_write(recorded, lambda file: file.write(text.encode()))
     with open(folder / "train.out", "w") as log:
         code = subprocess.run([*TRAIN, *train_args], stdout=log, stderr=subprocess.STDOUT).returncode
     finals = sorted(folder.glob("model_final_checkpoint_phase*.torch"), key=lambda p: int(p.stem.rsplit("phase", 1)[1]))
@@ -203,11 +214,10 @@ def train_run(
     return finals[-1]
 
 
-def write_results(out: Path, record: dict[str, Any], fields: list[str], figure: Callable[[], Any]) -> None:
-    """``out/results.json`` (``record``, whose ``runs`` are rows with an ``sl`` mapping of layer to
-    spatial loss), ``out/results.csv`` (the rows' ``fields``, then ``sl_<layer>`` per layer) and
-    ``out/comparison.png`` (``figure()``), each written whole, then noted as spacetorch's."""
-    from spacetorch._files import atomic_write, record_results
+def write_results(output: Output, record: dict[str, Any], fields: list[str], figure: Callable[[], Any]) -> None:
+    """``results.json`` (``record``, whose ``runs`` are rows with an ``sl`` mapping of layer to
+    spatial loss), ``results.csv`` (the rows' ``fields``, then ``sl_<layer>`` per layer) and
+    ``comparison.png`` (``figure()``) in the comparison's output, each written whole."""
     from spacetorch.plots import save_figure
 
     rows = record["runs"]
@@ -218,7 +228,35 @@ def write_results(out: Path, record: dict[str, Any], fields: list[str], figure: 
     for row in rows:
         writer.writerow({**row, **{f"sl_{name}": value for name, value in row["sl"].items()}})
     text = json.dumps(record, indent=1, default=float)
-    save_figure(figure(), out / "comparison.png")
-    atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
-    atomic_write(out / "results.json", lambda f: f.write(text.encode()))
-    record_results(out, RESULTS)
+    save_figure(figure(), output.path("comparison.png"))
+    output.write_text("results.csv", table.getvalue())
+    output.write_text("results.json", text)
+
+
+def open_comparison(prog: str, args: argparse.Namespace, inputs: dict[str, Path | None]) -> Output:
+    """The comparison's ``--out``, opened before any work (:func:`~spacetorch.cli._arguments.open_output`)
+    for its results and run folders, with what an earlier version left there noted first."""
+    from spacetorch._files import Output
+
+    note_earlier_results(args.out)
+    return open_output(prog, Output(args.out, inputs=inputs, entries=ENTRIES, settings=settings_of(prog, args)))
+
+
+def note_earlier_results(out: Path) -> None:
+    """Results and runs that earlier versions wrote into ``out`` before they kept a record (a
+    ``results.json`` with a comparison's ``layer`` and ``runs``; a ``runs`` folder whose every run
+    has its ``command.json``) are noted as spacetorch's, so that the same command goes on there."""
+    from spacetorch._files import RESULTS_RECORD, record_results
+
+    if not out.is_dir() or (out / RESULTS_RECORD).exists():
+        return
+    earlier = []
+    with contextlib.suppress(ValueError, OSError, TypeError):
+        record = json.loads((out / "results.json").read_text())
+        if isinstance(record, dict) and {"layer", "runs"} <= record.keys():
+            earlier += [name for name in RESULTS if (out / name).is_file()]
+    runs = out / "runs"
+    if runs.is_dir() and not runs.is_symlink() and all((run / "command.json").is_file() for run in runs.iterdir()):
+        earlier.append("runs")
+    if earlier:
+        record_results(out, earlier)

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from spacetorch._files import move_file
-from spacetorch.cli._arguments import HelpFormatter, check_outputs, command, examples, fail, processes, program
+from spacetorch._files import Output, move_file
+from spacetorch.cli._arguments import HelpFormatter, command, examples, fail, open_output, processes, program
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.data.image_check import find_unreadable_images
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.root.is_dir():
         fail(parser.prog, f"ROOT {args.root} is not a directory")
     if args.move_to is not None:  # a folder inside ROOT would be scanned again by the next check
-        check_outputs(parser.prog, "--move-to", args.move_to, {"ROOT": args.root})
+        open_output(parser.prog, Output(args.move_to, "--move-to", inputs={"ROOT": args.root}))
         if args.move_to.exists() and not args.move_to.is_dir():
             fail(parser.prog, f"--move-to {args.move_to} is a file; name a folder to move the unreadable images into")
     from tqdm.auto import tqdm

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spacetorch.cli._arguments import (
     HelpFormatter,
-    check_outputs,
     command,
     device_of,
     examples,
@@ -20,7 +19,6 @@ from spacetorch.cli._arguments import (
     program,
 )
 from spacetorch.cli._comparison import (
-    RESULTS,
     add_measure_arguments,
     add_run_arguments,
     category_setting,
@@ -28,11 +26,15 @@ from spacetorch.cli._comparison import (
     check_training,
     composed,
     input_size,
+    open_comparison,
     setting,
     train_run,
     write_results,
 )
 from spacetorch.cli._signals import exit_on_interrupt
+
+if TYPE_CHECKING:
+    from spacetorch._files import Output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,38 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     alphas = sorted({0.0, *(float(a) for a in args.alphas)})
     if any(not math.isfinite(a) or a < 0 for a in alphas):
         fail(parser.prog, f"--alphas must be finite numbers >= 0, got {args.alphas}")
-    _note_earlier_results(args.out)
-    check_outputs(parser.prog, "--out", args.out,
-                  {"--positions": args.positions, "--init": args.init, "--categories": args.categories}, RESULTS)
+    output = open_comparison(parser.prog, args, {"--positions": args.positions, "--init": args.init, "--categories": args.categories})
     try:  # everything the measurement needs is checked before the first run
         check_setting(args, args.alpha_layers)
     except (ValueError, KeyError, OSError) as err:
         fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
-    runs = _runs(args, alphas)
+    runs = _runs(args, alphas, output)
     for alpha, seed, folder, first, last in runs:  # train.py's own checks, once per alpha, before any run
         if seed == args.seeds[0]:
             check_training(parser.prog, args, folder, first, last, f"alpha {alpha:g}")
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
-        return _compare(parser, args, runs)
-
-
-def _note_earlier_results(out: Path) -> None:
-    """Results an earlier spacetorch wrote into ``out`` before it kept a record of them (a
-    ``results.json`` of this command: it names ``alpha_layers``) are noted as spacetorch's, so
-    that the same command runs again on that folder."""
-    import json
-
-    from spacetorch._files import RESULTS_RECORD, record_results
-
-    earlier = out / "results.json"
-    if not earlier.is_file() or (out / RESULTS_RECORD).exists():
-        return
-    try:
-        ours = "alpha_layers" in json.loads(earlier.read_text())
-    except (ValueError, OSError, TypeError):
-        return
-    if ours:
-        record_results(out, [name for name in RESULTS if (out / name).is_file()])
+        return _compare(parser, args, runs, output)
 
 
 def _run_name(alpha: float, seed: int, alpha_layers: list[str] | None = None) -> str:
@@ -123,13 +104,13 @@ def _run_name(alpha: float, seed: int, alpha_layers: list[str] | None = None) ->
 Run = tuple[float, int, Path, list[str], list[str]]
 
 
-def _runs(args: argparse.Namespace, alphas: list[float]) -> list[Run]:
+def _runs(args: argparse.Namespace, alphas: list[float], output: Output) -> list[Run]:
     layers = ["--alpha-layers", ",".join(args.alpha_layers)] if args.alpha_layers is not None else []
-    return [(alpha, seed, args.out / "runs" / _run_name(alpha, seed, args.alpha_layers), ["--alpha", f"{alpha:g}"], layers)
+    return [(alpha, seed, output.path(f"runs/{_run_name(alpha, seed, args.alpha_layers)}"), ["--alpha", f"{alpha:g}"], layers)
             for alpha in alphas for seed in args.seeds]
 
 
-def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, runs: list[Run]) -> int:
+def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, runs: list[Run], output: Output) -> int:
     from tqdm.auto import tqdm
 
     checkpoints: dict[tuple[float, int], Path] = {}
@@ -139,7 +120,7 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, runs: li
             return 1
         checkpoints[(alpha, seed)] = final
     rows, maps = _measure(args, checkpoints)
-    _write(args.out, rows, maps, args.layer, args.alpha_layers)
+    _write(output, rows, maps, args.layer, args.alpha_layers)
     for row in rows:
         print(f"alpha {row['alpha']:g} seed {row['seed']}: task loss {row['task_loss']:.3f}, {args.layer} SL {row['sl'][args.layer]:.4f}, "
               f"{row['selective_fraction']:.1%} selective, smoothness {row['smoothness']:.3f} "
@@ -185,7 +166,7 @@ def _measure(args: argparse.Namespace, checkpoints: dict[tuple[float, int], Path
     return rows, maps
 
 
-def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str, alpha_layers: list[str] | None) -> None:
+def _write(output: Output, rows: list[dict[str, Any]], maps: dict[float, Any], layer: str, alpha_layers: list[str] | None) -> None:
     from spacetorch.plots import comparison_figure
 
     fields = ["alpha", "seed", "task_loss", "selective_fraction", "smoothness", "shuffled_smoothness", "near_difference",
@@ -194,5 +175,5 @@ def _write(out: Path, rows: list[dict[str, Any]], maps: dict[float, Any], layer:
     fields += [key for key in ("category_layer", "category_patches", "category_patch_area_mm2", "category_selective_fraction",
                                "category_near_ratio", "category_near_z")
                if any(key in row for row in rows)]
-    write_results(out, {"layer": layer, "alpha_layers": alpha_layers, "runs": rows}, fields,
+    write_results(output, {"layer": layer, "alpha_layers": alpha_layers, "runs": rows}, fields,
                   lambda: comparison_figure(rows, maps, layer=layer))

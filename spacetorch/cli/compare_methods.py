@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
-    check_outputs,
     command,
     device_of,
     examples,
@@ -21,7 +21,6 @@ from spacetorch.cli._arguments import (
     program,
 )
 from spacetorch.cli._comparison import (
-    RESULTS,
     add_measure_arguments,
     add_run_arguments,
     category_setting,
@@ -29,11 +28,15 @@ from spacetorch.cli._comparison import (
     check_training,
     composed,
     input_size,
+    open_comparison,
     setting,
     train_run,
     write_results,
 )
 from spacetorch.cli._signals import exit_on_interrupt
+
+if TYPE_CHECKING:
+    from spacetorch._files import Output
 
 #: what ``--methods`` takes besides the registered methods: the same training with none
 BASELINE = "none"
@@ -141,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     given = {f"--given {label}": path for label, _, path in args.given}
-    check_outputs(parser.prog, "--out", args.out,
-                  {"--positions": args.positions, "--init": args.init, "--categories": args.categories, **given}, RESULTS)
+    output = open_comparison(parser.prog, args, {"--positions": args.positions, "--init": args.init, "--categories": args.categories, **given})
     if args.wiring is not None and len(args.wiring) != 2:
         fail(parser.prog, f"--wiring: expected SOURCE,TARGET (two layers), got {args.wiring}")
     missing = [f"--given {label}: {path} is not a file" for label, _, path in args.given if not path.is_file()]
@@ -162,10 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError, OSError) as err:
         fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
     for entry in entries:  # train.py's own checks, once per method, before any run
-        check_training(parser.prog, args, args.out / "runs" / _run_name(entry, args.seeds[0]),
+        check_training(parser.prog, args, output.path(f"runs/{_run_name(entry, args.seeds[0])}"),
                        *_training_arguments(entry, bench[2]), entry.label)
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
-        return _compare(parser, args, entries, bench)
+        return _compare(parser, args, entries, bench, output)
 
 
 @dataclass(frozen=True)
@@ -288,14 +290,20 @@ def _training_arguments(entry: Entry, size: int) -> tuple[list[str], list[str]]:
     return ["--alpha", "0"], [f"++config.MODEL.TRUNK.TRUNK_PARAMS.topography={spec}"]
 
 
+def _write_line(line: str, file: IO[bytes]) -> None:
+    file.write(f"{line}\n".encode())
+
+
 def _run_name(entry: Entry, seed: int) -> str:
     return f"{entry.label.replace('=', '')}_seed{seed}"
 
 
-def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries: list[Entry], bench: Setting) -> int:
+def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries: list[Entry], bench: Setting, output: Output) -> int:
     import time
 
     from tqdm.auto import tqdm
+
+    from spacetorch._files import atomic_write
 
     arch, position_dir, size = bench
     runs = [(entry, seed) for entry in entries for seed in args.seeds]
@@ -303,7 +311,7 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries:
     seconds: dict[tuple[str, int], float] = {}
     for entry, seed in tqdm(runs, desc="training", unit="run", disable=args.quiet):
         first, last = _training_arguments(entry, size)
-        folder = args.out / "runs" / _run_name(entry, seed)
+        folder = output.path(f"runs/{_run_name(entry, seed)}")
         timing = folder / "train_seconds.txt"  # the wall time of the training itself, kept for later measurements
         trained_before = any(folder.glob("model_final_checkpoint_phase*.torch")) and timing.is_file()
         start = time.perf_counter()
@@ -311,7 +319,7 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries:
         if final is None:
             return 1
         if not trained_before:
-            timing.write_text(f"{time.perf_counter() - start:.1f}\n")
+            atomic_write(timing, functools.partial(_write_line, f"{time.perf_counter() - start:.1f}"))
         checkpoints[(entry.label, seed)] = final
         seconds[(entry.label, seed)] = float(timing.read_text())
     from spacetorch.models.checkpoints import CheckpointError
@@ -322,7 +330,7 @@ def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries:
         fail(parser.prog, str(err))
     for row in rows:
         row["train_seconds"] = seconds.get((row["method"], row["seed"]), math.nan)  # NaN: not trained here
-    _write(args.out, rows, maps, args.layer)
+    _write(output, rows, maps, args.layer)
     for row in rows:
         sl = row["sl"].get(args.layer, math.nan)
         seed = "given" if row["seed"] is None else f"seed {row['seed']}"
@@ -393,7 +401,7 @@ def _measure(
     return rows, maps
 
 
-def _write(out: Path, rows: list[dict[str, Any]], maps: dict[str, Any], layer: str) -> None:
+def _write(output: Output, rows: list[dict[str, Any]], maps: dict[str, Any], layer: str) -> None:
     from spacetorch.plots import methods_figure
 
     fields = ["method", "sheet", "seed", "task_loss", "train_seconds", "selective_fraction", "smoothness", "shuffled_smoothness",
@@ -401,4 +409,4 @@ def _write(out: Path, rows: list[dict[str, Any]], maps: dict[str, Any], layer: s
     fields += [key for key in ("wiring_mm", "wiring_shuffled_mm", "wiring_ratio_shuffled", "category_patches",
                                "category_patch_area_mm2", "category_selective_fraction",
                                "category_near_ratio", "category_near_z") if any(key in row for row in rows)]
-    write_results(out, {"layer": layer, "runs": rows}, fields, lambda: methods_figure(rows, maps, layer=layer))
+    write_results(output, {"layer": layer, "runs": rows}, fields, lambda: methods_figure(rows, maps, layer=layer))

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from spacetorch.cli._arguments import HelpFormatter, check_outputs, command, examples, fail, output_folder, program
+from spacetorch._files import Output
+from spacetorch.cli._arguments import HelpFormatter, command, examples, fail, open_output, output_folder, program
 from spacetorch.cli._signals import exit_on_interrupt
 
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog
-    check_outputs(prog, "--out", args.out, {"SOURCE": args.source})
+    open_output(prog, Output(args.out, inputs={"SOURCE": args.source}))
     if args.out.exists():
         fail(prog, f"--out {args.out} exists; choose another folder")
     bars: list[Any] = []  # shown once the source has passed its checks and the first images are written

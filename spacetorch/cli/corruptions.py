@@ -11,19 +11,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from spacetorch._files import Output
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_classifier_arguments,
-    check_outputs,
     command,
     examples,
     fail,
     image_count,
+    open_output,
     output_folder,
     per_batch,
     pixels,
     program,
     seed_value,
+    settings_of,
     torch_device,
     unreadable_images_fail,
     workers,
@@ -139,7 +141,7 @@ def _make(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from spacetorch.data.corruptions import PARTIAL_SUFFIX, CorruptedSetError, make_corrupted_folder
 
     prog = f"{program('spacetorch corruptions')} make"
-    check_outputs(prog, "--out", args.out, {"--images": args.images})
+    open_output(prog, Output(args.out, inputs={"--images": args.images}))  # the set's own checks: make_corrupted_folder
     if args.out.exists() and not args.overwrite:
         fail(prog, f"--out {args.out} exists; choose another folder or pass --overwrite")
     partial = args.out.with_name(args.out.name + PARTIAL_SUFFIX)
@@ -167,7 +169,8 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     prog = f"{program('spacetorch corruptions')} evaluate"
     if args.clean is not None and not args.clean.is_dir():
         fail(prog, f"--clean {args.clean} is not a directory")
-    check_outputs(prog, "--out", args.out, {"--data": args.data, "--clean": args.clean}, [TABLE, SUMMARY, HEATMAP])
+    output = open_output(prog, Output(args.out, inputs={"--data": args.data, "--clean": args.clean},
+                                      entries=[TABLE, SUMMARY, HEATMAP], settings=settings_of(prog, args)))  # fmt: skip
     from spacetorch.data.corruptions import CorruptedSetError, corruption_folders
 
     try:
@@ -175,10 +178,12 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except CorruptedSetError as err:
         fail(prog, f"--data: {err}")
     with exit_on_interrupt(prog, f"nothing was written to {args.out}"), unreadable_images_fail(prog):
-        return _run_evaluation(parser, args, folders)
+        return _run_evaluation(parser, args, folders, output)
 
 
-def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, folders: dict[tuple[str, int], Path]) -> int:
+def _run_evaluation(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, folders: dict[tuple[str, int], Path], output: Output
+) -> int:
     import numpy as np
     from torchvision import transforms
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
@@ -231,7 +236,7 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
         "checkpoint": str(args.checkpoint), "arch": args.arch, "model_kwargs": kwargs, "data": str(args.data),
         "clean_accuracy": float(accuracy[-1]) if args.clean is not None else None, **summary,
     }
-    _write(args.out, rows, summary)
+    _write(output, rows, summary)
     clean = f", clean accuracy {summary['clean_accuracy']:.4f}" if args.clean is not None else ""
     print(f"mean corruption accuracy {summary['mean_corruption_accuracy']:.4f} over {len(rows)} folders{clean}")
     if summary["missing_benchmark_corruptions"]:
@@ -240,10 +245,9 @@ def _run_evaluation(parser: argparse.ArgumentParser, args: argparse.Namespace, f
     return 0
 
 
-def _write(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+def _write(output: Output, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     import numpy as np
 
-    from spacetorch._files import atomic_write, record_results
     from spacetorch.plots import corruption_heatmap, save_figure
 
     table = io.StringIO()
@@ -258,7 +262,6 @@ def _write(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> No
     title = f"{summary['arch']}: mean corruption accuracy {summary['mean_corruption_accuracy']:.3f}"
     if summary["clean_accuracy"] is not None:
         title += f" (clean {summary['clean_accuracy']:.3f})"
-    save_figure(corruption_heatmap(grid, corruptions, severities, title=title), out / HEATMAP)
-    atomic_write(out / SUMMARY, lambda f: f.write(json.dumps(summary, indent=1).encode()))
-    atomic_write(out / TABLE, lambda f: f.write(table.getvalue().encode()))
-    record_results(out, [TABLE, SUMMARY, HEATMAP])
+    save_figure(corruption_heatmap(grid, corruptions, severities, title=title), output.path(HEATMAP))
+    output.write_text(SUMMARY, json.dumps(summary, indent=1))
+    output.write_text(TABLE, table.getvalue())

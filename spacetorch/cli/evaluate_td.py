@@ -11,19 +11,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spacetorch._files import Output
 from spacetorch._workers import data_loader
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_classifier_arguments,
-    check_outputs,
     command,
     examples,
     fail,
     image_count,
+    open_output,
     output_folder,
     per_batch,
     pixels,
     program,
+    settings_of,
     torch_device,
     unreadable_images_fail,
     workers,
@@ -77,12 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         fail(parser.prog, f"--data: {args.data} is not a directory")
     if args.boxes is not None and not args.boxes.is_dir():
         fail(parser.prog, f"--boxes: {args.boxes} is not a directory")
-    check_outputs(parser.prog, "--out", args.out, {"--data": args.data, "--boxes": args.boxes}, _results(args))
+    output = open_output(parser.prog, Output(args.out, inputs={"--data": args.data, "--boxes": args.boxes},
+                                             entries=_results(args), settings=settings_of(parser.prog, args)))  # fmt: skip
     with exit_on_interrupt(parser.prog, f"nothing was written to {args.out}"), unreadable_images_fail(parser.prog):
-        return _evaluate(parser, args)
+        return _evaluate(parser, args, output)
 
 
-def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace, output: Output) -> int:
     import torch
     from torchvision import transforms
     from tqdm.auto import tqdm
@@ -139,7 +142,7 @@ def _evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         "checkpoint": str(args.checkpoint), "arch": args.arch, "model_kwargs": kwargs, "data": str(args.data),
         "images": count, **results.pop("metrics"),
     }
-    _write(args.out, summary, results["cams"], cam_paths, dataset, info.mean, info.std)
+    _write(output, summary, results["cams"], cam_paths, dataset, info.mean, info.std)
     shown = {k: v for k, v in summary.items() if isinstance(v, float)}
     print(", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
     print(f"wrote {args.out / 'results.json'} and {args.out / 'results.csv'}"
@@ -167,12 +170,11 @@ def _results(args: argparse.Namespace) -> list[str]:
 
 
 def _write(
-    out: Path, summary: dict[str, Any], cams: dict[int, Any], cam_paths: dict[str, int], dataset: Any,
+    output: Output, summary: dict[str, Any], cams: dict[int, Any], cam_paths: dict[str, int], dataset: Any,
     mean: tuple[float, ...], std: tuple[float, ...],
 ) -> None:
     import numpy as np
 
-    from spacetorch._files import atomic_write, record_results
     from spacetorch.plots import cam_steps_figure, save_figure
 
     text = json.dumps(summary, indent=1)
@@ -185,7 +187,6 @@ def _write(
         path, label = dataset.samples[index]
         image = dataset[index][0].numpy() * np.array(std)[:, None, None] + np.array(mean)[:, None, None]
         fig = cam_steps_figure(image, cams[index], classes=dataset.classes, label=label, title=Path(path).name)
-        save_figure(fig, out / "cams" / f"{Path(path).parent.name}_{Path(path).stem}.png")
-    atomic_write(out / "results.csv", lambda f: f.write(table.getvalue().encode()))
-    atomic_write(out / "results.json", lambda f: f.write(text.encode()))
-    record_results(out, ["results.json", "results.csv", *(["cams"] if cam_paths else [])])
+        save_figure(fig, output.path(f"cams/{Path(path).parent.name}_{Path(path).stem}.png"))
+    output.write_text("results.csv", table.getvalue())
+    output.write_text("results.json", text)

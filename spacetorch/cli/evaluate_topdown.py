@@ -11,20 +11,21 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from spacetorch._files import record_results
+from spacetorch._files import Output
 from spacetorch._workers import data_loader
 from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
-    check_outputs,
     command,
     examples,
     fail,
     image_count,
+    open_output,
     output_folder,
     per_batch,
     program,
     seed_value,
+    settings_of,
     torch_device,
     unreadable_images_fail,
     workers,
@@ -129,13 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"{program('spacetorch evaluate-coarse-to-fine')} {args.command}"
     if not args.data.is_dir():
         fail(prog, f"--data {args.data} is not a directory")
-    check_outputs(prog, "--out", args.out, {"--data": args.data, "--boxes": getattr(args, "boxes", None)}, RESULTS[args.command])
+    output = open_output(prog, Output(args.out, inputs={"--data": args.data, "--boxes": getattr(args, "boxes", None)},
+                                      entries=RESULTS[args.command], settings=settings_of(prog, args)))  # fmt: skip
     with exit_on_interrupt(prog, f"nothing was written to {args.out}"), unreadable_images_fail(prog):
         models = _load_models(prog, args)
-        code = {"accuracy": _accuracy, "attack": _attack, "minimal": _minimal, "ablation": _ablation,
-                "gradcam": _gradcam}[args.command](prog, args, models)
-    record_results(args.out, RESULTS[args.command])
-    return code
+        return {"accuracy": _accuracy, "attack": _attack, "minimal": _minimal, "ablation": _ablation,
+                "gradcam": _gradcam}[args.command](prog, args, models, output)
 
 
 def _load_models(prog: str, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -198,10 +198,10 @@ def _loader(prog: str, args: argparse.Namespace, info: Any) -> Any:
     return data_loader(subset, batch_size=args.batch_size, workers=args.workers), count
 
 
-def _accuracy(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+def _accuracy(prog: str, args: argparse.Namespace, models: list[dict[str, Any]], output: Output) -> int:
     rows = _attack_rows(prog, args, models, eps=[0.0], attacks=[], pgd_steps=1, seed=0)  # clean images only
     table = [{"model": r["model"], "arch": r["arch"], "checkpoint": r["checkpoint"], "images": r["images"], "top1": r["accuracy"]} for r in rows]
-    _write_csv(args.out / "accuracy.csv", table)
+    _write_csv(output, "accuracy.csv", table)
     for row in table:
         print(f"{row['model']}: top-1 {row['top1']:.4f} over {row['images']} images")
     print(f"wrote {args.out / 'accuracy.csv'}")
@@ -231,12 +231,12 @@ def _attack_rows(
     return rows
 
 
-def _attack(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+def _attack(prog: str, args: argparse.Namespace, models: list[dict[str, Any]], output: Output) -> int:
     from spacetorch.plots import robustness_figure, save_figure
 
     rows = _attack_rows(prog, args, models, args.eps, args.attacks, args.pgd_steps, args.seed)
-    save_figure(robustness_figure(rows), args.out / "robustness.png")
-    _write_csv(args.out / "robustness.csv", rows)
+    save_figure(robustness_figure(rows), output.path("robustness.png"))
+    _write_csv(output, "robustness.csv", rows)
     for row in rows:
         budget = "" if row["attack"] == "clean" else f" eps {row['eps_255']:g}/255"
         print(f"{row['model']}: {row['attack']}{budget}: {row['accuracy']:.4f}")
@@ -244,7 +244,7 @@ def _attack(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -
     return 0
 
 
-def _minimal(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+def _minimal(prog: str, args: argparse.Namespace, models: list[dict[str, Any]], output: Output) -> int:
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -265,13 +265,13 @@ def _minimal(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) 
               f"{args.steps} steps; largest found {finite.max() if finite.size else float('nan'):.4g})")  # fmt: skip
     largest = max((float(n[np.isfinite(n)].max()) for n in norms.values() if np.isfinite(n).any()), default=1.0)
     sizes = np.linspace(0.0, largest * 1.05, 50)
-    save_figure(minimal_perturbation_figure({k: accuracy_curve(v, sizes) for k, v in norms.items()}, sizes), args.out / "minimal.png")
-    _write_csv(args.out / "minimal.csv", rows)
+    save_figure(minimal_perturbation_figure({k: accuracy_curve(v, sizes) for k, v in norms.items()}, sizes), output.path("minimal.png"))
+    _write_csv(output, "minimal.csv", rows)
     print(f"wrote {args.out / 'minimal.csv'} and {args.out / 'minimal.png'}")
     return 0
 
 
-def _ablation(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+def _ablation(prog: str, args: argparse.Namespace, models: list[dict[str, Any]], output: Output) -> int:
     from spacetorch.analyses.robustness import scale_ablation
     from spacetorch.cli._arguments import device_of
 
@@ -289,12 +289,12 @@ def _ablation(prog: str, args: argparse.Namespace, models: list[dict[str, Any]])
         for removed, accuracy in scale_ablation(entry["model"], pyramid, loader, device=device_of(args)).items():
             rows.append({"model": entry["label"], "arch": entry["arch"], "removed": removed, "images": count, "accuracy": accuracy})
             print(f"{entry['label']}: {removed} removed: {accuracy:.4f}")
-    _write_csv(args.out / "ablation.csv", rows)
+    _write_csv(output, "ablation.csv", rows)
     print(f"wrote {args.out / 'ablation.csv'}")
     return 0
 
 
-def _gradcam(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) -> int:
+def _gradcam(prog: str, args: argparse.Namespace, models: list[dict[str, Any]], output: Output) -> int:
     import numpy as np
     import torch
 
@@ -357,8 +357,8 @@ def _gradcam(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) 
             picture.numpy(), maps, title=f"{Path(path).name} ({dataset.classes[label]})", boxes=truth
         )
     for name, fig in figures.items():
-        save_figure(fig, args.out / "gradcam" / name)
-    _write_csv(args.out / "gradcam.csv", rows)
+        save_figure(fig, output.path(f"gradcam/{name}"))
+    _write_csv(output, "gradcam.csv", rows)
     if args.boxes is not None:
         for entry in models:
             mine = [r for r in rows if r["model"] == entry["label"]]
@@ -369,11 +369,9 @@ def _gradcam(prog: str, args: argparse.Namespace, models: list[dict[str, Any]]) 
     return 0
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    from spacetorch._files import atomic_write
-
+def _write_csv(output: Output, name: str, rows: list[dict[str, Any]]) -> None:
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write(path, lambda f: f.write(table.getvalue().encode()))
+    output.write_text(name, table.getvalue())

@@ -6,16 +6,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from spacetorch._files import Output
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_checkpoint_arguments,
     add_grating_arguments,
-    check_outputs,
     command,
     device_of,
     examples,
     fail,
     gratings_of,
+    open_output,
     program,
     unreadable_images_fail,
     workers,
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog
-    check_outputs(prog, "--out", args.out, {"--positions": args.positions, "--images": args.images})
+    open_output(prog, Output(args.out, file=True, inputs={"--positions": args.positions, "--images": args.images}))
     if args.images is not None and not args.images.is_dir():
         fail(prog, f"--images {args.images} is not a directory")
     if args.out.exists():

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spacetorch._files import Output
 from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
-    check_outputs,
     command,
     examples,
     fail,
+    open_output,
     output_folder,
     pixels,
     processes,
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.whole and args.source != "photos":
         fail(parser.prog, "--whole is for --source photos: dead-leaves images are drawn whole already")
-    check_outputs(parser.prog, "--out", args.out, {})  # locked: a second command on it is refused
+    open_output(parser.prog, Output(args.out))  # locked: a second command on it is refused
     if args.out.exists():
         fail(parser.prog, f"--out {args.out} exists; delete it or choose another --out")
     from tqdm.auto import tqdm

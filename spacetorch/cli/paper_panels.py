@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spacetorch.cli._arguments import (
     HelpFormatter,
@@ -14,19 +14,22 @@ from spacetorch.cli._arguments import (
     add_checkpoint_arguments,
     add_grating_arguments,
     bounded,
-    check_outputs,
-    check_replaceable_output,
     command,
     device_of,
     examples,
     fail,
     gratings_of,
+    open_output,
     output_folder,
+    panels_output,
     positive,
     program,
     unreadable_images_fail,
 )
 from spacetorch.cli._signals import exit_on_interrupt
+
+if TYPE_CHECKING:
+    from spacetorch._files import Output
 
 PANELS = ("v1", "categories", "wiring", "dimensionality")
 
@@ -95,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog
-    check_outputs(prog, "--out", args.out, {"--positions": args.positions, "--images": args.images, "--categories": args.categories})
+    from spacetorch.panels import MANIFEST
+
+    output = open_output(prog, panels_output(args.out, args.overwrite, MANIFEST, "paper-panels folder",
+                                             {"--positions": args.positions, "--images": args.images, "--categories": args.categories}))  # fmt: skip
     for flag, source in (("--images", args.images), ("--categories", args.categories)):
         if source is not None and not (source.is_dir() or source.suffix in (".h5", ".npz") and source.is_file()):
             fail(prog, f"{flag} {source} is neither an image folder nor a features file (.h5, .npz)")
@@ -106,9 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         flag, given = needs.get(panel, ("", True))
         if not given:
             fail(prog, f"--panels {panel} needs {flag}")
-    from spacetorch.panels import MANIFEST
-
-    check_replaceable_output(prog, args.out, args.overwrite, MANIFEST, "paper-panels folder")
     comparison = None
     if args.comparison is not None:
         from spacetorch.analyses.v1_statistics import load_comparison
@@ -118,14 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as err:
             fail(prog, f"--comparison: {err}")
     with exit_on_interrupt(prog, f"nothing was written ({args.out} is as it was)"), unreadable_images_fail(prog):
-        return _draw(prog, args, panels, comparison)
+        return _draw(prog, args, output, panels, comparison)
 
 
-def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: Any) -> int:
+def _draw(prog: str, args: argparse.Namespace, output: Output, panels: list[str], comparison: Any) -> int:
     import numpy as np
 
     from spacetorch import panels as draw
-    from spacetorch._files import atomic_directory
     from spacetorch.maps import kept_units, measure_orientation_map
     from spacetorch.models.checkpoints import CheckpointError
     from spacetorch.models.positions import PositionsError
@@ -166,7 +168,7 @@ def _draw(prog: str, args: argparse.Namespace, panels: list[str], comparison: An
         if len(counts) < 2 or counts.min() < 2 or len(categories.labels) - counts.max() < 2:
             fail(prog, f"--categories {args.categories}: category maps need at least 2 categories of at least 2 images "
                        f"each; it has {dict(zip(categories.names, counts.tolist(), strict=True))}")  # fmt: skip
-    with atomic_directory(args.out) as out:
+    with output.build() as out:
         if gratings is not None:
             recorded = model.responses(gratings, [args.v1_layer], batch_size=args.batch_size, device=device, progress=progress)
             measured = measure_orientation_map(model, args.v1_layer, gratings, exclude_border=args.exclude_border,

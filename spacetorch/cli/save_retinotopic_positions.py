@@ -7,13 +7,14 @@ import math
 import time
 from pathlib import Path
 
+from spacetorch._files import Output
 from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
-    check_outputs,
     command,
     examples,
     fail,
+    open_output,
     output_folder,
     pixels,
     program,
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = args.out if args.out is not None else Path(DEFAULT_OUT.format(arch=args.arch))
-    check_outputs(parser.prog, "--out", out, {})  # locked: a second command on it is refused
+    open_output(parser.prog, Output(out))  # locked: a second command on it is refused
     try:
         check_output_dir(out, overwrite=args.overwrite)
     except FileExistsError as err:

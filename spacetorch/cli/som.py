@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spacetorch.cli._arguments import (
     HelpFormatter,
     bounded,
-    check_replaceable_output,
     command,
     examples,
     fail,
+    open_output,
     output_folder,
+    panels_output,
     positive,
     program,
     seed_value,
 )
 from spacetorch.cli._signals import exit_on_interrupt
+
+if TYPE_CHECKING:
+    from spacetorch._files import Output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,15 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"{parser.prog} {args.kind}"
     from spacetorch.panels import MANIFEST
 
-    check_replaceable_output(prog, args.out, args.overwrite, MANIFEST, "SOM panels folder")
+    output = open_output(prog, panels_output(args.out, args.overwrite, MANIFEST, "SOM panels folder",
+                                             {"--train-features": getattr(args, "train_features", None),
+                                              "--categories-features": getattr(args, "categories_features", None)}))  # fmt: skip
     with exit_on_interrupt(prog, f"nothing was written ({args.out} is as it was)"):
-        return _v1(prog, args) if args.kind == "v1" else _vtc(prog, args)
+        return _v1(prog, args, output) if args.kind == "v1" else _vtc(prog, args, output)
 
 
-def _v1(prog: str, args: argparse.Namespace) -> int:
+def _v1(prog: str, args: argparse.Namespace, output: Output) -> int:
     import numpy as np
 
-    from spacetorch._files import atomic_directory
     from spacetorch.analyses import analyze_orientation_map
     from spacetorch.analyses.som import V1SOMSettings, train_v1_som
     from spacetorch.analyses.v1_statistics import load_comparison
@@ -105,7 +111,7 @@ def _v1(prog: str, args: argparse.Namespace) -> int:
         measured = MapMeasurement("V1 SOM", gratings.size, keep, "", analyze_orientation_map(responses, som.positions, gratings.orientation))
     except ValueError as err:
         measured = MapMeasurement("V1 SOM", gratings.size, keep, "", None, str(err))
-    with atomic_directory(args.out) as out:
+    with output.build() as out:
         panel = v1_panel(measured, responses, gratings.orientation, gratings.spatial_frequency, out, comparison=comparison)
         write_record(out, [panel], {"som": "v1", "settings": vars(settings)}, heading="The V1 SOM baseline")
     print(f"{panel['title']}: {', '.join(panel['figures'])}")
@@ -113,8 +119,7 @@ def _v1(prog: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def _vtc(prog: str, args: argparse.Namespace) -> int:
-    from spacetorch._files import atomic_directory
+def _vtc(prog: str, args: argparse.Namespace, output: Output) -> int:
     from spacetorch.analyses.som import train_vtc_som
     from spacetorch.features import Features, FeaturesError
     from spacetorch.panels import category_panel, write_record
@@ -128,7 +133,7 @@ def _vtc(prog: str, args: argparse.Namespace) -> int:
     except (FeaturesError, ValueError) as err:
         fail(prog, str(err))
     responses = som.responses(category_responses)
-    with atomic_directory(args.out) as out:
+    with output.build() as out:
         try:
             panel = category_panel(responses, som.positions, categories.labels, categories.label_names, out,
                                    layer=f"VTC SOM on {args.layer}", measure=args.selectivity)  # fmt: skip

@@ -7,19 +7,19 @@ import json
 import time
 from pathlib import Path
 
-from spacetorch._files import check_own_folder, remove_own_folder
+from spacetorch._files import Output, check_own_folder, remove_own_folder
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_border_argument,
     add_checkpoint_arguments,
     add_grating_arguments,
     bounded,
-    check_outputs,
     command,
     device_of,
     examples,
     fail,
     gratings_of,
+    open_output,
     output_folder,
     png_file,
     program,
@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.positions.with_name(f"{args.positions.name}_swapopt")
     resume = out.with_name(f"{out.name}.resume")
-    check_outputs(parser.prog, "--out", out, {"--positions": args.positions})
+    open_output(parser.prog, Output(out, inputs={"--positions": args.positions}))
     try:  # the resume folder beside --out is spacetorch's own, or the user's and left alone
         check_own_folder(resume, "swapopt resume folder")
     except FileExistsError as err:
         fail(parser.prog, f"--out {out}: {err}")
     if args.figure is not None:  # a file inside a position set is not part of it, and it then fails to load
-        check_outputs(parser.prog, "--figure", args.figure, {"--positions": args.positions, "--out": out})
+        open_output(parser.prog, Output(args.figure, "--figure", file=True, inputs={"--positions": args.positions, "--out": out}))
     with exit_on_interrupt(parser.prog, f"{out} was not written; run the same command again to continue from {resume}"):
         return _run(parser, args, out, resume)
 

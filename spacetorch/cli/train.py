@@ -20,8 +20,8 @@ if __name__ in ("__main__", "__mp_main__"):
     # rank or data-loader worker it spawned: VISSL's registrations and fixes, as train.py does
     import spacetorch.vissl  # noqa: F401
 
-from spacetorch._files import OutputBusy, lock_output, remove_stale_temporaries
-from spacetorch.cli._arguments import bounded, fail, layer_keys, program
+from spacetorch._files import Output, remove_stale_temporaries
+from spacetorch.cli._arguments import bounded, fail, layer_keys, open_output, program
 from spacetorch.cli._signals import interrupts_as_exceptions
 
 __all__ = ["main", "build_parser"]
@@ -250,11 +250,8 @@ def _train(argv: Sequence[str] | None, run: dict[str, Any]) -> int:
     if args.slurm:
         return _submit(args, cfg)
     if args.node_id == 0:  # one writer per checkpoint folder: a second run on it stops here (the other nodes share it)
-        Path(cfg.CHECKPOINT.DIR).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            lock_output(cfg.CHECKPOINT.DIR)
-        except OutputBusy as err:
-            fail(parser.prog, f"config.CHECKPOINT.DIR {err}")
+        Path(cfg.CHECKPOINT.DIR).parent.mkdir(parents=True, exist_ok=True)  # the folder that holds the lock
+        open_output(parser.prog, Output(cfg.CHECKPOINT.DIR, "config.CHECKPOINT.DIR"))
     finished = sorted(Path(cfg.CHECKPOINT.DIR).glob("model_final_checkpoint_*.torch"))
     if finished:
         print(

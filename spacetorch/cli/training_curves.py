@@ -6,13 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+from spacetorch._files import Output
 from spacetorch.cli._arguments import (
     HelpFormatter,
-    check_outputs,
     command,
     examples,
     fail,
     json_file,
+    open_output,
     png_file,
     program,
 )
@@ -52,22 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     outputs = {"--out": args.out, **({"--json": args.json} if args.json is not None else {})}
     if args.json is not None and args.json.resolve() == args.out.resolve():
         fail(parser.prog, f"--json {args.json} is --out; choose two files")
+    files: dict[str, Output] = {}
     for flag, path in outputs.items():
         for run in args.runs:  # a run's own file (metrics.json, stdout.json) is the run's record
             if path.exists() and path.resolve().is_relative_to(run.resolve()):
                 fail(parser.prog, f"{flag} {path} is a file of the run {run}; it is left as it is: choose another file")
-        check_outputs(parser.prog, flag, path, {})  # locked: a second command on it is refused
+        files[flag] = open_output(parser.prog, Output(path, flag, file=True))  # locked: a second command on it is refused
     labels = args.labels or [None] * len(args.runs)
     try:
         runs = [read_curves(run, label) for run, label in zip(args.runs, labels, strict=True)]
     except ValueError as err:
         fail(parser.prog, str(err))
-    save_figure(training_curves_figure(runs, title=args.title), args.out)
+    save_figure(training_curves_figure(runs, title=args.title), files["--out"].path())
     if args.json is not None:
-        from spacetorch._files import atomic_write
-
-        text = json.dumps({run.run: run.last() for run in runs}, indent=1) + "\n"
-        atomic_write(args.json, lambda f: f.write(text.encode()))
+        files["--json"].write_text("", json.dumps({run.run: run.last() for run in runs}, indent=1) + "\n")
     for run in runs:
         last = run.last()
         print(f"{run.run}: " + ", ".join(f"{tag} {value:.4g}" for tag, value in last.items()))

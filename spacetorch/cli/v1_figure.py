@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spacetorch._files import Output
 from spacetorch.cli._arguments import (
     HelpFormatter,
     add_border_argument,
     add_checkpoint_arguments,
     add_grating_arguments,
-    check_outputs,
     command,
     device_of,
     examples,
     fail,
     gratings_of,
+    open_output,
     png_file,
     program,
 )
@@ -60,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = device_of(args)
     out = args.out or Path("figures") / f"{args.checkpoint.parent.name}_{args.checkpoint.stem}_{args.layer}_v1.png"
-    check_outputs(parser.prog, "--out", out, {"--positions": args.positions})  # a file inside a set breaks it
+    output = open_output(parser.prog, Output(out, file=True, inputs={"--positions": args.positions}))  # a file inside a set breaks it
     with exit_on_interrupt(parser.prog, f"no figure was written ({out} is as it was)"):
-        return _figure(parser.prog, args, device, out)
+        return _figure(parser.prog, args, device, output)
 
 
-def _figure(prog: str, args: argparse.Namespace, device: str, out: Path) -> int:
+def _figure(prog: str, args: argparse.Namespace, device: str, output: Output) -> int:
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
         measured = measure_orientation_map(
@@ -80,6 +81,6 @@ def _figure(prog: str, args: argparse.Namespace, device: str, out: Path) -> int:
     if measured.map is None:
         fail(prog, measured.note)
     title = (args.title or f"{args.checkpoint} - {args.layer}") + f"\n({measured.units})"
-    save_figure(v1_figure(measured.map, title=title), out)
-    print(f"wrote {out}")
+    save_figure(v1_figure(measured.map, title=title), output.path())
+    print(f"wrote {output.target}")
     return 0

@@ -43,7 +43,7 @@ def test_writes_a_complete_table_and_figure(small_positions: Path, small_images:
         assert run["category_patches"] >= 0 and run["category_near_ratio"] > 0
     assert {"near_difference", "near_z", "category_patches", "category_near_ratio"} <= set(table[0])
     assert Image.open(out / "comparison.png").size[0] >= 1000
-    assert json.loads((out / ".spacetorch_results.json").read_text())["written"] == ["comparison.png", "results.csv", "results.json"]
+    assert json.loads((out / ".spacetorch_results.json").read_text())["written"] == ["comparison.png", "results.csv", "results.json", "runs"]
     printed = capsys.readouterr().out
     assert printed.count("layer2.0 SL") == 4
 
@@ -188,21 +188,23 @@ def test_results_spacetorch_did_not_write_are_not_replaced(small_positions: Path
 
 
 def test_results_of_an_earlier_version_of_the_command_may_be_replaced(tmp_path: Path) -> None:
-    """Earlier versions wrote their results without a record; their results.json (naming
-    alpha_layers) marks the folder's results as this command's, and nothing else does."""
+    """Earlier versions wrote their results without a record; their results.json (naming a
+    comparison's layer and runs) and run folders (each with its command.json) mark them as a
+    comparison's, and nothing else does."""
     from spacetorch._files import check_results
-    from spacetorch.cli._comparison import RESULTS
-    from spacetorch.cli.compare_alpha import _note_earlier_results
+    from spacetorch.cli._comparison import ENTRIES, note_earlier_results
 
     earlier, other = tmp_path / "earlier", tmp_path / "other"
     for folder, record in ((earlier, {"layer": "layer2.0", "alpha_layers": None, "runs": []}), (other, {"runs": []})):
-        folder.mkdir()
+        (folder / "runs" / "alpha0_seed0").mkdir(parents=True)
         (folder / "results.json").write_text(json.dumps(record))
         (folder / "comparison.png").write_bytes(b"png")
-        _note_earlier_results(folder)
-    check_results(earlier, RESULTS)
-    with pytest.raises(FileExistsError, match="comparison.png, results.json"):
-        check_results(other, RESULTS)
+    (earlier / "runs" / "alpha0_seed0" / "command.json").write_text("[]")
+    for folder in (earlier, other):
+        note_earlier_results(folder)
+    check_results(earlier, ENTRIES)
+    with pytest.raises(FileExistsError, match="comparison.png, results.json, runs"):
+        check_results(other, ENTRIES)
 
 
 @pytest.mark.parametrize(
