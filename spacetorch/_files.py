@@ -427,11 +427,45 @@ def locked_outputs() -> list[Path]:
 
 def release_locks() -> None:
     """Remove every output lock this process holds (each only if it still names this process)."""
-    for lock, (owner, _) in list(_LOCKS.items()):
-        with contextlib.suppress(OSError):
-            if lock.read_text() == owner:
-                lock.unlink()
-        _LOCKS.pop(lock, None)
+    for lock in list(_LOCKS):
+        _release(lock)
+
+
+def _release(lock: Path) -> None:
+    owner, _ = _LOCKS.pop(lock)
+    with contextlib.suppress(OSError):
+        if lock.read_text() == owner:
+            lock.unlink()
+
+
+#: the files that mark a folder spacetorch writes as a whole (a file added to one breaks it, or
+#: blocks its replacement), by what the folder is; kept equal to each writer's constant by a test
+WHOLE_FOLDER_MARKS = {"manifest.json": "position set", "panels.json": "panels folder",
+                      "corruptions.json": "corrupted set", OWN_MARKER: "working folder"}  # fmt: skip
+#: the file that marks a training run's folder (its checkpoints and logs are the run's own)
+RUN_MARK = "train_config.yaml"
+
+
+def _check_file_is_free(target: Path) -> None:
+    """Check that a single-file output may be written at ``target``: not a folder, not a file in a
+    folder spacetorch writes whole, not an existing file of a training run, and not a result that
+    a spacetorch command recorded in its folder.
+
+    Raises:
+        FileExistsError: naming the folder or record that owns it.
+    """
+    if target.is_dir():
+        raise FileExistsError(f"{target} is a folder; name a file")
+    folder = target.parent
+    for mark, what in WHOLE_FOLDER_MARKS.items():
+        if (folder / mark).is_file():
+            raise FileExistsError(f"{target} lies in a {what} spacetorch wrote ({folder}); a file added there would "
+                                  "break it: choose a file outside it")  # fmt: skip
+    if target.exists() and (folder / RUN_MARK).is_file():
+        raise FileExistsError(f"{target} is a file of the training run {folder}; it is left as it is: choose another file")
+    if target.exists() and target.name in _recorded(folder):
+        raise FileExistsError(f"{target} is a result another spacetorch command wrote there (listed in "
+                              f"{folder / RESULTS_RECORD}); it is left as it is: choose another file")  # fmt: skip
 
 
 class OutputError(ValueError):
@@ -502,19 +536,27 @@ class Output:
         except ValueError as err:
             raise OutputError(str(err)) from None
         try:
-            lock_output(self.target)  # held until the command ends: a second command on it is refused
-            if self.file:
-                if self.target.is_dir():
-                    raise FileExistsError(f"{self.target} is a folder; name a file")
-            elif self.manifest is None:
-                check_results(self.target, self.entries)
-            elif self.target.exists() or self.target.is_symlink():
-                if not self.overwrite:
-                    raise FileExistsError(f"{self.target} exists; choose another folder or pass --overwrite")
-                check_replaceable(self.target, self.manifest, self.ours, self.what)
+            held = set(_LOCKS)
+            lock = lock_output(self.target)  # held until the command ends: a second command on it is refused
+            try:
+                self._check_replaceable()
+            except FileExistsError:
+                if lock is not None and lock not in held:  # refused: no lock left in a folder it may not write
+                    _release(lock)
+                raise
         except FileExistsError as err:
             raise OutputError(f"{self.flag} {err}") from None
         return self
+
+    def _check_replaceable(self) -> None:
+        if self.file:
+            _check_file_is_free(self.target)
+        elif self.manifest is None:
+            check_results(self.target, self.entries)
+        elif self.target.exists() or self.target.is_symlink():
+            if not self.overwrite:
+                raise FileExistsError(f"{self.target} exists; choose another folder or pass --overwrite")
+            check_replaceable(self.target, self.manifest, self.ours, self.what)
 
     def path(self, name: str = "") -> Path:
         """The place of ``name`` (``results.json``, ``cams/a.png``) in the output, made sure to

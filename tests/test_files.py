@@ -238,3 +238,47 @@ def test_a_file_output_is_one_file_apart_from_the_inputs(tmp_path: Path) -> None
             output.path("b.json")
     finally:
         release_locks()
+
+
+def test_a_file_output_never_lands_in_a_folder_spacetorch_writes_whole_nor_on_a_run_or_result_file(tmp_path: Path) -> None:
+    from spacetorch._files import (
+        OWN_MARKER,
+        RUN_MARK,
+        WHOLE_FOLDER_MARKS,
+        Output,
+        OutputError,
+        record_results,
+        release_locks,
+    )
+
+    for mark, what in WHOLE_FOLDER_MARKS.items():
+        folder = tmp_path / mark.strip(".")
+        folder.mkdir()
+        (folder / mark).write_text("{}")
+        with pytest.raises(OutputError, match=f"^--figure {folder / 'a.png'} lies in a {what} spacetorch wrote"):
+            Output(folder / "a.png", "--figure", file=True).open()
+        assert sorted(p.name for p in folder.iterdir()) == [mark]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / RUN_MARK).write_text("config: {}")
+    (run / "metrics.json").write_text("{}")
+    with pytest.raises(OutputError, match="is a file of the training run"):
+        Output(run / "metrics.json", "--json", file=True).open()
+    Output(run / "curves.json", "--json", file=True).open()  # a new file beside the run's is fine
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "results.json").write_text("{}")
+    record_results(results, ["results.json"])
+    with pytest.raises(OutputError, match="is a result another spacetorch command wrote there"):
+        Output(results / "results.json", "--json", file=True).open()
+    release_locks()
+    assert OWN_MARKER in WHOLE_FOLDER_MARKS
+
+
+def test_the_folder_marks_are_the_writers_own() -> None:
+    from spacetorch import panels
+    from spacetorch._files import WHOLE_FOLDER_MARKS
+    from spacetorch.data import corruptions
+    from spacetorch.models.positions import layer_positions
+
+    assert {layer_positions.MANIFEST, panels.MANIFEST, corruptions.MANIFEST} <= WHOLE_FOLDER_MARKS.keys()

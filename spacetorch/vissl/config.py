@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from spacetorch._files import RUN_MARK
 from spacetorch.configs import CONFIG_DIR
 from spacetorch.losses import layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
@@ -405,7 +406,7 @@ def save_config(cfg: Any) -> Path:
 
     from spacetorch._files import atomic_write
 
-    path = Path(cfg.CHECKPOINT.DIR) / "train_config.yaml"
+    path = Path(cfg.CHECKPOINT.DIR) / RUN_MARK
     text = OmegaConf.to_yaml(OmegaConf.create(_plain(cfg.to_dict())))
     atomic_write(path, lambda file: file.write(text.encode()))
     return path
@@ -444,7 +445,7 @@ def _check_checkpoints(cfg: Any) -> None:
                     f"config.CHECKPOINT.DIR: cannot resume: {err}. Delete that file to resume from an earlier "
                     "checkpoint, or set config.CHECKPOINT.DIR to start a new run"
                 ) from None
-            _check_same_run(cfg, Path(cfg.CHECKPOINT.DIR) / "train_config.yaml")
+            _check_same_run(cfg, Path(cfg.CHECKPOINT.DIR) / RUN_MARK)
 
 
 def _inputs(cfg: Any) -> dict[str, str]:

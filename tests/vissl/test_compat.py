@@ -31,3 +31,31 @@ def test_relative_checkpoint_dir_is_made_absolute(tmp_path: Path, monkeypatch: p
     cfg = compose(["config=demo_cpu_simclr_spatial_resnet18", "config.CHECKPOINT.DIR=runs/a"])
     compat.fix_config(cfg)
     assert cfg.CHECKPOINT.DIR == str(tmp_path / "runs" / "a")
+
+
+def test_a_disk_that_fills_during_a_checkpoint_save_leaves_the_last_whole_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk filling up halfway through a save: the error is the system's (which the commands
+    report in one line), the earlier checkpoint of that name is as it was, and no partial file
+    is left to block or mislead the resume."""
+    import errno
+    import io
+
+    compat.apply()
+    path = vissl_checkpoint.save_checkpoint(str(tmp_path), {"step": torch.tensor(1)}, checkpoint_file="checkpoint.torch")
+    before = Path(path).read_bytes()
+    real_save = torch.save
+
+    def fills_up(obj: object, file: object, *args: object, **kwargs: object) -> None:
+        buffer = io.BytesIO()
+        real_save(obj, buffer)
+        file.write(buffer.getvalue()[:100])  # type: ignore[attr-defined]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", fills_up)
+    with pytest.raises(OSError) as raised:
+        vissl_checkpoint.save_checkpoint(str(tmp_path), {"step": torch.tensor(2)}, checkpoint_file="checkpoint.torch")
+    assert raised.value.errno == errno.ENOSPC
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.torch"]
+    assert Path(path).read_bytes() == before

@@ -264,10 +264,13 @@ def _damage_one_image(images: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_a_damaged_training_image_is_named(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
+    """Read by a data-loader worker, the damaged image is named, and train.py then exits: it does
+    not wait on the other worker (on a cluster, until the scheduler kills the job)."""
     train, bad = _damage_one_image(small_images, tmp_path)
     overrides = small_run_overrides(small_positions, small_images, tmp_path / "ckpt")
     overrides[overrides.index(f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]")] = f"config.DATA.TRAIN.DATA_PATHS=[{train}]"
-    result = run_train(overrides, cwd=tmp_path)
+    overrides[overrides.index("config.DATA.NUM_DATALOADER_WORKERS=0")] = "config.DATA.NUM_DATALOADER_WORKERS=2"
+    result = run_train(overrides, cwd=tmp_path, timeout=150)
     assert result.returncode != 0
     assert f"UnreadableImageError: {bad}: cannot read this train image (OSError: " in result.stderr
     assert f"spacetorch check-images {train}" in result.stderr
