@@ -62,6 +62,20 @@ def test_the_command_tables_of_the_readme_and_the_docs_list_every_command_in_ord
         assert listed == list(COMMANDS), f"{page.name}'s command table differs from spacetorch.cli.main.COMMANDS"
 
 
+def test_the_guarantees_page_states_each_commands_guarantees_and_each_command_opens_its_outputs() -> None:
+    """docs/reliability.md has a row for every command, and every command that writes opens its
+    outputs through the one writer (spacetorch._files.Output) rather than writing on its own."""
+    import importlib
+    import inspect
+
+    repo = Path(__file__).resolve().parents[2]
+    rows = re.findall(r"^\| `([a-z0-9-]+)", (repo / "docs" / "reliability.md").read_text(), re.M)
+    assert list(dict.fromkeys(rows)) == list(COMMANDS), "docs/reliability.md's table differs from the commands"
+    for name, (module, _) in COMMANDS.items():
+        source = inspect.getsource(importlib.import_module(f"spacetorch.cli.{module}"))
+        assert "open_output(" in source or "open_comparison(" in source, f"spacetorch {name} does not open its outputs"
+
+
 def test_an_unknown_command_and_a_user_error_get_one_line_and_exit_2(tmp_path: Path) -> None:
     result = _spacetorch("nosuch")
     assert result.returncode == 2 and "Traceback" not in result.stderr
