@@ -4,7 +4,6 @@ every checkpoint on the same stimuli: does the spatial loss make maps?"""
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from spacetorch.cli._comparison import (
     write_results,
 )
 from spacetorch.cli._signals import exit_on_interrupt
+from spacetorch.losses import check_weight
 
 if TYPE_CHECKING:
     from spacetorch._files import Output
@@ -77,9 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    alphas = sorted({0.0, *(float(a) for a in args.alphas)})
-    if any(not math.isfinite(a) or a < 0 for a in alphas):
-        fail(parser.prog, f"--alphas must be finite numbers >= 0, got {args.alphas}")
+    try:
+        alphas = sorted({0.0, *(check_weight(float(a), "--alphas") for a in args.alphas)})
+    except ValueError as err:
+        fail(parser.prog, f"{err}; got {args.alphas}")
     output = open_comparison(parser.prog, args, {"--positions": args.positions, "--init": args.init, "--categories": args.categories})
     try:  # everything the measurement needs is checked before the first run
         check_setting(args, args.alpha_layers)

@@ -4,6 +4,7 @@ from spacetorch.losses.spatial_loss import (
     LOSS_KINDS,
     LayerWeightedSpatialLoss,
     SpatialLoss,
+    check_weight,
     layer_weight_mismatch,
     spatial_loss,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "LOSS_KINDS",
     "LayerWeightedSpatialLoss",
     "SpatialLoss",
+    "check_weight",
     "layer_weight_mismatch",
     "local_weight_sheet",
     "neighbour_dissimilarity",

@@ -224,6 +224,18 @@ def layer_weight_mismatch(weighted: Iterable[str], outputs: Iterable[str], trunk
     return "; ".join(problems) or None
 
 
+def check_weight(value: object, what: str) -> float:
+    """``value`` as a topography weight (the TDANN's alpha, a method's weight): a finite number >= 0,
+    where 0 is no topography at all.  The one place that rule is written.
+
+    Raises:
+        ValueError: naming ``what`` (``--alpha``, ``layer_weights.layer2_0``) and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{what} must be a finite number >= 0 (0: no topography), got {value!r}")
+    return float(value)
+
+
 class LayerWeightedSpatialLoss(nn.Module):
     """``sum_l layer_weights[l] * SL_l`` over the outputs of a spatial trunk.
 
@@ -258,10 +270,7 @@ class LayerWeightedSpatialLoss(nn.Module):
         _check_kind_and_count(kind, neighborhoods_per_batch)
         if not layer_weights:
             raise ValueError("layer_weights is empty: name the weight of every spatial layer")
-        self.layer_weights = {str(k): float(v) for k, v in layer_weights.items()}
-        bad = {k: v for k, v in self.layer_weights.items() if not (math.isfinite(v) and v >= 0)}
-        if bad:
-            raise ValueError(f"layer_weights must be finite numbers >= 0 (0: no spatial loss), got {bad}")
+        self.layer_weights = {str(k): check_weight(v, f"layer_weights.{k}") for k, v in layer_weights.items()}
         self.kind = kind
         self.neighborhoods_per_batch = int(neighborhoods_per_batch)
         # key -> (source coordinates, source indices, device coordinates, device indices)

@@ -37,6 +37,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from spacetorch.losses import check_weight
+
 __all__ = [
     "METHODS",
     "TopographyMethod",
@@ -82,9 +84,7 @@ class TopographyMethod:
     def __init__(self, layers: Sequence[str], weight: float = 1.0, **params: Any) -> None:
         if isinstance(layers, str) or not layers:
             raise ValueError(f"topography method {self.name!r}: layers must be a non-empty list of layer names, got {layers!r}")
-        weight = float(weight)
-        if not (weight >= 0 and weight < float("inf")):
-            raise ValueError(f"topography method {self.name!r}: weight={weight!r} must be a finite number >= 0")
+        weight = check_weight(weight, f"topography method {self.name!r}: weight")
         unknown = sorted(set(params) - set(self.PARAMS))
         if unknown:
             raise ValueError(

@@ -7,7 +7,6 @@ wrong config stops in a second instead of after the ranks have spawned.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import re
 import tempfile
@@ -17,7 +16,7 @@ from typing import Any
 
 from spacetorch._files import RUN_MARK
 from spacetorch.configs import CONFIG_DIR
-from spacetorch.losses import layer_weight_mismatch
+from spacetorch.losses import check_weight, layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
 from spacetorch.models.positions import NetworkPositions, PositionsError, UnsafePickleError
 from spacetorch.vissl.registry import PLAIN_TRUNK_NAMES, SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_NAMES, trunk_model_kwargs
@@ -294,8 +293,10 @@ def set_alpha(cfg: Any, alpha: float, layers: Sequence[str] | None = None) -> No
     name = cfg.LOSS.name
     if name not in SPATIAL_LOSS_NAMES:
         raise ConfigError(f"--alpha needs a spatial loss ({', '.join(SPATIAL_LOSS_NAMES)}), config.LOSS.name is {name!r}")
-    if not (math.isfinite(alpha) and alpha >= 0):
-        raise ConfigError(f"--alpha is the spatial loss weight, a finite number >= 0 (0: no spatial loss); got {alpha}")
+    try:
+        alpha = check_weight(alpha, "--alpha (the spatial loss weight)")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     weights = _layer_weights(cfg)
     if layers is not None:
         unknown = [key for key in layers if key not in weights]
@@ -514,8 +515,10 @@ def _check_spatial(cfg: Any) -> None:
     loss = cfg.LOSS.name
     weights = _layer_weights(cfg)
     for key, value in weights.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not (math.isfinite(value) and value >= 0):
-            raise ConfigError(f"config.LOSS.{loss}.layer_weights.{key} must be a finite number >= 0, got {value!r}")
+        try:
+            check_weight(value, f"config.LOSS.{loss}.layer_weights.{key}")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     count = cfg.LOSS[loss].get("neighborhoods_per_batch", 1)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ConfigError(f"config.LOSS.{loss}.neighborhoods_per_batch must be an integer >= 1 (neighborhoods per layer and step), got {count!r}")

@@ -69,5 +69,14 @@ def test_arguments_are_checked() -> None:
 
 @pytest.mark.parametrize("weight", [float("nan"), float("inf"), -0.25])
 def test_layer_weights_must_be_finite_and_non_negative(weight: float) -> None:
-    with pytest.raises(ValueError, match=rf"layer_weights must be finite numbers >= 0 \(0: no spatial loss\), got \{{'b': {weight}\}}"):
+    with pytest.raises(ValueError, match=rf"layer_weights.b must be a finite number >= 0 \(0: no topography\), got {weight}"):
         LayerWeightedSpatialLoss({"a": 1.0, "b": weight})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1e-9, True, "1", None])
+def test_the_weight_rule_refuses_what_is_not_a_finite_number_at_least_zero(value: object) -> None:
+    from spacetorch.losses import check_weight
+
+    with pytest.raises(ValueError, match=r"^--alpha must be a finite number >= 0 \(0: no topography\), got "):
+        check_weight(value, "--alpha")
+    assert check_weight(0, "--alpha") == 0.0 and check_weight(2.5, "--alpha") == 2.5

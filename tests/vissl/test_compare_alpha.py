@@ -52,7 +52,7 @@ def test_bad_alphas_are_refused(capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["--alphas", "nan"])
     assert stop.value.code == 2
-    assert "--alphas must be finite numbers >= 0" in capsys.readouterr().err
+    assert "--alphas must be a finite number >= 0 (0: no topography), got nan" in capsys.readouterr().err
 
 
 def test_alpha_layers_name_the_runs_and_unknown_keys_are_refused(capsys) -> None:

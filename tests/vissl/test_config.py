@@ -84,8 +84,8 @@ def test_valid_config_passes(small_positions: Path, small_images: Path) -> None:
         ("config.DATA.TRAIN.DATA_PATHS=[/nonexistent/images]", r"DATA_PATHS\[0\]: /nonexistent/images does not exist"),
         ("config.TRAINER.TRAIN_STEP_NAME=standard_train_step", r"needs custom_train_step"),
         ("config.OPTIMIZER.use_larc=true", r"LARC needs NVIDIA apex"),
-        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=nan", r"layer_weights.layer2_0 must be a finite number >= 0, got nan"),
-        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=inf", r"layer_weights.layer2_0 must be a finite number >= 0, got inf"),
+        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=nan", r"layer_weights.layer2_0 must be a finite number >= 0 \(0: no topography\), got nan"),
+        ("config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.layer2_0=inf", r"layer_weights.layer2_0 must be a finite number >= 0 \(0: no topography\), got inf"),
         ("config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=1", r"BATCHSIZE_PER_REPLICA is 1; the spatial loss .* needs at least 2"),
         ("config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch=0", r"neighborhoods_per_batch must be an integer >= 1"),
         ("config.LOSS.spatial_correlation_simclr_info_nce_loss.neighborhoods_per_batch=2.5", r"neighborhoods_per_batch must be an integer >= 1 .*got 2.5"),
@@ -254,7 +254,7 @@ def test_alpha_must_be_finite_and_non_negative(alpha: str, small_positions: Path
     with pytest.raises(SystemExit) as stop:
         prepare(_good(small_positions, small_images) + [f"--alpha={alpha}"])
     assert stop.value.code == 2
-    assert f"--alpha is the spatial loss weight, a finite number >= 0 (0: no spatial loss); got {float(alpha)}" in capsys.readouterr().err
+    assert f"--alpha (the spatial loss weight) must be a finite number >= 0 (0: no topography), got {float(alpha)}" in capsys.readouterr().err
 
 
 def test_plain_simclr_needs_two_images_per_batch(small_images: Path) -> None:
