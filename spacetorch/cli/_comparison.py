@@ -9,11 +9,10 @@ import contextlib
 import csv
 import io
 import json
-import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from spacetorch.cli._arguments import (
     add_border_argument,
@@ -29,9 +28,10 @@ from spacetorch.cli._arguments import (
 
 if TYPE_CHECKING:
     from spacetorch._files import Output
+    from spacetorch.methods import Training
+    from spacetorch.vissl.experiments import Run
 
-#: the training command (``spacetorch train``'s own process: its ranks get VISSL's registrations)
-TRAIN = [sys.executable, "-m", "spacetorch.cli.train"]
+K = TypeVar("K")
 
 #: the results a comparison writes into its ``--out``
 RESULTS = ["results.json", "results.csv", "comparison.png"]
@@ -164,54 +164,47 @@ def check_setting(args: argparse.Namespace, alpha_layers: Sequence[str] | None =
         raise ValueError(f"--categories: {err}") from None
 
 
-def _training_arguments(recorded: list[str]) -> list[str]:
-    """The training arguments of a run's ``command.json`` (earlier versions put the path of
-    ``train.py`` first)."""
-    return recorded[1:] if recorded and recorded[0].endswith("train.py") else recorded
+def run_of(args: argparse.Namespace, folder: Path, seed: int, training: Training) -> Run:
+    """The comparison's run of ``training`` with ``seed`` in ``folder``: ``--config`` with
+    :func:`overrides` and ``--gpus``."""
+    from spacetorch.vissl.experiments import Run
+
+    return Run(args.config, seed, folder, training, tuple(overrides(args)), args.gpus)
 
 
-def _train_arguments(args: argparse.Namespace, folder: Path, seed: int, first: list[str], last: list[str]) -> list[str]:
-    """train.py's arguments for one run: ``first`` before the seed, ``last`` after ``--override``."""
-    train_args = [f"config={args.config}", *first, f"config.SEED_VALUE={seed}", f"config.CHECKPOINT.DIR={folder.resolve()}",
-                  *overrides(args), *last]
-    return train_args + (["--gpus", args.gpus] if args.gpus is not None else [])
-
-
-def check_training(prog: str, args: argparse.Namespace, folder: Path, first: list[str], last: list[str], what: str) -> None:
-    """train.py's own checks of one run (its data, positions, losses, trunk, checkpoint folder...),
+def check_training(prog: str, run: Run, what: str) -> None:
+    """train.py's own checks of ``run`` (its data, positions, losses, trunk, checkpoint folder...),
     made before any run trains: a wrong setting stops the command now, named, with exit 2."""
-    from spacetorch.cli import train
+    from spacetorch.vissl.config import ConfigError
+    from spacetorch.vissl.experiments import RunError
 
-    train_args = _train_arguments(args, folder, args.seeds[0], first, last)
-    train.checked_config(f"{prog} ({what})", train.build_parser().parse_intermixed_args(train_args))
+    try:
+        run.trained()  # a folder holding another run is refused now too
+        run.prepare()
+    except (ConfigError, RunError) as err:
+        fail(f"{prog} ({what})", str(err))
 
 
-def train_run(
-    prog: str, folder: Path, args: argparse.Namespace, seed: int, first: list[str], last: list[str], what: str
-) -> Path | None:
-    """Train ``args.config`` with ``seed`` into ``folder`` through train.py (its own process), with
-    ``first`` arguments before the seed and ``last`` after ``--override``, or reuse the run already
-    there; the final checkpoint, or None (with the log's tail printed) when training failed.  A
-    folder holding a run of other arguments stops the command."""
-    from spacetorch._files import atomic_write
+def train_runs(prog: str, runs: Mapping[K, Run], what: Callable[[K], str], quiet: bool) -> dict[K, Path] | None:
+    """Train each run in turn (or reuse it when its folder holds it, finished); the final
+    checkpoints, or None when one failed (its log's tail printed)."""
+    from tqdm.auto import tqdm
 
-    folder.mkdir(parents=True, exist_ok=True)
-    train_args = _train_arguments(args, folder, seed, first, last)
-    recorded = folder / "command.json"  # a run folder is reused only for the same training arguments
-    if recorded.is_file() and _training_arguments(json.loads(recorded.read_text())) != train_args:
-        fail(prog, f"{folder} holds a run of another command (other --positions, --init, --override or config?); "
-             "give this comparison its own --out, or delete that folder")
-    text = json.dumps(train_args, indent=1) + "\n"
-    atomic_write(recorded, lambda file: file.write(text.encode()))
-    with open(folder / "train.out", "w") as log:
-        code = subprocess.run([*TRAIN, *train_args], stdout=log, stderr=subprocess.STDOUT).returncode
-    finals = sorted(folder.glob("model_final_checkpoint_phase*.torch"), key=lambda p: int(p.stem.rsplit("phase", 1)[1]))
-    if code != 0 or not finals:
-        tail = (folder / "train.out").read_text()[-2000:]
-        print(f"{prog}: error: train.py failed for {what} (exit {code}); its output is in {folder / 'train.out'}:\n{tail}",
-              file=sys.stderr)
-        return None
-    return finals[-1]
+    from spacetorch.vissl.experiments import LOG, RunError
+
+    finals: dict[K, Path] = {}
+    for key, run in tqdm(runs.items(), desc="training", unit="run", disable=quiet):
+        try:
+            final, code = run.train()
+        except RunError as err:
+            fail(prog, str(err))
+        if final is None:
+            tail = (run.folder / LOG).read_text()[-2000:]
+            print(f"{prog}: error: train.py failed for {what(key)} (exit {code}); its output is in {run.folder / LOG}:\n{tail}",
+                  file=sys.stderr)  # fmt: skip
+            return None
+        finals[key] = final
+    return finals
 
 
 def write_results(output: Output, record: dict[str, Any], fields: list[str], figure: Callable[[], Any]) -> None:

@@ -26,15 +26,18 @@ from spacetorch.cli._comparison import (
     composed,
     input_size,
     open_comparison,
+    run_of,
     setting,
-    train_run,
+    train_runs,
     write_results,
 )
 from spacetorch.cli._signals import exit_on_interrupt
 from spacetorch.losses import check_weight
+from spacetorch.methods import Training
 
 if TYPE_CHECKING:
     from spacetorch._files import Output
+    from spacetorch.vissl.experiments import Run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,10 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         check_setting(args, args.alpha_layers)
     except (ValueError, KeyError, OSError) as err:
         fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
-    runs = _runs(args, alphas, output)
-    for alpha, seed, folder, first, last in runs:  # train.py's own checks, once per alpha, before any run
+    runs = {(alpha, seed): run_of(args, output.path(f"runs/{_run_name(alpha, seed, args.alpha_layers)}"), seed,
+                                  Training(alpha, None if args.alpha_layers is None else tuple(args.alpha_layers)))
+            for alpha in alphas for seed in args.seeds}  # fmt: skip
+    for (alpha, seed), run in runs.items():  # train.py's own checks, once per alpha, before any run
         if seed == args.seeds[0]:
-            check_training(parser.prog, args, folder, first, last, f"alpha {alpha:g}")
+            check_training(parser.prog, run, f"alpha {alpha:g}")
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
         return _compare(parser, args, runs, output)
 
@@ -101,25 +106,10 @@ def _run_name(alpha: float, seed: int, alpha_layers: list[str] | None = None) ->
     return f"alpha{alpha:g}{layers}_seed{seed}"
 
 
-#: one training run: alpha, seed, folder, and train.py's arguments before the seed and after the overrides
-Run = tuple[float, int, Path, list[str], list[str]]
-
-
-def _runs(args: argparse.Namespace, alphas: list[float], output: Output) -> list[Run]:
-    layers = ["--alpha-layers", ",".join(args.alpha_layers)] if args.alpha_layers is not None else []
-    return [(alpha, seed, output.path(f"runs/{_run_name(alpha, seed, args.alpha_layers)}"), ["--alpha", f"{alpha:g}"], layers)
-            for alpha in alphas for seed in args.seeds]
-
-
-def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, runs: list[Run], output: Output) -> int:
-    from tqdm.auto import tqdm
-
-    checkpoints: dict[tuple[float, int], Path] = {}
-    for alpha, seed, folder, first, last in tqdm(runs, desc="training", unit="run", disable=args.quiet):
-        final = train_run(parser.prog, folder, args, seed, first, last, f"alpha {alpha:g}, seed {seed}")
-        if final is None:
-            return 1
-        checkpoints[(alpha, seed)] = final
+def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, runs: dict[tuple[float, int], Run], output: Output) -> int:
+    checkpoints = train_runs(parser.prog, runs, lambda key: f"alpha {key[0]:g}, seed {key[1]}", args.quiet)
+    if checkpoints is None:
+        return 1
     rows, maps = _measure(args, checkpoints)
     _write(output, rows, maps, args.layer, args.alpha_layers)
     for row in rows:

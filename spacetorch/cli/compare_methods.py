@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from spacetorch.cli._arguments import (
     HelpFormatter,
@@ -29,14 +28,17 @@ from spacetorch.cli._comparison import (
     composed,
     input_size,
     open_comparison,
+    run_of,
     setting,
-    train_run,
+    train_runs,
     write_results,
 )
 from spacetorch.cli._signals import exit_on_interrupt
 
 if TYPE_CHECKING:
     from spacetorch._files import Output
+    from spacetorch.methods import TopographyMethod, Training
+    from spacetorch.vissl.experiments import Run
 
 #: what ``--methods`` takes besides the registered methods: the same training with none
 BASELINE = "none"
@@ -53,9 +55,12 @@ def method_choice(text: str) -> tuple[str, float | None]:
         value = float(weight)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: the weight {weight!r} is not a number") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: the weight must be a finite number >= 0")
-    return name, value
+    from spacetorch.losses import check_weight
+
+    try:
+        return name, check_weight(value, f"{text!r}: the weight")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def method_param(text: str) -> tuple[str, str, float]:
@@ -163,21 +168,20 @@ def main(argv: list[str] | None = None) -> int:
         _check_methods(args, entries, bench)
     except (ValueError, KeyError, OSError) as err:
         fail(parser.prog, f"{err.args[0] if isinstance(err, KeyError) else err}")
+    runs = {(entry.label, seed): run_of(args, output.path(f"runs/{_run_name(entry, seed)}"), seed, entry.training(bench[2]))
+            for entry in entries for seed in args.seeds}  # fmt: skip
     for entry in entries:  # train.py's own checks, once per method, before any run
-        check_training(parser.prog, args, output.path(f"runs/{_run_name(entry, args.seeds[0])}"),
-                       *_training_arguments(entry, bench[2]), entry.label)
+        check_training(parser.prog, runs[(entry.label, args.seeds[0])], entry.label)
     with exit_on_interrupt(parser.prog, f"finished runs stay in {args.out / 'runs'}; run the same command again to go on"):
-        return _compare(parser, args, entries, bench, output)
+        return _compare(parser, args, entries, bench, runs, output)
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One ``--methods`` item: its label, the method (None for the baseline) and whether a
-    weight was given."""
+    """One ``--methods`` item: its label and the method (None for the baseline)."""
 
     label: str
-    method: Any
-    weighted: bool
+    method: TopographyMethod | None
 
     @property
     def name(self) -> str:
@@ -186,6 +190,12 @@ class Entry:
     def sheets(self) -> list[str]:
         """The sheets its runs are measured on (the baseline: both)."""
         return ["retinotopic", "tiled"] if self.method is None else [self.method.sheet]
+
+    def training(self, image_size: int) -> Training:
+        """How its runs are trained: the method's own way, or without topography (the baseline)."""
+        from spacetorch.methods import NO_TOPOGRAPHY
+
+        return NO_TOPOGRAPHY if self.method is None else self.method.training(image_size)
 
 
 def _methods(args: argparse.Namespace) -> list[Entry]:
@@ -207,13 +217,13 @@ def _methods(args: argparse.Namespace) -> list[Entry]:
         if name == BASELINE:
             if weight is not None:
                 raise ValueError("--methods: the baseline 'none' takes no weight")
-            entries.append(Entry(label, None, False))
+            entries.append(Entry(label, None))
             continue
         spec: dict[str, Any] = {"method": name, "layers": list(args.layers), **params.get(name, {})}
         if weight is not None:
             spec["weight"] = weight
         try:
-            entries.append(Entry(label, method_from_spec(spec), weight is not None))
+            entries.append(Entry(label, method_from_spec(spec)))
         except UnknownMethodError:
             raise ValueError(f"--methods: no method {name!r}; known: {', '.join([BASELINE, *list_methods()])}") from None
         except ValueError as err:
@@ -267,69 +277,27 @@ def _setting(args: argparse.Namespace) -> Setting:
     return arch, position_dir, gratings_of(args, input_size(arch)).size
 
 
-def _hydra(value: Any) -> str:
-    """A value in Hydra's override grammar (unquoted names, lists, dicts)."""
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{key}:{_hydra(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_hydra(item) for item in value) + "]"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _training_arguments(entry: Entry, size: int) -> tuple[list[str], list[str]]:
-    """train.py arguments of one method: before the seed, and after the overrides."""
-    from spacetorch.models.layers import vissl_key
-
-    if entry.method is None:
-        return ["--alpha", "0"], []
-    if entry.name == "tdann":  # the spatial loss itself; without a weight, the config's layer weights
-        if not entry.weighted:
-            return [], []
-        return ["--alpha", f"{entry.method.weight:g}"], ["--alpha-layers", ",".join(vissl_key(n) for n in entry.method.layers)]
-    spec = _hydra({**entry.method.spec(), "image_size": size})
-    return ["--alpha", "0"], [f"++config.MODEL.TRUNK.TRUNK_PARAMS.topography={spec}"]
-
-
-def _write_line(line: str, file: IO[bytes]) -> None:
-    file.write(f"{line}\n".encode())
-
-
 def _run_name(entry: Entry, seed: int) -> str:
     return f"{entry.label.replace('=', '')}_seed{seed}"
 
 
-def _compare(parser: argparse.ArgumentParser, args: argparse.Namespace, entries: list[Entry], bench: Setting, output: Output) -> int:
-    import time
-
-    from tqdm.auto import tqdm
-
-    from spacetorch._files import atomic_write
-
-    arch, position_dir, size = bench
-    runs = [(entry, seed) for entry in entries for seed in args.seeds]
-    checkpoints: dict[tuple[str, int], Path] = {}
-    seconds: dict[tuple[str, int], float] = {}
-    for entry, seed in tqdm(runs, desc="training", unit="run", disable=args.quiet):
-        first, last = _training_arguments(entry, size)
-        folder = output.path(f"runs/{_run_name(entry, seed)}")
-        timing = folder / "train_seconds.txt"  # the wall time of the training itself, kept for later measurements
-        trained_before = any(folder.glob("model_final_checkpoint_phase*.torch")) and timing.is_file()
-        start = time.perf_counter()
-        final = train_run(parser.prog, folder, args, seed, first, last, f"{entry.label}, seed {seed}")
-        if final is None:
-            return 1
-        if not trained_before:
-            atomic_write(timing, functools.partial(_write_line, f"{time.perf_counter() - start:.1f}"))
-        checkpoints[(entry.label, seed)] = final
-        seconds[(entry.label, seed)] = float(timing.read_text())
+def _compare(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, entries: list[Entry], bench: Setting,
+    runs: dict[tuple[str, int], Run], output: Output,
+) -> int:
+    arch, position_dir, _ = bench
+    checkpoints = train_runs(parser.prog, runs, lambda key: f"{key[0]}, seed {key[1]}", args.quiet)
+    if checkpoints is None:
+        return 1
     from spacetorch.models.checkpoints import CheckpointError
 
     try:
         rows, maps = _measure(args, entries, checkpoints, arch, position_dir)
     except CheckpointError as err:
         fail(parser.prog, str(err))
-    for row in rows:
-        row["train_seconds"] = seconds.get((row["method"], row["seed"]), math.nan)  # NaN: not trained here
+    for row in rows:  # NaN: not trained here (a --given model, the SOM)
+        run = runs.get((row["method"], row["seed"]))
+        row["train_seconds"] = math.nan if run is None else run.seconds()
     _write(output, rows, maps, args.layer)
     for row in rows:
         sl = row["sl"].get(args.layer, math.nan)

@@ -115,79 +115,21 @@ def prepare(argv: Sequence[str] | None = None) -> tuple[Any, list[str], int]:
 
 
 def checked_config(prog: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
-    """The checked VISSL config of parsed options, and notices to print.
+    """The checked VISSL config of parsed options, and notices to print
+    (:func:`spacetorch.vissl.config.prepare_config`).
 
     Raises:
         SystemExit: with a message naming what is wrong, for any bad option or config.
     """
-    import torch
+    from spacetorch.vissl.config import ConfigError, prepare_config
 
-    from spacetorch.vissl import compat
-    from spacetorch.vissl.config import (
-        ConfigError,
-        compose,
-        cpu_fallback_overrides,
-        select_gpus,
-        set_alpha,
-        validate,
-    )
-
-    notices: list[str] = []
     try:
-        if args.imports:
-            from spacetorch.vissl import import_user_modules
-
-            try:
-                import_user_modules(args.imports)
-            except ImportError as err:
-                raise ConfigError(f"--import: {err}") from None
-        overrides = list(args.overrides)
-        cfg = compose(overrides, notices)
-        if cfg.get("IMPORTS"):  # the config's own modules to import, as --import names them
-            from spacetorch.vissl import import_user_modules
-
-            try:
-                import_user_modules([str(entry) for entry in cfg.IMPORTS])
-            except ImportError as err:
-                raise ConfigError(f"config.IMPORTS: {err}") from None
-        extra: list[str] = []
-        if args.slurm:  # checked as the job's nodes will run it
-            if args.gpus is not None:
-                raise ConfigError("--gpus names this machine's GPUs; with --slurm give --gpus-per-node")
-            if args.gpus_per_node > 0:
-                extra = ["config.MACHINE.DEVICE=gpu", "config.DISTRIBUTED.BACKEND=nccl",
-                         f"config.DISTRIBUTED.NUM_PROC_PER_NODE={args.gpus_per_node}"]  # fmt: skip
-            else:
-                extra = cpu_fallback_overrides(cfg) or []
-        elif args.gpus is not None:
-            gpus = select_gpus(args.gpus)
-            extra = [
-                "config.MACHINE.DEVICE=gpu",
-                "config.DISTRIBUTED.BACKEND=nccl",
-                f"config.DISTRIBUTED.NUM_PROC_PER_NODE={len(gpus)}",
-            ]
-            notices.append(f"training on GPU(s) {args.gpus}, one process each, NCCL")
-        elif not torch.cuda.is_available():
-            extra = cpu_fallback_overrides(cfg) or []
-            if extra:
-                notices.append(
-                    "CUDA is not available: training on the CPU with the gloo backend "
-                    f"({cfg.DISTRIBUTED.NUM_PROC_PER_NODE} process(es) per node, SyncBN and AMP off)"
-                )
-        if cfg.MACHINE.DEVICE == "cpu" and cfg.MODEL.AMP_PARAMS.USE_AMP:  # a CPU run of a config with AMP
-            extra.append("config.MODEL.AMP_PARAMS.USE_AMP=false")
-            notices.append("mixed precision (MODEL.AMP_PARAMS.USE_AMP) needs CUDA: off for this CPU run")
-        if extra:  # again, so that VISSL infers world size and batch sizes from them
-            cfg = compose(overrides + extra)
-        compat.fix_config(cfg)
-        if args.alpha_layers is not None and args.alpha is None:
-            raise ConfigError("--alpha-layers names the layers that get --alpha; give --alpha too")
-        if args.alpha is not None:
-            set_alpha(cfg, args.alpha, args.alpha_layers)
-        validate(cfg)
+        return prepare_config(
+            args.overrides, alpha=args.alpha, alpha_layers=args.alpha_layers, gpus=args.gpus, imports=args.imports,
+            slurm_gpus_per_node=args.gpus_per_node if args.slurm else None,
+        )
     except ConfigError as err:
         fail(prog, str(err))
-    return cfg, notices
 
 
 def _submit(args: argparse.Namespace, cfg: Any) -> int:

@@ -1,11 +1,14 @@
 """Ways to make a topographic network, on one bench.
 
-Each method is one file here, registered with :func:`register_method`, and says three things:
+Each method is one file here, registered with :func:`register_method`, and says four things:
 
 * ``prepare(model, image_size)``: the architecture it needs (lateral connections, locally
   connected layers...), applied to a freshly built registered model; the default changes nothing;
 * ``penalties(model)``: the terms it adds to the training loss, one per layer, each already
   multiplied by the method's ``weight``; the default adds none;
+* ``training(image_size)``: how a training run makes it (:class:`Training`): the trunk's
+  ``topography`` setting with the spatial loss off, by default; the TDANN sets the spatial
+  loss's weights instead;
 * ``sheet``: where its units sit on the cortical sheet, for the analyses: ``"retinotopic"``
   (the position set the config names, as the TDANN) or ``"tiled"`` (the channel grid repeated
   at every feature-map position, :mod:`spacetorch.models.positions.tiled`).
@@ -32,6 +35,7 @@ A new method: a file with a :class:`TopographyMethod` subclass decorated with
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -41,7 +45,9 @@ from spacetorch.losses import check_weight
 
 __all__ = [
     "METHODS",
+    "NO_TOPOGRAPHY",
     "TopographyMethod",
+    "Training",
     "UnknownMethodError",
     "list_methods",
     "method_from_spec",
@@ -59,12 +65,33 @@ class UnknownMethodError(KeyError):
         return str(self.args[0])
 
 
+@dataclass(frozen=True)
+class Training:
+    """How a training run makes a method's topography.
+
+    Attributes:
+        alpha: the spatial loss's weight (the TDANN's alpha); None: the config's own layer weights.
+        alpha_layers: the spatial loss's layers that get ``alpha`` (VISSL keys, ``layer2_0``), the
+            others 0; None: every layer.
+        topography: the trunk's ``TRUNK_PARAMS.topography`` setting (a method's spec); None: none.
+    """
+
+    alpha: float | None = 0.0
+    alpha_layers: tuple[str, ...] | None = None
+    topography: Mapping[str, Any] | None = None
+
+
+#: a run without topography: the spatial loss off and no method (the alpha = 0 baseline)
+NO_TOPOGRAPHY = Training()
+
+
 class TopographyMethod:
     """A way to make a network topographic; see the module docs.
 
     Args:
         layers: module names (``"layer2.0"``) or their VISSL keys (``"layer2_0"``) the method acts on.
-        weight: the factor of its penalties in the loss (the TDANN's alpha for ``tdann``).
+        weight: the factor of its penalties in the loss (the TDANN's alpha for ``tdann``); None:
+            the method's default (1; for ``tdann``, the config's own layer weights).
         params: the method's own settings (its ``PARAMS`` and their defaults).
 
     Raises:
@@ -81,10 +108,12 @@ class TopographyMethod:
     #: what spacetorch's version simplifies, in words
     simplified: ClassVar[str] = ""
 
-    def __init__(self, layers: Sequence[str], weight: float = 1.0, **params: Any) -> None:
+    def __init__(self, layers: Sequence[str], weight: float | None = None, **params: Any) -> None:
         if isinstance(layers, str) or not layers:
             raise ValueError(f"topography method {self.name!r}: layers must be a non-empty list of layer names, got {layers!r}")
-        weight = check_weight(weight, f"topography method {self.name!r}: weight")
+        #: whether a weight was given (the TDANN without one trains with the config's layer weights)
+        self.weighted = weight is not None
+        weight = 1.0 if weight is None else check_weight(weight, f"topography method {self.name!r}: weight")
         unknown = sorted(set(params) - set(self.PARAMS))
         if unknown:
             raise ValueError(
@@ -139,6 +168,11 @@ class TopographyMethod:
     def spec(self) -> dict[str, Any]:
         """The config form: ``{method, layers, weight, <params>}``."""
         return {"method": self.name, "layers": list(self.layers), "weight": self.weight, **self.params}
+
+    def training(self, image_size: int) -> Training:
+        """How a training run makes this method: by default the trunk's ``topography`` setting
+        (built for ``image_size`` px inputs), with the spatial loss off."""
+        return Training(alpha=0.0, topography={**self.spec(), "image_size": image_size})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec()})"

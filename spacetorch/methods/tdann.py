@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from spacetorch.methods import TopographyMethod, register_method
+from spacetorch.methods import TopographyMethod, Training, register_method
+from spacetorch.models.layers import vissl_key
 
 
 @register_method
@@ -18,3 +19,10 @@ class TDANN(TopographyMethod):
     name: ClassVar[str] = "tdann"
     paper: ClassVar[str] = "Margalit et al., A unifying framework for functional organization in early and higher ventral visual cortex, Neuron 2024"
     sheet: ClassVar[str] = "retinotopic"
+
+    def training(self, image_size: int) -> Training:
+        """The spatial loss at ``weight`` on the method's layers (the others 0); without a weight,
+        the config's own layer weights."""
+        if not self.weighted:
+            return Training(alpha=None)
+        return Training(alpha=self.weight, alpha_layers=tuple(vissl_key(layer) for layer in self.layers))

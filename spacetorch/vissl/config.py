@@ -31,6 +31,7 @@ __all__ = [
     "cpu_fallback_overrides",
     "select_gpus",
     "nearest_keys",
+    "prepare_config",
     "set_alpha",
     "trunk_model_name",
     "validate",
@@ -240,6 +241,78 @@ def _check_all_read(hydra_cfg: Any, found: Path | None, name: str) -> None:
             "'config:'), so its defaults would train instead: put every setting under 'config:' and begin the file "
             "with '# @package _global_'"
         )
+
+
+def prepare_config(
+    overrides: Sequence[str],
+    *,
+    alpha: float | None = None,
+    alpha_layers: Sequence[str] | None = None,
+    gpus: str | None = None,
+    imports: Sequence[str] = (),
+    slurm_gpus_per_node: int | None = None,
+) -> tuple[Any, list[str]]:
+    """The config a training run trains, checked before any process starts, and notices to print.
+
+    ``overrides`` are ``train.py``'s (``config=NAME``, ``config.KEY=VALUE``); ``imports`` the user
+    modules that register trunks (``--import``), imported first, then the config's ``IMPORTS``.
+    The machine decides the rest: ``gpus`` (``"0,1"``) trains one NCCL process per GPU; without it
+    and without CUDA, a GPU config runs on the CPU with gloo (SyncBN and AMP off).  With
+    ``slurm_gpus_per_node`` the config is checked as the job's nodes will run it.  ``alpha`` sets
+    the spatial loss weight of every layer, or of ``alpha_layers`` only (the others 0).
+
+    Raises:
+        ConfigError: naming the option, file or key that is wrong.
+    """
+    import torch
+
+    from spacetorch.vissl import compat, import_user_modules
+
+    notices: list[str] = []
+    if imports:
+        try:
+            import_user_modules(list(imports))
+        except ImportError as err:
+            raise ConfigError(f"--import: {err}") from None
+    overrides = list(overrides)
+    cfg = compose(overrides, notices)
+    if cfg.get("IMPORTS"):  # the config's own modules to import, as --import names them
+        try:
+            import_user_modules([str(entry) for entry in cfg.IMPORTS])
+        except ImportError as err:
+            raise ConfigError(f"config.IMPORTS: {err}") from None
+    extra: list[str] = []
+    if slurm_gpus_per_node is not None:
+        if gpus is not None:
+            raise ConfigError("--gpus names this machine's GPUs; with --slurm give --gpus-per-node")
+        if slurm_gpus_per_node > 0:
+            extra = ["config.MACHINE.DEVICE=gpu", "config.DISTRIBUTED.BACKEND=nccl",
+                     f"config.DISTRIBUTED.NUM_PROC_PER_NODE={slurm_gpus_per_node}"]  # fmt: skip
+        else:
+            extra = cpu_fallback_overrides(cfg) or []
+    elif gpus is not None:
+        extra = ["config.MACHINE.DEVICE=gpu", "config.DISTRIBUTED.BACKEND=nccl",
+                 f"config.DISTRIBUTED.NUM_PROC_PER_NODE={len(select_gpus(gpus))}"]  # fmt: skip
+        notices.append(f"training on GPU(s) {gpus}, one process each, NCCL")
+    elif not torch.cuda.is_available():
+        extra = cpu_fallback_overrides(cfg) or []
+        if extra:
+            notices.append(
+                "CUDA is not available: training on the CPU with the gloo backend "
+                f"({cfg.DISTRIBUTED.NUM_PROC_PER_NODE} process(es) per node, SyncBN and AMP off)"
+            )
+    if cfg.MACHINE.DEVICE == "cpu" and cfg.MODEL.AMP_PARAMS.USE_AMP:  # a CPU run of a config with AMP
+        extra.append("config.MODEL.AMP_PARAMS.USE_AMP=false")
+        notices.append("mixed precision (MODEL.AMP_PARAMS.USE_AMP) needs CUDA: off for this CPU run")
+    if extra:  # again, so that VISSL infers world size and batch sizes from them
+        cfg = compose(overrides + extra)
+    compat.fix_config(cfg)
+    if alpha_layers is not None and alpha is None:
+        raise ConfigError("--alpha-layers names the layers that get --alpha; give --alpha too")
+    if alpha is not None:
+        set_alpha(cfg, alpha, alpha_layers)
+    validate(cfg)
+    return cfg, notices
 
 
 def select_gpus(spec: str) -> list[int]:
