@@ -18,7 +18,7 @@ setup(
     # spacetorch/configs/config/ so that an installed spacetorch trains wherever it runs
     packages=[*find_packages(include=["spacetorch", "spacetorch.*"]), "spacetorch.configs.config"],
     package_dir={"spacetorch.configs.config": "configs/config"},
-    package_data={"spacetorch.configs.config": ["*.yaml", "*.json"]},
+    package_data={"spacetorch.configs.config": ["*.yaml", "*.json", "_base/*.yaml"]},
     # ranges, so the package also installs beside an existing torch on a GPU machine;
     # the tested versions are pinned in requirements/constraints.txt
     install_requires=[

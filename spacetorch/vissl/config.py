@@ -46,8 +46,9 @@ class ConfigError(ValueError):
 
 
 def available_configs(config_dir: Path = CONFIG_DIR) -> list[str]:
-    """Names usable as ``config=<name>``."""
-    return sorted(str(p.relative_to(config_dir).with_suffix("")) for p in config_dir.rglob("*.yaml"))
+    """Names usable as ``config=<name>`` (not the shared parts under ``_base/``, which the configs start from)."""
+    names = (p.relative_to(config_dir).with_suffix("") for p in config_dir.rglob("*.yaml"))
+    return sorted(str(name) for name in names if not name.parts[0].startswith("_"))
 
 
 def compose(overrides: Sequence[str], notices: list[str] | None = None) -> Any:

@@ -3,6 +3,7 @@ module that reads files by a path relative to the source tree."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import sys
@@ -114,7 +115,12 @@ def test_the_configs_ship_inside_the_package_without_a_link_or_a_top_level_packa
     assert "simclr_spatial_resnet18" in available_configs() and (CONFIG_DIR / "dataset_catalog.json").is_file()
     assert not (REPO / "spacetorch" / "configs").is_symlink() and not (REPO / "configs" / "__init__.py").exists()
     setup = (REPO / "setup.py").read_text()
-    assert '"spacetorch.configs.config": "configs/config"' in setup and '"spacetorch.configs.config": ["*.yaml", "*.json"]' in setup
+    assert '"spacetorch.configs.config": "configs/config"' in setup
+    patterns = re.findall(r'"([^"]+)"', re.search(r'"spacetorch.configs.config": \[([^]]*)\]', setup)[1])
+    files = [p.relative_to(CONFIG_DIR).as_posix() for p in CONFIG_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    left_out = [f for f in files if f != "__init__.py" and not any(fnmatch.fnmatch(f, pattern) and f.count("/") == pattern.count("/")
+                                                                   for pattern in patterns)]  # fmt: skip
+    assert not left_out, f"shipped config files the wheel would leave out: {left_out}"
 
 
 def test_every_option_of_every_command_has_help() -> None:

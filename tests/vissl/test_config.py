@@ -530,3 +530,31 @@ def test_a_checkpoint_dir_is_resumed_only_with_the_settings_it_was_made_with(
 
     (checkpoints / "model_phase3.torch").unlink()  # nothing to resume: a new run may start there
     validate(other)
+
+
+def test_the_shipped_configs_are_deltas_over_shared_base_files() -> None:
+    """The shared parts under _base/ are not configs of their own, every shipped config starts from
+    them (directly or through its parent), and no config repeats a value its base files set."""
+    import yaml
+
+    from spacetorch.vissl.config import CONFIG_DIR, available_configs
+
+    def flat(node: object, prefix: str = "") -> dict[str, object]:
+        if not isinstance(node, dict):
+            return {prefix: node}
+        return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}.{key}" if prefix else str(key)).items()}
+
+    names = available_configs()
+    assert not [name for name in names if name.startswith("_")]
+    bases = {path.stem: flat(yaml.safe_load(path.read_text())) for path in (CONFIG_DIR / "_base").glob("*.yaml")}
+    assert {"gpu_training", "classification"} <= bases.keys()
+    for name in names:
+        text = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
+        defaults = [entry for entry in text.get("defaults", []) if entry != "_self_"]
+        assert defaults, f"{name} starts from no base file and no parent config"
+        inherited: dict[str, object] = {}
+        for entry in defaults:
+            if entry.startswith("_base/"):
+                inherited.update(bases[entry.removeprefix("_base/")])
+        repeated = [key for key, value in flat(text).items() if key in inherited and inherited[key] == value]
+        assert not repeated, f"{name} repeats what its base files set: {repeated}"
