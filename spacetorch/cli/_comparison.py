@@ -1,6 +1,6 @@
-"""What ``compare-alpha`` and ``compare-methods`` share: the config they train and its checks,
-training runs through train.py (each in its own folder, reused when its arguments match), and
-the results files they write."""
+"""What ``compare-alpha`` and ``compare-methods`` share: their options, the checks of the
+config they train, their runs (:class:`spacetorch.vissl.experiments.Run`, one folder each,
+reused when its arguments match) and the results files they write."""
 
 from __future__ import annotations
 
