@@ -21,6 +21,11 @@ Rules:
   the last call is the layer's output; :attr:`Captured.calls` counts the calls.
 * ``stop_after=name`` ends the forward pass right after that layer's first call (the
   ``with`` block then ends there without error); only for layers that run once.
+* **Tokens as a feature map.**  A module that outputs tokens ``(B, T, C)`` (a vision
+  transformer's block) and carries the attribute :data:`TOKEN_PREFIX` (how many class and
+  register tokens come first) yields its patch tokens as ``(B, C, H, W)``, in the patches'
+  places in the image (row-major, a square grid); the first tokens are left out.  Its channels
+  then sit at their patch's place as a convolution's channels sit at their feature-map location.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Captured", "capture_outputs", "eval_mode", "layer_output", "output_dims"]
+__all__ = ["TOKEN_PREFIX", "Captured", "capture_outputs", "eval_mode", "layer_output", "output_dims", "token_map"]
+
+#: the attribute of a module whose output is tokens: the number of tokens before its patch tokens
+TOKEN_PREFIX = "spacetorch_token_prefix"
 
 
 class _StopForward(Exception):
@@ -45,8 +53,9 @@ class _Tap:
 
     def __call__(self, module: nn.Module, inputs: Any, output: Any) -> None:
         captured = _ACTIVE.get()
+        prefix = getattr(module, TOKEN_PREFIX, None)
         while captured is not None:
-            captured._record(self, output)
+            captured._record(self, output, prefix)
             captured = captured._outer
 
 
@@ -61,11 +70,12 @@ class Captured(Mapping[str, torch.Tensor]):
         #: how many times each layer ran
         self.calls: dict[str, int] = {}
 
-    def _record(self, tap: _Tap, output: Any) -> None:
+    def _record(self, tap: _Tap, output: Any, prefix: int | None = None) -> None:
         name = self._taps.get(tap)
         if name is None:
             return
-        self._outputs[name] = layer_output(output, name)
+        value = layer_output(output, name)
+        self._outputs[name] = value if prefix is None else token_map(value, prefix, name)
         self.calls[name] = self.calls.get(name, 0) + 1
         if tap is self._stop_after:
             raise _StopForward
@@ -105,6 +115,27 @@ def layer_output(output: Any, name: str = "layer") -> torch.Tensor:
             f"element is one, got {type(value).__name__}"
         )
     return value
+
+
+def token_map(tokens: torch.Tensor, prefix: int, name: str = "layer") -> torch.Tensor:
+    """The patch tokens of ``tokens`` ``(B, T, C)`` as a feature map ``(B, C, H, W)``: the first
+    ``prefix`` tokens (class, register) left out, the rest a square grid in row-major order (the
+    order of a vision transformer's patches).
+
+    Raises:
+        ValueError: naming the layer, when the output is not ``(B, T, C)`` or its patch tokens are
+            no square grid.
+
+    >>> token_map(torch.arange(2 * 5 * 3.0).reshape(2, 5, 3), prefix=1).shape
+    torch.Size([2, 3, 2, 2])
+    """
+    if tokens.dim() != 3:
+        raise ValueError(f"{name}: expected tokens (batch, tokens, channels), got shape {tuple(tokens.shape)}")
+    patches = tokens[:, prefix:, :]
+    side = int(round(patches.shape[1] ** 0.5))
+    if side * side != patches.shape[1]:
+        raise ValueError(f"{name}: {patches.shape[1]} patch tokens are no square grid (a square input image is needed)")
+    return patches.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], side, side)
 
 
 def _tap(module: nn.Module) -> _Tap:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spacetorch.models.capture import capture_outputs, eval_mode
+from spacetorch.models.capture import TOKEN_PREFIX, capture_outputs, eval_mode
 
 __all__ = ["RECEPTIVE_FIELD", "border_units", "border_widths", "feature_map_border"]
 
@@ -92,6 +92,11 @@ def feature_map_border(dims: tuple[int, int, int], width: int | tuple[int, int, 
     return border
 
 
+def _is_token_layer(model: nn.Module, layer: str) -> bool:
+    module = dict(model.named_modules()).get(layer)
+    return module is not None and getattr(module, TOKEN_PREFIX, None) is not None
+
+
 def border_units(
     model: nn.Module,
     layer: str,
@@ -103,8 +108,13 @@ def border_units(
     """``(C * H * W,)`` bool mask of the units to leave out of a map, and what they are, in words.
 
     ``exclude`` is ``"rf"`` (the units whose receptive field touches the image border, measured
-    with :func:`border_widths`) or a number of outermost feature-map rows and columns (0: none).
+    with :func:`border_widths`; none for a transformer block's patch tokens, which see no
+    padding) or a number of outermost feature-map rows and columns (0: none).
     """
+    if exclude == RECEPTIVE_FIELD and _is_token_layer(model, layer):
+        # patch tokens: the patches tile the image with no padding, so no unit sees a border that
+        # is not the stimulus's; every token attends to the whole image from the first block on
+        return feature_map_border(dims, 0), "none: patch tokens see no padding (a transformer block)"
     if exclude == RECEPTIVE_FIELD:
         widths = border_widths(model, layer, input_size, in_chans)
         what = "receptive field touches the image border (top/bottom/left/right: {}/{}/{}/{} rows/columns)".format(*widths)

@@ -79,6 +79,10 @@ class ModelInfo:
             ``nn.Identity`` in a trunk; ``None`` if the model has none.
         family: models of one family share a weight layout; ``load_trunk`` looks among them
             for the one a checkpoint fits.  Default: the module the builder is defined in.
+        neighborhoods: ``"area"``: a layer's neighborhood width is its area's
+            (:data:`~spacetorch.models.positions.AREAS`), as for the TDANN's ResNets;
+            ``"units"``: scaled so that a neighborhood holds as many units as the TDANN's
+            ResNet-18 layer of that area (for layers of far fewer units: transformer blocks).
     """
 
     name: str
@@ -91,6 +95,7 @@ class ModelInfo:
     std: tuple[float, ...] = IMAGENET_STD
     classifier: str | None = "fc"
     family: str = ""
+    neighborhoods: str = "area"
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -136,6 +141,7 @@ def register_model(
     std: Sequence[float] = IMAGENET_STD,
     classifier: str | None = "fc",
     family: str = "",
+    neighborhoods: str = "area",
     timm: bool = True,
 ) -> Any:
     """Register a model builder under its function name (or ``name``), with spacetorch's facts.
@@ -178,6 +184,7 @@ def register_model(
             std=tuple(std),
             classifier=classifier,
             family=family,
+            neighborhoods=neighborhoods,
         )
         if timm:
             _register_with_timm(model_name, builder)

@@ -13,7 +13,13 @@ import torch
 
 from spacetorch.models.capture import output_dims
 from spacetorch.models.positions.layer_positions import NetworkPositions
-from spacetorch.models.positions.retinotopy import AREAS, CorticalArea, RetinotopicLayerSpec, positions_for_layers
+from spacetorch.models.positions.retinotopy import (
+    AREAS,
+    CorticalArea,
+    RetinotopicLayerSpec,
+    matched_neighborhood_width,
+    positions_for_layers,
+)
 from spacetorch.models.registry import create_model, model_info
 
 __all__ = ["retinotopic_layer_specs", "retinotopic_positions"]
@@ -64,7 +70,9 @@ def retinotopic_layer_specs(
                 name=name,
                 dims=(c, h, w),
                 tissue_size=sheets[area].tissue_size,
-                neighborhood_width=sheets[area].neighborhood_width,
+                neighborhood_width=(sheets[area].neighborhood_width if info.neighborhoods == "area" else  # at most half the sheet
+                                    min(matched_neighborhood_width(area, sheets[area].neighborhood_width, c * h * w),
+                                        sheets[area].tissue_size / 2)),
                 rf_overlap=min(0.1 * first_width / w, 1.0),
                 area=area,
             )

@@ -18,7 +18,7 @@ SHIPPED = [
     "demo_cpu_simclr_spatial_resnet18", "demo_cpu_supervised_spatial_resnet18", "linear_eval_resnet18", "simclr_spatial_resnet18", "supervised_spatial_resnet18",
     "simclr_spatial_tdresnet18", "demo_cpu_simclr_spatial_tdresnet18", "supervised_tdresnet50", "simclr_spatial_v1_resnet50",
     "supervised_v1_resnet50", "finetune_v1_resnet50", "simclr_spatial_topdown_cifar", "supervised_tdconvnext_tiny",
-    "demo_cpu_simclr_map_resnet18",
+    "demo_cpu_simclr_map_resnet18", "simclr_spatial_vit_tiny", "demo_cpu_simclr_spatial_vit_tiny",
     *(f"supervised_{kind}_{size}" for kind in ("topdown", "bottomup") for size in ("mnist", "fashion_mnist", "cifar", "imagenette")),
 ]
 
@@ -558,3 +558,17 @@ def test_the_shipped_configs_are_deltas_over_shared_base_files() -> None:
                 inherited.update(bases[entry.removeprefix("_base/")])
         repeated = [key for key, value in flat(text).items() if key in inherited and inherited[key] == value]
         assert not repeated, f"{name} repeats what its base files set: {repeated}"
+
+
+def test_the_topographic_vit_config_checks_against_its_positions(tmp_path: Path, small_images: Path) -> None:
+    """The ViT demo passes train.py's checks on positions made for it, and names a block the
+    positions lack."""
+    from spacetorch.models import retinotopic_positions
+
+    positions = tmp_path / "vit_positions"
+    retinotopic_positions("vit_tiny_patch16_224", n_neighborhoods=20, input_size=112).save(positions)
+    good = ["config=demo_cpu_simclr_spatial_vit_tiny", f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
+            f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]"]
+    validate(compose(good))
+    with pytest.raises(ConfigError, match="blocks_12"):
+        validate(compose([*good, "+config.LOSS.spatial_correlation_simclr_info_nce_loss.layer_weights.blocks_12=0.25"]))

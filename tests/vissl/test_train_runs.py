@@ -20,7 +20,7 @@ from spacetorch.data import make_demo_image_folder
 from spacetorch.models.checkpoints import load_trunk
 
 from output_states import dead_pid
-from train_helpers import IMAGE_SIZE, TRAIN_PY, run_train, small_run_overrides, start_train_until
+from train_helpers import IMAGE_SIZE, SHORT_RUN, TRAIN_PY, run_train, small_run_overrides, start_train_until
 
 SPATIAL_LINE = re.compile(r"Iteration (\d+): task loss ([\d.]+); spatial loss (.*)")
 
@@ -444,3 +444,27 @@ def test_a_checkpoint_folder_another_run_is_writing_is_refused(small_positions: 
     assert result.stderr.splitlines()[-1].startswith(
         f"train.py: error: config.CHECKPOINT.DIR {ckpt_dir} is being written by another spacetorch command (process {os.getpid()}")
     assert not ckpt_dir.exists() and lock.read_text().startswith(f"{os.getpid()}@")
+
+
+@pytest.mark.slow
+def test_a_topographic_vit_trains_from_its_shipped_config(small_images: Path, tmp_path: Path) -> None:
+    """The ViT demo config: SimCLR + the spatial loss on every block's patch tokens, one CPU
+    process, a VISSL checkpoint holding the ViT's weights."""
+    from spacetorch.models import retinotopic_positions
+
+    positions = tmp_path / "vit_positions"
+    retinotopic_positions("vit_tiny_patch16_224", n_neighborhoods=50, input_size=IMAGE_SIZE).save(positions)
+    ckpt_dir = tmp_path / "ckpt"
+    overrides = ["config=demo_cpu_simclr_spatial_vit_tiny", f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
+                 f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]", f"config.DATA.TRAIN.TRANSFORMS.1.size={IMAGE_SIZE}",
+                 "config.HOOKS.TENSORBOARD_SETUP.ORIENTATION_MAP.IMAGE_SIZE=64", *SHORT_RUN, "config.OPTIMIZER.num_epochs=1",
+                 f"config.CHECKPOINT.DIR={ckpt_dir}"]  # fmt: skip
+    result = run_train(overrides, cwd=tmp_path)
+    _check(result)
+    logged = _spatial_log(result.stdout)
+    assert sorted(logged) == list(range(6)), "48 images / 8 = 6 steps"
+    assert list(logged[0]) == [f"blocks_{i}" for i in range(12)]
+    assert all(0 < value < 2 for losses in logged.values() for value in losses.values())
+    state = torch.load(ckpt_dir / "model_final_checkpoint_phase0.torch", weights_only=True, map_location="cpu")
+    trunk = state["classy_state_dict"]["base_model"]["model"]["trunk"]
+    assert any(key.endswith("blocks.11.mlp.fc2.weight") for key in trunk)

@@ -24,9 +24,11 @@ from spacetorch.models.positions.neighborhoods import build_neighborhoods
 
 __all__ = [
     "AREAS",
+    "AREA_UNITS",
     "CorticalArea",
     "RetinotopicLayerSpec",
     "positions_for_layers",
+    "matched_neighborhood_width",
     "retinotopic_layer",
 ]
 
@@ -47,6 +49,24 @@ AREAS: dict[str, CorticalArea] = {
     "V4": CorticalArea(22.4, 2.545),
     "VTC": CorticalArea(70.0, 31.818),
 }
+
+#: units of the TDANN's ResNet-18 layer that each area holds at 224 px (C x H x W of layer1,
+#: layer2, layer3 and layer4): the density its neighborhood widths were chosen for
+AREA_UNITS: dict[str, int] = {"retina": 64 * 56 * 56, "V1": 128 * 28 * 28, "V2": 256 * 14 * 14, "V4": 256 * 14 * 14,
+                              "VTC": 512 * 7 * 7}  # fmt: skip
+
+
+def matched_neighborhood_width(area: str, width: float, units: int) -> float:
+    """The neighborhood width at which a layer of ``units`` units on ``area``'s sheet holds as many
+    units per neighborhood as the TDANN's ResNet-18 layer of that area does with ``width``: the
+    width scaled by ``sqrt(AREA_UNITS[area] / units)`` (what a layer of fewer units, a vision
+    transformer's block, needs for neighborhoods of the same size).  The caller caps it (spacetorch:
+    at half the sheet's side, which only blocks of a few thousand units reach).
+
+    >>> round(matched_neighborhood_width("V1", 1.626, 128 * 28 * 28), 3)
+    1.626
+    """
+    return float(width * (AREA_UNITS[area] / units) ** 0.5)
 
 @dataclass(frozen=True)
 class RetinotopicLayerSpec:
