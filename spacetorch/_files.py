@@ -140,8 +140,8 @@ def check_results(folder: PathLike, names: Iterable[str]) -> None:
 
 
 def record_results(folder: PathLike, names: Iterable[str], settings: Mapping[str, Any] | None = None) -> None:
-    """Note, after writing them, that the entries ``names`` of ``folder`` are spacetorch's, and
-    with which ``settings`` (the command and its arguments, say) they were written."""
+    """Note that the entries ``names`` of ``folder`` are spacetorch's (:class:`Output` notes each
+    before it is made), and with which ``settings`` (the command and its arguments) they are written."""
     import json
 
     folder = Path(folder)
@@ -480,9 +480,8 @@ class Output:
     * **entries** (the default): ``target`` is a folder, the user's or new, and the command writes
       the named ``entries`` (files, or folders of figures) into it.  Opening refuses an entry that
       exists and is not in the folder's record; :meth:`write` and :meth:`path` keep every path
-      inside ``target`` and inside a declared entry, and records each entry, with ``settings``,
-      in the folder's record as it is first written.  Other files in
-      the folder are never touched.
+      inside ``target`` and inside a declared entry, and note each entry, with ``settings``, in
+      the folder's record before it is first written.  Other files in the folder are never touched.
     * **file** (``file=True``): ``target`` is one file (a figure, a JSON summary) that the user
       named; :meth:`write` with no name writes it whole.  A folder in its place is refused.
     * **whole** (``manifest`` given): ``target`` is a folder spacetorch writes as a unit (a folder
