@@ -55,3 +55,33 @@ def test_a_state_dict_of_another_layout_is_refused_naming_keys(tmp_path: Path) -
         load_published(tmp_path / "topo.pt", "resnet18", "torchvision")
     with pytest.raises(ValueError, match="unknown published layout 'keras'"):
         load_published(tmp_path / "topo.pt", "resnet18", "keras")
+
+
+def test_toponets_vit_b_32_in_torchvisions_layout_computes_as_torchvision_does(tmp_path: Path) -> None:
+    """TopoNets' ViT-B/32 is torchvision's vit_b_32 under 'model' (beside the training's other
+    state): loaded into the registered timm ViT, its class token and every block's patch tokens
+    are torchvision's own, computed by torchvision."""
+    import torchvision
+
+    from spacetorch.methods.published import load_published
+    from spacetorch.models.capture import capture_outputs
+
+    torch.manual_seed(0)
+    reference = torchvision.models.vit_b_32(weights=None).eval()
+    with torch.no_grad():  # away from the default init, so a wrong mapping cannot agree by chance
+        for parameter in reference.parameters():
+            parameter.add_(0.02 * torch.randn_like(parameter))
+    torch.save({"model": reference.state_dict(), "epoch": 89, "scaler": {"scale": 65536.0}}, tmp_path / "vit_b_32_tau_10.0.pt")
+    model = load_published(tmp_path / "vit_b_32_tau_10.0.pt", "vit_base_patch32_224", "toponets")
+    x = torch.rand(2, 3, 224, 224)
+    blocks: dict[int, torch.Tensor] = {}
+    for i in (0, 11):
+        reference.encoder.layers[i].register_forward_hook(lambda module, inputs, output, i=i: blocks.setdefault(i, output))
+    reference.heads = torch.nn.Identity()
+    with torch.no_grad(), capture_outputs(model, ["blocks.0", "blocks.11"]) as captured:
+        ours = model(x)
+        theirs = reference(x)
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+    for i in (0, 11):
+        patches = blocks[i][:, 1:, :].transpose(1, 2).reshape(2, 768, 7, 7)
+        torch.testing.assert_close(captured[f"blocks.{i}"], patches, atol=1e-4, rtol=1e-4)

@@ -11,7 +11,14 @@ the same name, and the sheet its method implies gives its units positions
   channel-grid sheet.  They were trained with blur pooling: each strided convolution with at
   least 16 input channels is preceded by a fixed 3x3 binomial blur (``[1, 2, 1]`` outer itself,
   / 16; their keys ``<conv>.conv.weight`` and ``<conv>.blur_filter``), which
-  :func:`load_published` rebuilds so the model computes as trained.
+  :func:`load_published` rebuilds so the model computes as trained.  TopoNets' ViT-B/32
+  (``vit_b_32_tau_10.0.pt``) is torchvision's ``vit_b_32`` under ``model``: it loads into
+  ``vit_base_patch32_224``.
+
+A torchvision vision transformer's state dict (``encoder.layers.encoder_layer_<i>...``) loads
+into the registered timm ViT of the same shape, its keys renamed (:func:`timm_vit_keys`): the two
+implementations compute the same function, so the blocks' patch tokens go on the sheet as any
+registered ViT's.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["KINDS", "BlurPoolConv2d", "add_blurpool", "load_published"]
+__all__ = ["KINDS", "BlurPoolConv2d", "add_blurpool", "load_published", "timm_vit_keys"]
 
 #: the layouts :func:`load_published` reads, and the sheets their models are measured on
 KINDS: dict[str, list[str]] = {"torchvision": ["retinotopic", "tiled"], "toponets": ["tiled"]}
@@ -58,6 +65,34 @@ def add_blurpool(model: nn.Module, min_channels: int = 16) -> nn.Module:
     return model
 
 
+#: torchvision ViT names -> timm ViT names: whole keys, then the parts of an encoder layer's keys
+_TORCHVISION_VIT = {"class_token": "cls_token", "conv_proj.weight": "patch_embed.proj.weight",
+                    "conv_proj.bias": "patch_embed.proj.bias", "encoder.pos_embedding": "pos_embed",
+                    "encoder.ln.weight": "norm.weight", "encoder.ln.bias": "norm.bias",
+                    "heads.head.weight": "head.weight", "heads.head.bias": "head.bias"}  # fmt: skip
+_TORCHVISION_VIT_LAYER = {"ln_1.": "norm1.", "ln_2.": "norm2.", "self_attention.in_proj_weight": "attn.qkv.weight",
+                          "self_attention.in_proj_bias": "attn.qkv.bias", "self_attention.out_proj.": "attn.proj.",
+                          "mlp.0.": "mlp.fc1.", "mlp.3.": "mlp.fc2.", "mlp.linear_1.": "mlp.fc1.", "mlp.linear_2.": "mlp.fc2."}  # fmt: skip
+_ENCODER_LAYER = "encoder.layers.encoder_layer_"
+
+
+def timm_vit_keys(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A torchvision ``VisionTransformer`` state dict with timm's ``VisionTransformer`` names
+    (``encoder.layers.encoder_layer_3.self_attention.in_proj_weight`` -> ``blocks.3.attn.qkv.weight``);
+    both keep query, key and value stacked in that order, so the tensors are unchanged.  Keys it
+    does not know are kept as they are (the loader then names them)."""
+    renamed = {}
+    for key, value in weights.items():
+        new = _TORCHVISION_VIT.get(key, key)
+        if key.startswith(_ENCODER_LAYER):
+            index, _, rest = key.removeprefix(_ENCODER_LAYER).partition(".")
+            part = next((part for part in _TORCHVISION_VIT_LAYER if rest.startswith(part)), None)
+            if part is not None:
+                new = f"blocks.{index}.{_TORCHVISION_VIT_LAYER[part]}{rest.removeprefix(part)}"
+        renamed[new] = value
+    return renamed
+
+
 def load_published(path: str | Path, arch: str, kind: str, *, trusted: bool = False) -> nn.Module:
     """The trunk (classifier removed, eval mode) of a published ``kind`` state dict of ``arch``.
 
@@ -73,6 +108,8 @@ def load_published(path: str | Path, arch: str, kind: str, *, trusted: bool = Fa
     checkpoint = read_checkpoint(path, trusted=trusted)
     state: Any = next((checkpoint[k] for k in ("state_dict", "model") if isinstance(checkpoint.get(k), Mapping)), checkpoint)
     weights = {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if any(key.startswith(_ENCODER_LAYER) for key in weights):  # a torchvision ViT
+        weights = timm_vit_keys(weights)
     info = model_info(arch)
     classifier = f"{info.classifier}." if info.classifier else None
     trunk = {k: v for k, v in weights.items() if not (classifier and k.startswith(classifier))}
