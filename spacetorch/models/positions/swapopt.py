@@ -29,6 +29,10 @@ How it is made fast, with the same decisions:
   parallel (numba threads).  The result equals the one-window-at-a-time order for the same
   seed, on any number of threads.
 
+* **On a GPU** (``engine="triton"``, the default where CUDA is there): a wave's correlation
+  blocks are one batched product on the device, and its windows' attempts one Triton kernel, a
+  program per window (:mod:`._swapopt_device`), with the same slots, order and tie rule.
+
 A swap whose change is below floating-point resolution (``1e-9`` of the terms) counts as no
 change, so ties never flip with rounding.
 """
@@ -39,7 +43,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,14 +54,17 @@ from scipy.linalg import blas as scipy_blas
 from scipy.spatial.distance import cdist
 
 from spacetorch._files import atomic_write, own_folder
+from spacetorch.models.positions import _swapopt_device as _device
 from spacetorch.models.positions.layer_positions import LayerPositions, NetworkPositions
 from spacetorch.models.positions.neighborhoods import BandIndex, build_neighborhoods
 
 __all__ = [
     "ATTEMPTS_PER_WINDOW",
+    "resolve_engine",
     "MAX_WINDOW_UNITS",
     "MIN_WINDOW_UNITS",
     "SheetWindows",
+    "ENGINES",
     "SwapRecord",
     "WindowPlan",
     "plan_windows",
@@ -68,6 +75,7 @@ __all__ = [
 ]
 
 ATTEMPTS_PER_WINDOW = 500
+ENGINES = ("auto", "numba", "triton")
 MAX_WINDOW_UNITS = 500
 MIN_WINDOW_UNITS = 5
 _TOLERANCE = 1e-9
@@ -91,6 +99,8 @@ class SwapRecord:
     max_window_units: int
     precision: str
     seconds: float = 0.0
+    engine: str = "numba"
+    device: str = "cpu"
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -336,6 +346,50 @@ def _run_plan(z: np.ndarray, units: np.ndarray, xy: np.ndarray, plan: WindowPlan
     return total
 
 
+def resolve_engine(engine: str = "auto", device: str | None = None) -> tuple[str, str]:
+    """Which engine runs the attempts, and on which device.
+
+    ``"numba"`` runs on the CPU's cores; ``"triton"`` runs the device path
+    (:mod:`._swapopt_device`) on ``device``, interpreted by Triton on a CPU device (slow: for
+    tests).  ``"auto"``: Triton on a CUDA device (the default device where CUDA is there), else
+    numba.
+
+    Raises:
+        ValueError: an unknown engine, or Triton asked for where it is not installed.
+    """
+    import torch
+
+    if engine not in ENGINES:
+        raise ValueError(f"swapopt engine must be one of {ENGINES}, got {engine!r}")
+    device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if engine == "auto":
+        engine = "triton" if torch.device(device).type == "cuda" and _device.available() is None else "numba"
+    if engine == "numba":
+        return engine, "cpu"
+    missing = _device.available()
+    if missing is not None:
+        raise ValueError(f"swapopt engine 'triton': {missing}; use engine 'numba'")
+    return engine, device
+
+
+def _plan_runner(engine: str, device: str, z: np.ndarray, xy: np.ndarray) -> Callable[[np.ndarray, WindowPlan], int]:
+    """``run(units, plan)``: every attempt of ``plan``, ``units`` updated in place."""
+    if engine == "numba":
+        return lambda units, plan: _run_plan(z, units, xy, plan)
+    import torch
+
+    z_device = torch.from_numpy(z).to(device)
+    xy_device = torch.from_numpy(xy).to(device, z_device.dtype)
+
+    def run(units: np.ndarray, plan: WindowPlan) -> int:
+        on_device = torch.from_numpy(units).to(device)
+        kept = _device.run_plan_device(z_device, on_device, xy_device, plan, _TOLERANCE)
+        units[:] = on_device.cpu().numpy()
+        return kept
+
+    return run
+
+
 # -- evaluation ----------------------------------------------------------------------------------
 def window_loss(z: np.ndarray, units: np.ndarray, xy: np.ndarray, windows: Sequence[np.ndarray]) -> float:
     """Mean spatial loss ``(1 - pearson(C_W, D_W)) / 2`` over windows given as slots (the
@@ -368,6 +422,8 @@ def swap_optimize_layer(
     eval_windows: int = 100,
     progress: Callable[[int, int, int, float], None] | None = None,
     resume_file: str | os.PathLike[str] | None = None,
+    engine: str = "auto",
+    device: str | None = None,
 ) -> tuple[LayerPositions, SwapRecord]:
     """Swap-optimise one layer's positions against its responses.
 
@@ -384,6 +440,10 @@ def swap_optimize_layer(
         resume_file: the state is saved there after each block of windows (atomically), and a
             run started with the same file and settings continues from it, with the same
             result as an uninterrupted run.  Removed when the layer is done.
+        engine, device: what runs the attempts (:func:`resolve_engine`): numba on the CPU, or
+            the Triton kernel on a GPU.  Both take the same decisions (up to rounding within
+            ``1e-9`` of a tie); in float32 a GPU's rounding differs from the CPU's, so a few
+            decisions near a tie may go the other way.
 
     Returns:
         the new positions (neighborhoods drawn again for them, seeded) and the record.
@@ -398,6 +458,7 @@ def swap_optimize_layer(
         raise ValueError(f"attempts and attempts_per_window must be >= 1, got {attempts} and {attempts_per_window}")
     if precision not in ("float32", "float64"):
         raise ValueError(f"precision must be 'float32' or 'float64', got {precision!r}")
+    engine, device = resolve_engine(engine, device)
     start = time.perf_counter()
     z = standardize(responses, np.float32 if precision == "float32" else np.float64)
     xy = np.ascontiguousarray(np.asarray(layer.coordinates, dtype=np.float64))
@@ -420,10 +481,11 @@ def swap_optimize_layer(
     else:
         rng_plan.bit_generator.state = state.rng
     units = state.units  # the unit at each slot
+    run_plan = _plan_runner(engine, device, z, xy)
     while state.windows_done < n_windows:
         chunk = min(_CHUNK, n_windows - state.windows_done)
         plan = plan_windows(windows, chunk, rng_plan, attempts_per_window, max_window_units)
-        state.accepted += _run_plan(z, units, xy, plan)
+        state.accepted += run_plan(units, plan)
         state.skipped += plan.skipped
         state.windows_done += chunk
         if resume_file is not None:
@@ -440,7 +502,7 @@ def swap_optimize_layer(
         layer=layer.name, attempts=n_windows * attempts_per_window, windows=n_windows, skipped_windows=state.skipped,
         accepted=state.accepted, loss_before=state.loss_before, loss_after=window_loss(z, units, xy, evaluation),
         seed=seed, width=width, attempts_per_window=attempts_per_window, max_window_units=max_window_units,
-        precision=precision, seconds=time.perf_counter() - start,
+        precision=precision, seconds=time.perf_counter() - start, engine=engine, device=device,
     )
     if resume_file is not None:
         Path(resume_file).unlink(missing_ok=True)
@@ -481,12 +543,6 @@ class _State:
             )
         return cls(units, int(meta["windows_done"]), int(meta["accepted"]), int(meta["skipped"]),
                    float(meta["loss_before"]), meta["rng"])
-
-
-def _chunks(n: int) -> Iterator[int]:
-    while n > 0:
-        yield min(n, _CHUNK)
-        n -= _CHUNK
 
 
 def swap_optimize(
@@ -555,15 +611,19 @@ def _differing(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
 
 
+_SAME_DECISIONS = ("engine", "device")  # options that do not change what a run decides
+
+
 def _run_key(layer: LayerPositions, responses: Any, seed: int, attempts: int, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """What a finished layer in a resume folder must have been made with to be taken as it is:
-    the same positions, responses (their sum, to 6 digits), seed, attempts and options."""
+    the same positions, responses (their sum, to 6 digits), seed, attempts and options (the
+    engine and device aside: they take the same decisions)."""
     values = np.asarray(responses.detach().cpu() if hasattr(responses, "detach") else responses, dtype=np.float64)
     return {
         "layer": layer.name, "units": layer.num_units, "seed": seed, "attempts": int(attempts),
         "coordinates": f"{float(np.abs(np.asarray(layer.coordinates, dtype=np.float64)).sum()):.9g}",
         "responses": f"{values.shape}:{float(np.abs(values).sum()):.6g}",
-        "options": {k: repr(v) for k, v in sorted(kwargs.items())},
+        "options": {k: repr(v) for k, v in sorted(kwargs.items()) if k not in _SAME_DECISIONS},
     }
 
 

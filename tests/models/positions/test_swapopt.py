@@ -161,3 +161,64 @@ def test_a_window_wider_than_the_sheet_is_named() -> None:
     layer = _layer()
     with pytest.raises(ValueError, match=r"layer 'layer2.0': window width must be > 0 and fit the sheet \(.* mm\), got 50.0 mm"):
         S.swap_optimize_layer(layer, _random_responses(layer.num_units), attempts=100, width=50.0)
+
+
+# -- the device path (Triton), interpreted on the CPU ----------------------------------------------
+def test_device_path_takes_the_same_decisions_as_numba_and_the_reference() -> None:
+    """Float64: the Triton kernel (interpreted, a program per window) keeps exactly the swaps the
+    numba path and the plain reference keep, on windows that overlap and windows that run
+    together, with dead units and subsets."""
+    import torch
+
+    from spacetorch.models.positions._swapopt_device import run_plan_device
+
+    layer = _layer()
+    responses = _random_responses(layer.num_units)
+    xy = np.asarray(layer.coordinates, dtype=np.float64)
+    plan = S.plan_windows(S.SheetWindows(xy, layer.neighborhood_width), 6, np.random.default_rng(3), 25, 40)
+    assert plan.wave.max() > 0 and np.bincount(plan.wave).max() > 1, "windows must both overlap and run together"
+    z = S.standardize(responses, np.float64)
+
+    expected, decisions = reference_swaps(responses, xy, plan)
+    numba_units = np.arange(layer.num_units)
+    numba_kept = S._run_plan(z, numba_units, xy, plan)
+    units = torch.arange(layer.num_units)
+    kept = run_plan_device(torch.from_numpy(z), units, torch.from_numpy(xy), plan, S._TOLERANCE)
+    found = np.empty_like(xy)
+    found[units.numpy()] = xy
+    assert 0 < kept < len(decisions)
+    assert kept == numba_kept == sum(decisions)
+    np.testing.assert_array_equal(units.numpy(), numba_units)
+    np.testing.assert_array_equal(found, expected)
+
+
+def test_swap_optimize_layer_through_the_device_path_gives_the_numba_result() -> None:
+    layer = _layer(n_side=8, size=4.0, width=1.6)
+    responses = _random_responses(layer.num_units, constant=2)
+    options = {"attempts": 60, "attempts_per_window": 20, "seed": 4, "n_neighborhoods": 50, "precision": "float64"}
+    by_numba, numba_record = S.swap_optimize_layer(layer, responses, engine="numba", **options)
+    by_triton, record = S.swap_optimize_layer(layer, responses, engine="triton", device="cpu", **options)
+    assert (record.engine, record.device, numba_record.engine) == ("triton", "cpu", "numba")
+    assert record.accepted == numba_record.accepted > 0
+    np.testing.assert_array_equal(by_triton.coordinates, by_numba.coordinates)
+
+
+def test_engine_choice() -> None:
+    import torch
+
+    assert S.resolve_engine("numba", "cuda") == ("numba", "cpu")
+    assert S.resolve_engine("triton", "cpu") == ("triton", "cpu")
+    expected = ("triton", "cuda") if torch.cuda.is_available() else ("numba", "cpu")
+    assert S.resolve_engine("auto") == expected
+    assert S.resolve_engine("auto", "cpu") == ("numba", "cpu")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        S.resolve_engine("cupy")
+
+
+def test_without_triton_the_device_path_is_refused_by_name(monkeypatch) -> None:
+    from spacetorch.models.positions import _swapopt_device
+
+    monkeypatch.setattr(_swapopt_device, "triton", None)
+    assert S.resolve_engine("auto", "cuda") == ("numba", "cpu")
+    with pytest.raises(ValueError, match="Triton is not installed.*use engine 'numba'"):
+        S.resolve_engine("triton", "cpu")
