@@ -34,10 +34,23 @@ def test_writes_the_swapped_set_its_record_and_the_figure(small_model_files, tmp
     assert [r["layer"] for r in record["layers"]] == ["layer2.0", "layer3.0"]
     for r in record["layers"]:
         assert r["attempts"] == 20_000 and 0 < r["accepted"] < 20_000 and r["loss_after"] < r["loss_before"]
+        assert (r["engine"], r["device"]) == ("numba", "cpu")  # --device cpu: the CPU's engine
     assert Image.open(figure).size[0] > 1000
     assert not (tmp_path / "swapped.resume").exists()
     printed = capsys.readouterr().out
     assert "layer2.0 after:" in printed and "layer2.0: 4608 of 8192 units analysed" in printed
+
+
+def test_an_engine_this_machine_lacks_is_refused_before_any_work(small_model_files, tmp_path, capsys, monkeypatch) -> None:
+    from spacetorch.models.positions import _swapopt_device
+
+    monkeypatch.setattr(_swapopt_device, "triton", None)
+    checkpoint, positions = small_model_files
+    out = tmp_path / "swapped"
+    code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0",
+                 "--attempts", "2e4", "--out", str(out), "--engine", "triton", *SMALL])
+    assert code == 2 and not out.exists()
+    assert "--engine triton: swapopt engine 'triton': Triton is not installed" in capsys.readouterr().err
 
 
 def test_a_figure_layer_the_border_leaves_empty_is_refused_before_the_swaps(small_model_files, tmp_path, capsys) -> None:

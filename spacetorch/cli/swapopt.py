@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--figure", type=png_file, default=None, help="before/after PNG [default: figures/<out>_<layer>_swapopt.png]")
     parser.add_argument("--figure-layer", default=None, help="layer shown in the figure, one of --layers [default: layer2.0, if optimised]")
     add_border_argument(parser)
+    parser.add_argument(
+        "--engine", choices=("auto", "numba", "triton"), default="auto",
+        help="what makes the swap attempts: triton (a GPU kernel, on --device) or numba (this machine's CPU cores); "
+             "both take the same decisions [default: triton when --device is a CUDA device, else numba]",
+    )
     parser.add_argument("--n-neighborhoods", type=bounded(1, 1_000_000, "neighborhoods"), default=20_000, help="neighborhoods drawn per layer for the new positions")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -91,7 +96,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
     from spacetorch.maps import MapMeasurement, kept_units, measure_orientation_map
     from spacetorch.models.checkpoints import CheckpointError
     from spacetorch.models.positions import NetworkPositions, PositionsError, check_output_dir
-    from spacetorch.models.positions.swapopt import swap_optimize
+    from spacetorch.models.positions.swapopt import resolve_engine, swap_optimize
     from spacetorch.models.topographic import TopographicModel
     from spacetorch.plots import save_figure, swapopt_figure
 
@@ -100,6 +105,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
     except FileExistsError as err:
         fail(parser.prog, f"--out {err}")
     device = device_of(args)
+    try:
+        engine, swap_device = resolve_engine(args.engine, device)
+    except ValueError as err:
+        fail(parser.prog, f"--engine {args.engine}: {err}")
     start = time.perf_counter()
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
@@ -134,7 +143,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
     try:
         swapped, records = swap_optimize(
             model.positions, responses, attempts=args.attempts, seed=args.seed, layers=layers, resume_dir=resume,
-            on_layer=bar_for, n_neighborhoods=args.n_neighborhoods,
+            on_layer=bar_for, n_neighborhoods=args.n_neighborhoods, engine=engine, device=swap_device,
         )
     except ValueError as err:
         fail(parser.prog, str(err))
@@ -146,7 +155,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
     swapped.save(out, overwrite=args.overwrite, extra_files={"swapopt.json": json.dumps(record, indent=1).encode()})
     remove_own_folder(resume)
     for r in records:
-        print(f"{r.layer:10s} {r.accepted:>10,} of {r.attempts:,} swaps kept; loss {r.loss_before:.4f} -> {r.loss_after:.4f} ({r.seconds:.0f} s)")
+        print(f"{r.layer:10s} {r.accepted:>10,} of {r.attempts:,} swaps kept; loss {r.loss_before:.4f} -> {r.loss_after:.4f} "
+              f"({r.seconds:.0f} s, {r.engine} on {r.device})")
     print(f"wrote {out} ({len(swapped)} layers, {len(records)} optimised) in {time.perf_counter() - start:.0f} s")
     if figure_layer in responses:
         layer = figure_layer

@@ -116,11 +116,11 @@ def _kernel(interpret: bool) -> Any:
     return triton.jit(_attempts, do_not_specialize=["attempts"])
 
 
-def _blocks(z: torch.Tensor, units: torch.Tensor, plan: WindowPlan, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """The wave's slots padded to ``(B, P)`` (``-1`` past a window's end), its units, and each
+def _blocks(z: torch.Tensor, units: torch.Tensor, plan: WindowPlan, rows: np.ndarray, width: int) -> tuple[torch.Tensor, ...]:
+    """The wave's slots padded to ``(B, width)`` (``-1`` past a window's end), its units, and each
     window's correlation block in the order of its units (zero past its end)."""
+    device = z.device
     sizes = np.diff(plan.offsets)[rows]
-    width = max(16, 1 << int(max(sizes) - 1).bit_length())
     slots = np.full((len(rows), width), -1, dtype=np.int64)
     for k, i in enumerate(rows):
         slots[k, :sizes[k]] = plan.window(int(i))
@@ -142,10 +142,11 @@ def run_plan_device(z: torch.Tensor, units: torch.Tensor, xy: torch.Tensor, plan
     kernel = _kernel(device.type == "cpu")
     total = torch.zeros((), dtype=torch.int64, device=device)
     pairs_all = torch.from_numpy(plan.pairs).to(device)
+    # one block width for the whole plan (a power of two: the kernel is compiled once per width)
+    width = max(16, 1 << int(np.diff(plan.offsets).max(initial=1) - 1).bit_length())
     for wave in range(int(plan.wave.max()) + 1 if len(plan) else 0):
         rows = np.flatnonzero(plan.wave == wave)
-        slots, inside, local, corr, sizes = _blocks(z, units, plan, rows, device)
-        width = slots.shape[1]
+        slots, inside, local, corr, sizes = _blocks(z, units, plan, rows, width)
         coords = torch.where(inside[..., None], xy[slots.clamp(min=0)], 0)
         distance = 1.0 / (torch.linalg.vector_norm(coords[:, :, None] - coords[:, None], dim=-1) + 1.0)
         distance = distance * (inside[:, :, None] & inside[:, None, :])
