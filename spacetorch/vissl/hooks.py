@@ -1,5 +1,10 @@
 """spacetorch's VISSL hooks, added to VISSL's own (:func:`hook_generator`).
 
+:class:`StartupReport`: each rank says, on stdout as it happens, how far its start has got:
+its process group is up (the rendezvous), it waits for its first batch, the batch has come
+(data loading), its first step is done.  A run that stalls before training shows where by the
+last of these lines (:data:`STARTUP_STAGES`, read by ``bench/gpu_check.py``).
+
 :class:`BestAccuracyCheckpoint`: with ``TEST_MODEL`` on, VISSL measures the test split after
 every ``TEST_EVERY_NUM_EPOCH`` training epochs.  Each time its first meter's top-1 accuracy is the
 best so far, the model is written to ``CHECKPOINT.DIR/model_best_accuracy.torch`` (a VISSL
@@ -10,6 +15,8 @@ checkpoint, which ``load_classifier`` and ``load_trunk`` read) and the epoch and
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +24,7 @@ import torch
 from classy_vision.generic.distributed_util import is_primary
 from classy_vision.hooks.classy_hook import ClassyHook
 
-__all__ = ["BEST_CHECKPOINT", "BestAccuracyCheckpoint", "hook_generator"]
+__all__ = ["BEST_CHECKPOINT", "STARTUP_STAGES", "BestAccuracyCheckpoint", "StartupReport", "hook_generator"]
 
 BEST_CHECKPOINT = "model_best_accuracy.torch"
 BEST_RECORD = "best_accuracy.json"
@@ -61,11 +68,78 @@ class BestAccuracyCheckpoint(ClassyHook):  # type: ignore[misc]  # classy-vision
         atomic_write(record, lambda f: f.write(text.encode()))
 
 
+#: what each rank prints as its start gets there, in order
+STARTUP_STAGES = ("process group ready", "waiting for the first batch", "first batch read", "first step done")
+_STARTED = time.monotonic()  # this module is imported as a rank starts (train.py imports it at module level)
+
+
+def _report(stage: str, detail: str = "") -> None:
+    from classy_vision.generic.distributed_util import get_rank
+
+    print(f"train.py: rank {get_rank()}: {stage}{detail} ({time.monotonic() - _STARTED:.1f} s after the rank started)", flush=True)
+
+
+class _FirstBatch:
+    """The data iterator, saying when its first batch has come."""
+
+    def __init__(self, iterator: Iterator[Any]) -> None:
+        self.iterator, self.waiting = iterator, True
+
+    def __iter__(self) -> _FirstBatch:
+        return self
+
+    def __next__(self) -> Any:
+        batch = next(self.iterator)
+        if self.waiting:
+            self.waiting = False
+            _report(STARTUP_STAGES[2])
+        return batch
+
+    def __len__(self) -> int:  # classy-vision counts a phase's batches by it
+        return len(self.iterator)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.iterator, name)
+
+
+class StartupReport(ClassyHook):  # type: ignore[misc]  # classy-vision is not annotated
+    """Print each of :data:`STARTUP_STAGES` once, as this rank reaches it (see the module)."""
+
+    on_phase_end = ClassyHook._noop
+    on_forward = ClassyHook._noop
+    on_loss_and_meter = ClassyHook._noop
+    on_backward = ClassyHook._noop
+    on_step = ClassyHook._noop
+    on_end = ClassyHook._noop
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = self.stepping = True
+
+    def on_start(self, task: Any) -> None:
+        import torch.distributed as dist
+
+        world = f"{dist.get_backend()}, {dist.get_world_size()} process(es)" if dist.is_initialized() else "not distributed"
+        _report(STARTUP_STAGES[0], f" ({world}); model, loss and data loaders built")
+
+    def on_phase_start(self, task: Any) -> None:
+        if task.train and self.waiting:
+            self.waiting = False
+            task.data_iterator = _FirstBatch(task.data_iterator)
+            _report(STARTUP_STAGES[1])
+
+    def on_update(self, task: Any) -> None:
+        if self.stepping:
+            self.stepping = False
+            _report(STARTUP_STAGES[3])
+
+
 def hook_generator(cfg: Any) -> list[Any]:
-    """VISSL's hooks, and :class:`BestAccuracyCheckpoint` when the config tests the model."""
+    """VISSL's hooks, :class:`StartupReport`, and :class:`BestAccuracyCheckpoint` when the
+    config tests the model."""
     from vissl.hooks import default_hook_generator
 
-    hooks: list[Any] = default_hook_generator(cfg)
+    hooks: list[Any] = [*default_hook_generator(cfg), StartupReport()]
     if cfg.TEST_MODEL and cfg.METERS.get("name"):
         hooks.append(BestAccuracyCheckpoint())
     return hooks

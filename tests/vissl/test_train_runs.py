@@ -18,6 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from spacetorch.data import make_demo_image_folder
 from spacetorch.models.checkpoints import load_trunk
+from spacetorch.vissl.hooks import STARTUP_STAGES
 
 from output_states import dead_pid
 from train_helpers import IMAGE_SIZE, SHORT_RUN, TRAIN_PY, run_train, small_run_overrides, start_train_until
@@ -109,6 +110,11 @@ def test_two_processes_train_with_gloo(small_positions: Path, small_images: Path
     result = run_train(overrides + ["config.DISTRIBUTED.NUM_PROC_PER_NODE=2"], cwd=tmp_path)
     _check(result)
     assert sorted(_spatial_log(result.stdout)) == [0, 1, 2], "48 images / (2 ranks x 8) = 3 steps"
+    for rank in (0, 1):  # each rank says how far its start got, in order: a stall shows where
+        said = re.findall(rf"^train\.py: rank {rank}: (.+?)[ (;]*(?:\(|$)", result.stdout, flags=re.MULTILINE)
+        reached = [stage for line in said for stage in STARTUP_STAGES if line.startswith(stage)]
+        assert reached == list(STARTUP_STAGES), (rank, said)
+    assert "rank 0: process group ready (gloo, 2 process(es))" in result.stdout
     saved = (ckpt_dir / "train_config.yaml").read_text()
     assert "effective_batch_size: 32" in saved and "world_size: 2" in saved
     assert (ckpt_dir / "model_final_checkpoint_phase0.torch").is_file()
