@@ -6,9 +6,9 @@ scikit-image), from the checkout's root:
     make gpu-wheels                                    # on a machine with PyPI: .whl/ (~5 MB)
     python bench/gpu_check.py --wheels .whl --out gpu_results    # on the GPU machine
 
-Steps, in this order, each with its own time limit, each recorded in ``OUT/summary.json``
-(status, exit code, seconds, the numbers it printed) and ``OUT/gpu_check.log`` (every step's
-whole output):
+Steps, in this order (the ones no GPU run has measured yet first), each with its own time limit,
+each recorded in ``OUT/summary.json`` (status, exit code, seconds, the numbers it printed) and
+``OUT/gpu_check.log`` (every step's whole output):
 
 1. ``install``: the packages in ``--wheels`` (VISSL, classy-vision, fvcore, hydra-core, ... built by
    ``make gpu-wheels``) go into a target folder with ``--no-deps``, as the README's "existing
@@ -16,16 +16,20 @@ whole output):
    copy inside VISSL's wheel); then every requirement of spacetorch (``setup.py``) is checked
    against what is importable, naming what is missing;
 2. ``environment``: torch, CUDA, the device, NCCL, VISSL as imported, CPU cores, ``/dev/shm``;
-3. ``train-step``: ``bench/bench_train_step.py`` at batch 128, 224 px, 20,000 neighborhoods per
+3. ``swapopt``: ``bench/bench_swapopt.py`` on the GPU: the Triton engine beside numba on every
+   ResNet-18 layer, its decisions in float64 against numba's, its float32 agreement, and the
+   whole-ResNet-18 time at 5e7 attempts per layer with its floor;
+4. ``train-step``: ``bench/bench_train_step.py`` at batch 128, 224 px, 20,000 neighborhoods per
    layer, bf16 and fp16, channels-last on and off (ours vs alpha = 0 vs the original design's step);
-4. ``data``: dead-leaves images at 256 px (2,048 training images) and retinotopic positions at 224 px;
-5. ``train-nccl``: ``train.py config=simclr_spatial_resnet18 --gpus 0`` with AMP through NCCL on
-   the dead-leaves images for 160 iterations (10 epochs), its process group killed once phase 3's
-   checkpoint is written, then the same command again, which must go on from phase 4 to the end;
-6. ``end-to-end``: ``bench/bench_end_to_end.py`` with 4, 8 and 16 data-loader workers (bf16);
+5. ``data``: dead-leaves images at 256 px (2,048 training images) and retinotopic positions at 224 px;
+6. ``train-nccl``: ``train.py config=simclr_spatial_resnet18 --gpus 0`` with AMP through NCCL on
+   the dead-leaves images for 320 iterations (20 epochs), its output streamed, its process group
+   killed once phase 3's checkpoint is written, then the same command again, which must go on
+   from phase 4 to the end.  Over its limit, the step says how far the run's start got (the
+   stages each rank prints: rendezvous, first batch, first step; :func:`startup_reached`);
 7. ``pytest-gpu``: ``pytest -m gpu`` over the test files that hold GPU tests;
-8. ``locally-connected``: ``bench/bench_locally_connected.py`` forward + backward at batch 128;
-9. ``swapopt``: ``bench/bench_swapopt.py`` (swapopt runs on the CPU: its rate on this machine);
+8. ``end-to-end``: ``bench/bench_end_to_end.py`` with 4, 8 and 16 data-loader workers (bf16);
+9. ``locally-connected``: ``bench/bench_locally_connected.py`` forward + backward at batch 128;
 10. ``train-step-compile``: the train-step benchmark with ``torch.compile`` (bf16, channels-last;
     ours vs alpha = 0), last, as compiling takes minutes.
 
@@ -95,6 +99,10 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
             _python(str(Path(__file__).resolve()), "--check-requirements"),
         ], needs_cuda=False))
     steps.append(Step("environment", 45, [_python("-c", ENVIRONMENT)], needs_cuda=False))
+    steps.append(Step("swapopt", 150, [
+        _python("bench/bench_swapopt.py", "--device", "cuda", "--reference-windows", "10", "--windows", "300",
+                "--agreement-windows", "100"),
+    ]))
     bench_step = _python("bench/bench_train_step.py", "--device", "cuda", "--batch", "128", "--image-size", "224",
                          "--neighborhoods", "20000", "--steps", "30")
     steps.append(Step("train-step", 180, [
@@ -118,24 +126,20 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
                     "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=false", "config.LOG_FREQUENCY=10",
                     "config.CHECKPOINT.CHECKPOINT_FREQUENCY=1", f"config.CHECKPOINT.DIR={run}")
     steps.append(Step("train-nccl", 200, [
-        # 10 epochs of 16 iterations of 128, killed once phase 3's checkpoint is written, resumed
+        # 20 epochs of 16 iterations of 128, killed once phase 3's checkpoint is written, resumed
         _python(str(Path(__file__).resolve()), KILL_AND_RESUME, str(run), "3", *train, f"config.OPTIMIZER.num_epochs={EPOCHS}"),
     ]))
+    gpu_tests = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("test_*.py")
+                       if "pytest.mark.gpu" in p.read_text())
+    steps.append(Step("pytest-gpu", 90, [_python("-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *gpu_tests)]))
     steps.append(Step("end-to-end", 150, [
         _python("bench/bench_end_to_end.py", "--gpus", "0", "--batch", "128", "--image-size", "224",
                 "--config", "simclr_spatial_resnet18", "--images", str(images), "--iterations", "30",
                 "--workers", "4", "8", "16", "--amp", "bf16"),
     ]))
-    gpu_tests = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("test_*.py")
-                       if "pytest.mark.gpu" in p.read_text())
-    steps.append(Step("pytest-gpu", 90, [_python("-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *gpu_tests)]))
     steps.append(Step("locally-connected", 45, [
         _python("bench/bench_locally_connected.py", "--device", "cuda", "--batch", "128"),
     ]))
-    steps.append(Step("swapopt", 60, [
-        _python("bench/bench_swapopt.py", *(["--reference-windows", "2", "--fast-windows", "4"] if dry_run else
-                                            ["--reference-windows", "10", "--fast-windows", "300"])),
-    ], needs_cuda=False))
     steps.append(Step("train-step-compile", 240, [
         bench_step + ["--amp", "bf16", "--channels-last", "--compile", "--variants", "alpha=0", "ours"],
     ]))
@@ -143,7 +147,26 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
 
 
 #: epochs of the NCCL training run (16 iterations each), killed after phase 3 and resumed
-EPOCHS = 10
+EPOCHS = 20
+
+#: what train.py prints as each rank's start gets there, in order (spacetorch.vissl.hooks.STARTUP_STAGES:
+#: a test keeps the two equal; this script runs before spacetorch's dependencies are installed)
+STARTUP_STAGES = ("process group ready", "waiting for the first batch", "first batch read", "first step done")
+_WHERE = ("the rendezvous (process group, NCCL) or building the model and data loaders", "the first training phase's start",
+          "data loading (the data-loader workers' first batch)", "the first step (forward, backward, NCCL all-reduce)")
+
+
+def startup_reached(text: str) -> str:
+    """How far a ``train.py`` run got, from its output: the last start stage it printed and
+    what it was doing after it, or, past its start, the last iteration VISSL logged."""
+    if "starting VISSL training" not in text:
+        return "train.py never reached VISSL's launch (stalled in its config check or imports)"
+    seen = [stage for stage in STARTUP_STAGES if f": {stage}" in text]
+    if len(seen) == len(STARTUP_STAGES):
+        iterations = re.findall(r"iter: (\d+);", text)
+        return f"training had started; last iteration logged: {iterations[-1] if iterations else 'none'}"
+    last = seen[-1] if seen else "starting VISSL training"
+    return f"stalled after '{last}', in {_WHERE[len(seen)]}"
 
 ENVIRONMENT = """
 import json, platform, torch, torchvision
@@ -296,6 +319,8 @@ def run_step(step: Step, env: dict[str, str], log: Path, cuda: bool, budget_left
         output.append(f"$ {' '.join(command)}\n{text}")
         if returncode is None:
             step.status, step.reason = "failed", f"over its limit of {step.limit_s:.0f} s"
+            if "train.py" in " ".join(command):
+                step.reason += f"; {startup_reached(text)}"
             break
         step.returncode = returncode
         if returncode != 0:
@@ -307,7 +332,8 @@ def run_step(step: Step, env: dict[str, str], log: Path, cuda: bool, budget_left
     text = "\n".join(output)
     # the lines with figures in them (ratios, images/s, attempts/s, ms), for the summary
     step.numbers = [line.strip() for line in text.splitlines() if not line.startswith("$ ")
-                    and re.search(r"ms/step|images/s|attempts/s|ratio|x faster|forward\+backward|passed|failed|resumed|requirements|^\{\"python", line)][-40:]
+                    and re.search(r"ms/step|images/s|attempts/s|ratio|x faster|forward\+backward|passed|failed|resumed|requirements|"
+                              r"^\{\"python|floor|same place|decisions|GFLOP|rank 0: ", line)][-60:]
     with open(log, "a") as f:
         f.write(f"\n===== {step.name}: {step.status} in {step.seconds} s {step.reason}\n{text}\n")
 

@@ -16,7 +16,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "gpu_check.py"
-CUDA_STEPS = ["train-step", "train-nccl", "end-to-end", "pytest-gpu", "locally-connected"]
+CUDA_STEPS = ["swapopt", "train-step", "train-nccl", "end-to-end", "pytest-gpu", "locally-connected"]
 CPU_STEPS = ["install", "environment", "data"]
 
 
@@ -108,3 +108,28 @@ def test_a_step_over_its_limit_leaves_no_process_behind(tmp_path: Path, through_
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(grandchild)
+
+
+def _gpu_check_module():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_stalled_training_run_is_located_by_the_stages_train_py_prints() -> None:
+    from spacetorch.vissl.hooks import STARTUP_STAGES
+
+    check = _gpu_check_module()
+    assert check.STARTUP_STAGES == STARTUP_STAGES, "gpu_check.py reads what the hook prints"
+    start = "train.py: starting VISSL training\n"
+    assert "never reached VISSL's launch" in check.startup_reached("train.py: checking the config\n")
+    assert "after 'starting VISSL training', in the rendezvous" in check.startup_reached(start)
+    lines = [f"train.py: rank 0: {stage} (1.0 s after the rank started)\n" for stage in STARTUP_STAGES]
+    assert "after 'waiting for the first batch', in data loading" in check.startup_reached(start + "".join(lines[:2]))
+    assert "after 'first batch read', in the first step" in check.startup_reached(start + "".join(lines[:3]))
+    done = start + "".join(lines) + "INFO Rank: 0; [ep: 0] iter: 10; lr: 0.3\nINFO Rank: 0; [ep: 0] iter: 20; lr: 0.3\n"
+    assert check.startup_reached(done) == "training had started; last iteration logged: 20"
