@@ -27,6 +27,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "numba>=0.59",  # compiled neighborhood sampling
+        "threadpoolctl>=3.1",  # swapopt runs its BLAS products on one thread beside numba's
         "tqdm>=4.60",
         "pillow>=9",
         # training with VISSL; vissl==0.1.6 and classy-vision==0.7.0 themselves pin

@@ -18,17 +18,20 @@ How it is made fast, with the same decisions:
 * **Slots.** A swap exchanges two units between two *places*; the set of places inside any
   window never changes.  So the windows, their subsets and the candidate pairs are drawn as
   places ("slots") from the seed alone, in the reference's order, and only which unit sits in
-  each slot changes.  ``D`` of a window is fixed; a swap permutes ``C``'s rows and columns.
+  each slot changes.  ``D`` of a window (between its slots) is fixed.
+* **Units move, rows do not.** A window's correlation block is computed once, in the order of
+  its units when its attempts start, and only read: a swap exchanges the two units' slots in a
+  table, and an attempt reads ``C``'s rows of its two units against ``D``'s rows of their
+  slots, looked up through that table.
 * **Running sums.** A swap leaves the two rows' sums and sums of squares unchanged, so the
   loss falls exactly when the cross term ``sum(x * y)`` rises.  With ``M[u, v] = C[u] . D[v]``
   that change is ``M[a,b] + M[b,a] - M[a,a] - M[b,b] + (C[a,a] + C[b,b] - 2 C[a,b]) (1 - D[a,b])``:
   four dot products of length ``m`` per attempt, nothing recomputed from scratch.
 * **Many windows at once.** Windows that do not overlap touch disjoint units, so a window only
   waits for the earlier windows it overlaps.  Windows are grouped into waves by that rule;
-  each window's correlation block is one symmetric BLAS product, and a wave's attempts run in
+  each window's correlation block is one BLAS product, and a wave's attempts run in
   parallel (numba threads).  The result equals the one-window-at-a-time order for the same
   seed, on any number of threads.
-
 * **On a GPU** (``engine="triton"``, the default where CUDA is there): a wave's correlation
   blocks are one batched product on the device, and its windows' attempts one Triton kernel, a
   program per window (:mod:`._swapopt_device`), with the same slots, order and tie rule.
@@ -50,8 +53,8 @@ from typing import Any
 
 import numba
 import numpy as np
-from scipy.linalg import blas as scipy_blas
 from scipy.spatial.distance import cdist
+from threadpoolctl import threadpool_limits
 
 from spacetorch._files import atomic_write, own_folder
 from spacetorch.models.positions import _swapopt_device as _device
@@ -251,7 +254,7 @@ def _attempt_windows(
     units: np.ndarray,  # (N,) unit at each slot, updated in place
     slots: np.ndarray,
     offsets: np.ndarray,
-    corr: np.ndarray,  # the windows' correlation blocks (upper triangles valid), flattened
+    corr: np.ndarray,  # the windows' whole correlation blocks, their units in order at the start, flattened
     corr_offsets: np.ndarray,
     xy: np.ndarray,  # (N, 2) slot coordinates
     pairs: np.ndarray,  # (B, A, 2)
@@ -260,78 +263,79 @@ def _attempt_windows(
 ) -> None:
     for w in numba.prange(len(offsets) - 1):
         s0, m = offsets[w], offsets[w + 1] - offsets[w]
-        block = corr[corr_offsets[w]:corr_offsets[w] + m * m].reshape((m, m))
-        c = np.empty((m, m))
-        for i in range(m):
-            for j in range(i, m):
-                c[i, j] = c[j, i] = block[i, j]
+        c = corr[corr_offsets[w]:corr_offsets[w] + m * m].reshape((m, m))  # only read: units move, not rows
         px, py = np.empty(m), np.empty(m)
         for i in range(m):
             px[i], py[i] = xy[slots[s0 + i], 0], xy[slots[s0 + i], 1]
-        d = np.empty((m, m))
+        d = np.empty((m, m))  # between slots
         for i in range(m):
-            d[i, i] = 1.0
-            for j in range(i + 1, m):
+            for j in range(m):
                 dx, dy = px[i] - px[j], py[i] - py[j]
                 d[i, j] = 1.0 / (math.sqrt(dx * dx + dy * dy) + 1.0)
-            for j in range(i + 1, m):
-                d[j, i] = d[i, j]
-        dsum, dsq = np.empty(m), np.empty(m)
+        csum, csq = np.empty(m), np.empty(m)  # per unit: a swap reorders its row, the sums stay
+        dsum, dsq = np.empty(m), np.empty(m)  # per slot
         for i in range(m):
-            dsum[i], dsq[i] = d[i].sum(), (d[i] * d[i]).sum()
-        local = np.empty(m, dtype=units.dtype)  # the unit at each of the window's slots
-        where = np.arange(m)  # the slot of each of the window's units (as listed at its start)
-        for i in range(m):
-            local[i] = units[slots[s0 + i]]
+            s1 = s2 = s3 = s4 = 0.0
+            for j in range(m):
+                x, y = c[i, j], d[i, j]
+                s1 += x
+                s2 += x * x
+                s3 += y
+                s4 += y * y
+            csum[i], csq[i], dsum[i], dsq[i] = s1, s2, s3, s4
+        slot = np.arange(m)  # the slot of each of the window's units (as listed at its start)
         n = 2.0 * m
         count = 0
         for t in range(pairs.shape[1]):
-            a, b = where[pairs[w, t, 0]], where[pairs[w, t, 1]]
-            maa = mbb = mab = mba = sx = sxx = 0.0
-            for j in range(m):
-                ca, cb, da, db = c[a, j], c[b, j], d[a, j], d[b, j]
+            ka, kb = pairs[w, t, 0], pairs[w, t, 1]
+            a, b = slot[ka], slot[kb]
+            maa = mbb = mab = mba = 0.0
+            for k in range(m):
+                ca, cb, da, db = c[ka, k], c[kb, k], d[a, slot[k]], d[b, slot[k]]
                 maa += ca * da
                 mbb += cb * db
                 mab += ca * db
                 mba += cb * da
-                sx += ca + cb
-                sxx += ca * ca + cb * cb
+            sx, sxx = csum[ka] + csum[kb], csq[ka] + csq[kb]
             sy, syy = dsum[a] + dsum[b], dsq[a] + dsq[b]
             if sxx - sx * sx / n <= 0.0 or syy - sy * sy / n <= 0.0:
                 continue  # a constant row: the correlation is undefined (NaN in the reference)
-            change = mab + mba - maa - mbb + (c[a, a] + c[b, b] - 2.0 * c[a, b]) * (1.0 - d[a, b])
+            change = mab + mba - maa - mbb + (c[ka, ka] + c[kb, kb] - 2.0 * c[ka, kb]) * (1.0 - d[a, b])
             scale = abs(mab) + abs(mba) + abs(maa) + abs(mbb)
             if change > tolerance * scale:
-                for j in range(m):  # swap rows, then columns, of the correlation block
-                    c[a, j], c[b, j] = c[b, j], c[a, j]
-                for j in range(m):
-                    c[j, a], c[j, b] = c[j, b], c[j, a]
-                local[a], local[b] = local[b], local[a]
-                where[pairs[w, t, 0]], where[pairs[w, t, 1]] = b, a
+                slot[ka], slot[kb] = b, a
                 count += 1
-        for i in range(m):
-            units[slots[s0 + i]] = local[i]
+        local = np.empty(m, dtype=units.dtype)  # the units at the window's slots at its start
+        for k in range(m):
+            local[k] = units[slots[s0 + k]]
+        for k in range(m):
+            units[slots[s0 + slot[k]]] = local[k]
         accepted[w] = count
 
 
 def _correlation_blocks(z: np.ndarray, units: np.ndarray, plan: WindowPlan, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's ``C_W = Z_W Z_W^T`` (upper triangle, by a symmetric rank-k update)."""
-    syrk = scipy_blas.ssyrk if z.dtype == np.float32 else scipy_blas.dsyrk
+    """Each window's ``C_W = Z_W Z_W^T``, whole (a BLAS product), its units in slot order."""
     sizes = np.diff(plan.offsets)[rows]
     corr_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     corr_offsets[1:] = np.cumsum(sizes * sizes)
     corr = np.empty(int(corr_offsets[-1]), dtype=z.dtype)
     for k, i in enumerate(rows):
         zw = z[units[plan.window(int(i))]]
-        # Fortran-order (S, m) view of zw: syrk of its transpose gives zw zw^T, column-major,
-        # whose upper triangle is the row-major upper triangle of the symmetric result
-        block = syrk(1.0, zw.T, trans=1, lower=1)
-        corr[corr_offsets[k]:corr_offsets[k + 1]] = block.T.ravel()
+        np.matmul(zw, zw.T, out=corr[corr_offsets[k]:corr_offsets[k + 1]].reshape(sizes[k], sizes[k]))
     return corr, corr_offsets
 
 
 def _run_plan(z: np.ndarray, units: np.ndarray, xy: np.ndarray, plan: WindowPlan) -> int:
-    """Make every attempt of ``plan``, wave by wave; returns the number of accepted swaps."""
+    """Make every attempt of ``plan``, wave by wave; returns the number of accepted swaps.
+
+    BLAS runs on one thread: between its calls, a multithreaded OpenBLAS keeps its threads
+    spinning, and they take the cores from numba's attempts (2x slower on layer4 of a
+    ResNet-18 on 2 cores, where every window waits for the one before it)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_waves(z, units, xy, plan)
+
+
+def _run_waves(z: np.ndarray, units: np.ndarray, xy: np.ndarray, plan: WindowPlan) -> int:
     total = 0
     for wave in range(int(plan.wave.max()) + 1 if len(plan) else 0):
         rows = np.flatnonzero(plan.wave == wave)
