@@ -47,6 +47,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,40 +314,46 @@ def _attempt_windows(
         accepted[w] = count
 
 
-def _correlation_blocks(z: np.ndarray, units: np.ndarray, plan: WindowPlan, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's ``C_W = Z_W Z_W^T``, whole (a BLAS product), its units in slot order."""
+def _correlation_blocks(z: np.ndarray, units: np.ndarray, plan: WindowPlan, rows: np.ndarray,
+                        pool: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's ``C_W = Z_W Z_W^T``, whole (a BLAS product), its units in slot order; the
+    windows shared among ``pool``'s threads (BLAS releases the GIL)."""
     sizes = np.diff(plan.offsets)[rows]
     corr_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     corr_offsets[1:] = np.cumsum(sizes * sizes)
     corr = np.empty(int(corr_offsets[-1]), dtype=z.dtype)
-    for k, i in enumerate(rows):
-        zw = z[units[plan.window(int(i))]]
+
+    def block(k: int) -> None:
+        zw = z[units[plan.window(int(rows[k]))]]
         np.matmul(zw, zw.T, out=corr[corr_offsets[k]:corr_offsets[k + 1]].reshape(sizes[k], sizes[k]))
+
+    if pool is None or len(rows) == 1:
+        for k in range(len(rows)):
+            block(k)
+    else:
+        list(pool.map(block, range(len(rows))))
     return corr, corr_offsets
 
 
 def _run_plan(z: np.ndarray, units: np.ndarray, xy: np.ndarray, plan: WindowPlan) -> int:
     """Make every attempt of ``plan``, wave by wave; returns the number of accepted swaps.
 
-    BLAS runs on one thread: between its calls, a multithreaded OpenBLAS keeps its threads
-    spinning, and they take the cores from numba's attempts (2x slower on layer4 of a
-    ResNet-18 on 2 cores, where every window waits for the one before it)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _run_waves(z, units, xy, plan)
-
-
-def _run_waves(z: np.ndarray, units: np.ndarray, xy: np.ndarray, plan: WindowPlan) -> int:
+    BLAS runs on one thread, and a wave's products are shared among as many threads as numba
+    has: after a call, a multithreaded OpenBLAS keeps its threads spinning, and they took the
+    cores from the attempts (2x slower on layer4 of a ResNet-18 on 2 cores, where each window
+    waits for the one before it)."""
     total = 0
-    for wave in range(int(plan.wave.max()) + 1 if len(plan) else 0):
-        rows = np.flatnonzero(plan.wave == wave)
-        corr, corr_offsets = _correlation_blocks(z, units, plan, rows)
-        sizes = np.diff(plan.offsets)[rows]
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum(sizes)
-        slots = np.concatenate([plan.window(int(i)) for i in rows])
-        accepted = np.zeros(len(rows), dtype=np.int64)
-        _attempt_windows(units, slots, offsets, corr, corr_offsets, xy, plan.pairs[rows], accepted, _TOLERANCE)
-        total += int(accepted.sum())
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(numba.get_num_threads()) as pool:
+        for wave in range(int(plan.wave.max()) + 1 if len(plan) else 0):
+            rows = np.flatnonzero(plan.wave == wave)
+            corr, corr_offsets = _correlation_blocks(z, units, plan, rows, pool)
+            sizes = np.diff(plan.offsets)[rows]
+            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+            offsets[1:] = np.cumsum(sizes)
+            slots = np.concatenate([plan.window(int(i)) for i in rows])
+            accepted = np.zeros(len(rows), dtype=np.int64)
+            _attempt_windows(units, slots, offsets, corr, corr_offsets, xy, plan.pairs[rows], accepted, _TOLERANCE)
+            total += int(accepted.sum())
     return total
 
 
