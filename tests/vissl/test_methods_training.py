@@ -51,6 +51,14 @@ def test_lateral_connections_train_and_leave_the_checkpoint_keys_alone(small_pos
     trunk = state["classy_state_dict"]["base_model"]["model"]["trunk"]
     plain = {f"base_model.{k}" for k in create_model("resnet18", headless=True).state_dict()}
     assert set(trunk) == plain
+    # the methods' bench (compare-methods) loads it prepared by its method, with its weights
+    from spacetorch.methods import method_from_spec
+    from spacetorch.methods.bench import load_trunk
+
+    method = method_from_spec({"method": "lateral", "layers": ["layer2.0"], "weight": 0.5, "sigma": 1.0})
+    model = load_trunk(ckpt / "model_final_checkpoint_phase0.torch", "resnet18", method, IMAGE_SIZE)
+    torch.testing.assert_close(model.conv1.weight, trunk["base_model.conv1.weight"])
+    assert model(torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE)).shape == (2, 512)
 
 
 @pytest.mark.parametrize(("spec", "message"), [

@@ -295,8 +295,11 @@ def test_damaged_images_can_be_skipped_with_a_warning_naming_each(small_position
 
 
 @pytest.mark.slow
-def test_trains_on_swap_optimised_positions(small_model_files, small_images: Path, tmp_path: Path) -> None:
-    """The swapopt pipeline's last step: train.py with position_dir pointing at swapopt's output."""
+def test_trains_on_swap_optimised_positions_and_alpha_0_logs_every_layers_spatial_loss(
+    small_model_files, small_images: Path, tmp_path: Path
+) -> None:
+    """The swapopt pipeline's last step: train.py with position_dir pointing at swapopt's output;
+    with alpha 0 the spatial loss of every layer is still measured and logged."""
     from spacetorch.cli.swapopt import main as swapopt
 
     checkpoint, positions = small_model_files
@@ -305,14 +308,7 @@ def test_trains_on_swap_optimised_positions(small_model_files, small_images: Pat
                     "--out", str(swapped), "--figure", str(tmp_path / "swap.png"), "--n-neighborhoods", "400",
                     "--image-size", str(IMAGE_SIZE), "--spatial-frequencies", "2", "4", "8", "16",
                     "--device", "cpu", "--quiet", "--exclude-border", "1"]) == 0
-    result = run_train(small_run_overrides(swapped, small_images, tmp_path / "ckpt"), cwd=tmp_path)
-    _check(result)
-    assert sorted(_spatial_log(result.stdout)) == list(range(6))
-
-
-@pytest.mark.slow
-def test_an_alpha_0_run_logs_every_layers_spatial_loss(small_positions: Path, small_images: Path, tmp_path: Path) -> None:
-    result = run_train(small_run_overrides(small_positions, small_images, tmp_path / "ckpt") + ["--alpha", "0"], cwd=tmp_path)
+    result = run_train(small_run_overrides(swapped, small_images, tmp_path / "ckpt") + ["--alpha", "0"], cwd=tmp_path)
     _check(result)
     logged = _spatial_log(result.stdout)
     assert sorted(logged) == list(range(6))
