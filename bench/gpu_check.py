@@ -116,7 +116,8 @@ def build_steps(wheels: Path | None, site: Path, data: Path, dry_run: bool) -> l
     steps.append(Step("data", 90, [
         _python("-m", "spacetorch", "demo-data", "--source", "dead-leaves", "--n-train", "64" if dry_run else "2048",
                 "--n-val", "0", "--size", "256", "--workers", str(min(cores, 16)), "--out", str(images), "--quiet"),
-        _python("-m", "spacetorch", "positions", "--arch", "resnet18", "--out", str(positions), "--quiet"),
+        _python("-m", "spacetorch", "positions", "--arch", "resnet18", "--out", str(positions), "--quiet",
+                *(["--n-neighborhoods", "200"] if dry_run else [])),
     ], needs_cuda=False))
     train = _python("train.py", "config=simclr_spatial_resnet18", "--gpus", "0",
                     f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
