@@ -58,14 +58,12 @@ class Run:
     gpus: str | None = None
 
     def arguments(self) -> list[str]:
-        """``train.py``'s arguments for this run (also what its folder records)."""
+        """``train.py``'s arguments for this run (also what its folder records, in this order)."""
         training = self.training
         alpha = [] if training.alpha is None else ["--alpha", f"{training.alpha:g}"]
         layers = [] if training.alpha_layers is None else ["--alpha-layers", ",".join(training.alpha_layers)]
-        method = [] if training.topography is None else [f"++{_TOPOGRAPHY}={_hydra(dict(training.topography))}"]
         gpus = [] if self.gpus is None else ["--gpus", self.gpus]
-        return [f"config={self.config}", *alpha, f"config.SEED_VALUE={self.seed}",
-                f"config.CHECKPOINT.DIR={self.folder.resolve()}", *self.overrides, *layers, *method, *gpus]  # fmt: skip
+        return [f"config={self.config}", *alpha, *self._keys(), *layers, *self._method(), *gpus]
 
     def prepare(self) -> tuple[Any, list[str]]:
         """The config the run will train, checked as ``train.py`` checks it, and its notices.
@@ -75,12 +73,18 @@ class Run:
         """
         from spacetorch.vissl.config import prepare_config
 
-        overrides = [f"config={self.config}", f"config.SEED_VALUE={self.seed}", f"config.CHECKPOINT.DIR={self.folder.resolve()}",
-                     *self.overrides]  # fmt: skip
-        if self.training.topography is not None:
-            overrides.append(f"++{_TOPOGRAPHY}={_hydra(dict(self.training.topography))}")
         layers = None if self.training.alpha_layers is None else list(self.training.alpha_layers)
-        return prepare_config(overrides, alpha=self.training.alpha, alpha_layers=layers, gpus=self.gpus)
+        return prepare_config([f"config={self.config}", *self._keys(), *self._method()], alpha=self.training.alpha,
+                              alpha_layers=layers, gpus=self.gpus)
+
+    def _keys(self) -> list[str]:
+        """The config keys the run sets: its seed, its folder, then the overrides."""
+        return [f"config.SEED_VALUE={self.seed}", f"config.CHECKPOINT.DIR={self.folder.resolve()}", *self.overrides]
+
+    def _method(self) -> list[str]:
+        """The trunk's topography method, as a config key (none for the plain trunk)."""
+        topography = self.training.topography
+        return [] if topography is None else [f"++{_TOPOGRAPHY}={_hydra(dict(topography))}"]
 
     def trained(self) -> Path | None:
         """The run's final checkpoint, if its folder holds this run, finished.

@@ -11,9 +11,10 @@ computes their distance rows from the coordinates:
     M[a, b] = sum_k C[ka, k] / (|p(kb) - p(k)| + 1),
 
 the same four dot products as the numba path's (which keeps the same table, and looks the
-distances up in the window's distance block instead of computing them).  Row sums of the block (per unit) and of the distance block (per slot) do not change
-with swaps and are computed beforehand.  Nothing is written while the attempts run, so the
-programs need no synchronisation.
+distances up in the window's distance block instead of computing them).  Row sums of the
+block (per unit) and of the distance block (per slot) do not change with swaps and are
+computed beforehand.  Nothing is written while the attempts run, so the programs need no
+synchronisation.
 
 On a CPU tensor the same kernel runs in Triton's interpreter (slowly): the parity tests use that.
 """

@@ -64,14 +64,14 @@ from spacetorch.models.positions.neighborhoods import BandIndex, build_neighborh
 
 __all__ = [
     "ATTEMPTS_PER_WINDOW",
-    "resolve_engine",
+    "ENGINES",
     "MAX_WINDOW_UNITS",
     "MIN_WINDOW_UNITS",
     "SheetWindows",
-    "ENGINES",
     "SwapRecord",
     "WindowPlan",
     "plan_windows",
+    "resolve_engine",
     "standardize",
     "swap_optimize",
     "swap_optimize_layer",
