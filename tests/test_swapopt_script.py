@@ -53,6 +53,15 @@ def test_an_engine_this_machine_lacks_is_refused_before_any_work(small_model_fil
     assert "--engine triton: swapopt engine 'triton': Triton is not installed" in capsys.readouterr().err
 
 
+def test_the_triton_engine_on_a_cpu_device_is_refused_by_name(small_model_files, tmp_path, capsys) -> None:
+    checkpoint, positions = small_model_files
+    out = tmp_path / "swapped"
+    code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0",
+                 "--attempts", "2e4", "--out", str(out), "--engine", "triton", *SMALL])
+    assert code == 2 and not out.exists()
+    assert "--engine triton runs on a CUDA --device; on cpu Triton only interprets it" in capsys.readouterr().err
+
+
 def test_a_figure_layer_the_border_leaves_empty_is_refused_before_the_swaps(small_model_files, tmp_path, capsys) -> None:
     checkpoint, positions = small_model_files
     out = tmp_path / "swapped"

@@ -109,6 +109,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, r
         engine, swap_device = resolve_engine(args.engine, device)
     except ValueError as err:
         fail(parser.prog, f"--engine {args.engine}: {err}")
+    if engine == "triton" and not swap_device.startswith("cuda"):
+        fail(parser.prog, f"--engine triton runs on a CUDA --device; on {swap_device} Triton only interprets it "
+                          "(a test mode, thousands of times slower). Use --engine numba, or a CUDA --device")
     start = time.perf_counter()
     try:
         model = TopographicModel.from_checkpoint(args.checkpoint, args.positions, args.arch, trusted=args.trust_checkpoint)
