@@ -41,25 +41,23 @@ def test_writes_the_swapped_set_its_record_and_the_figure(small_model_files, tmp
     assert "layer2.0 after:" in printed and "layer2.0: 4608 of 8192 units analysed" in printed
 
 
-def test_an_engine_this_machine_lacks_is_refused_before_any_work(small_model_files, tmp_path, capsys, monkeypatch) -> None:
+@pytest.mark.parametrize(("without_triton", "message"), [
+    (True, "--engine triton: swapopt engine 'triton': Triton is not installed"),
+    (False, "--engine triton runs on a CUDA --device; on cpu Triton only interprets it"),
+], ids=["Triton not installed", "a CPU device"])
+def test_the_triton_engine_where_it_cannot_run_is_refused_before_any_work(
+    small_model_files, tmp_path, capsys, monkeypatch, without_triton: bool, message: str
+) -> None:
     from spacetorch.models.positions import _swapopt_device
 
-    monkeypatch.setattr(_swapopt_device, "triton", None)
+    if without_triton:
+        monkeypatch.setattr(_swapopt_device, "triton", None)
     checkpoint, positions = small_model_files
     out = tmp_path / "swapped"
     code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0",
                  "--attempts", "2e4", "--out", str(out), "--engine", "triton", *SMALL])
     assert code == 2 and not out.exists()
-    assert "--engine triton: swapopt engine 'triton': Triton is not installed" in capsys.readouterr().err
-
-
-def test_the_triton_engine_on_a_cpu_device_is_refused_by_name(small_model_files, tmp_path, capsys) -> None:
-    checkpoint, positions = small_model_files
-    out = tmp_path / "swapped"
-    code = exit_code(main, ["--checkpoint", str(checkpoint), "--positions", str(positions), "--layers", "layer2.0",
-                 "--attempts", "2e4", "--out", str(out), "--engine", "triton", *SMALL])
-    assert code == 2 and not out.exists()
-    assert "--engine triton runs on a CUDA --device; on cpu Triton only interprets it" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_a_figure_layer_the_border_leaves_empty_is_refused_before_the_swaps(small_model_files, tmp_path, capsys) -> None:
