@@ -86,6 +86,14 @@ def _run(engine: str, device: str, z: np.ndarray, xy: np.ndarray, plan: S.Window
     return time.perf_counter() - start, kept, units
 
 
+def _largest_window(plan: S.WindowPlan) -> S.WindowPlan:
+    """``plan``'s largest window alone: the device engine compiles one kernel per block width,
+    which the plan's largest window sets."""
+    i = int(np.argmax(np.diff(plan.offsets)))
+    slots = plan.window(i)
+    return S.WindowPlan(slots, np.array([0, len(slots)]), plan.pairs[i:i + 1], np.zeros(1, dtype=np.int64), 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference-windows", type=int, default=40, help="windows (x 500 attempts) the reference and numba both run")
@@ -134,7 +142,7 @@ def main() -> None:
     expected, decisions = reference_swaps(r, xy, plan, ties)
     reference_seconds = time.perf_counter() - start
     z32, z64 = S.standardize(r, np.float32), S.standardize(r, np.float64)
-    _run("numba", "cpu", z32, xy, layer_inputs(args.layer, 4, 99)[1])  # compile / load the kernel
+    _run("numba", "cpu", z32, xy, _largest_window(plan))  # compile / load the kernel, untimed
     fast_seconds = sorted(_run("numba", "cpu", z32, xy, plan)[0] for _ in range(5))[2]
     _, kept64, units64 = _run("numba", "cpu", z64, xy, plan)
     found = np.empty_like(xy)
@@ -166,7 +174,7 @@ def main() -> None:
         chain = (plan_l.wave.max() + 1) * S.ATTEMPTS_PER_WINDOW * 2048 / max(len(plan_l), 1)
         flop = window_flop(sizes, z.shape[1])
         for engine, device in engines:
-            _run(engine, device, z, xy_l, layer_inputs(name, 8, 99)[1])  # compile for this layer's block sizes
+            _run(engine, device, z, xy_l, _largest_window(plan_l))  # compile for this plan's block width, untimed
             seconds, _, _ = _run(engine, device, z, xy_l, plan_l)
             rate = len(plan_l) * S.ATTEMPTS_PER_WINDOW / seconds
             full = PUBLISHED_ATTEMPTS / rate
