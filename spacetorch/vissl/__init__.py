@@ -9,7 +9,7 @@ Importing this package applies the runtime fixes VISSL 0.1.6 needs on a modern s
   and ``spatial_tdresnet50``, and ``plain_model`` / ``custom_resnet`` (without positions, for
   linear or supervised training; ``TRUNK_PARAMS.model: tdresnet50`` is the plain TD trunk);
 * the ``identity`` head, which passes the spatial outputs through to the loss;
-* losses ``spatial_correlation_simclr_info_nce_loss`` and
+* losses ``spatial_correlation_simclr_info_nce_loss``, ``spatial_correlation_dino_loss`` and
   ``cross_entropy_spatial_correlation_loss``;
 * the train step ``custom_train_step``;
 

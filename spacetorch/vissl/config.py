@@ -94,7 +94,51 @@ def compose(overrides: Sequence[str], notices: list[str] | None = None) -> Any:
         if notices is not None:
             notices.append("config.TENSORBOARD_SETUP is read as config.HOOKS.TENSORBOARD_SETUP, where VISSL looks for it")
     _, cfg = convert_to_attrdict(hydra_cfg, dump_config=False)  # written once checked (save_config)
+    _infer_dino(cfg)
     return cfg
+
+
+#: the spatial DINO loss (:class:`spacetorch.vissl.registry.SpatialCorrelationDinoLoss`)
+DINO_LOSS = "spatial_correlation_dino_loss"
+
+
+def _infer_dino(cfg: Any) -> None:
+    """What VISSL infers for its ``dino_loss``, for the spatial one: the prototypes' number
+    (``output_dim``) from head 0, the number of views (``num_crops``) from ``ImgReplicatePil``."""
+    if cfg.LOSS.name != DINO_LOSS:
+        return
+    loss = cfg.LOSS[DINO_LOSS]
+    head = cfg.MODEL.HEAD.PARAMS[0]
+    if _head_name(head) == "swav_head" and head[1].get("num_clusters"):
+        loss.output_dim = int(head[1]["num_clusters"][0])
+    views = [t.get("num_times") for t in cfg.DATA.TRAIN.TRANSFORMS if t.get("name") == "ImgReplicatePil"]
+    if views and isinstance(views[0], int):
+        loss.num_crops = views[0]
+
+
+def _check_dino(cfg: Any) -> None:
+    """The spatial DINO loss's views: same-size copies in one batch, every one shown to the teacher."""
+    loss = cfg.LOSS[DINO_LOSS]
+    where = f"config.LOSS.{DINO_LOSS}"
+    head = cfg.MODEL.HEAD.PARAMS[0]
+    if _head_name(head) != "swav_head":
+        raise ConfigError(
+            f"config.MODEL.HEAD.PARAMS[0] is a {_head_name(head)!r} head; {DINO_LOSS} needs DINO's projection "
+            "and prototypes there: [swav_head, {dims: [...], num_clusters: [K], use_bn: false, ...}]"
+        )
+    if cfg.DATA.TRAIN.COLLATE_FUNCTION != "simclr_collator":
+        raise ConfigError(
+            f"config.DATA.TRAIN.COLLATE_FUNCTION is {cfg.DATA.TRAIN.COLLATE_FUNCTION!r}; {DINO_LOSS} takes the views "
+            "of ImgReplicatePil in one batch: simclr_collator (multi-crop's smaller local crops would give the "
+            "blocks another token grid than their positions')"
+        )
+    crops = int(loss.get("num_crops", 0) or 0)
+    teacher = [int(c) for c in loss.get("crops_for_teacher", [])]
+    if crops < 2 or teacher != list(range(crops)):
+        raise ConfigError(
+            f"{where}: num_crops is {crops} (ImgReplicatePil num_times) and crops_for_teacher {teacher}; the "
+            f"teacher sees every view, so give at least 2 views and crops_for_teacher {list(range(max(crops, 2)))}"
+        )
 
 
 def _compose_hydra(overrides: list[str], name: str) -> Any:
@@ -402,6 +446,8 @@ def validate(cfg: Any) -> None:
     _check_topography(cfg)
     if cfg.LOSS.name in SPATIAL_LOSS_NAMES:
         _check_spatial(cfg)
+    if cfg.LOSS.name == DINO_LOSS:
+        _check_dino(cfg)
     if "simclr" in cfg.LOSS.name:
         world = cfg.DISTRIBUTED.NUM_NODES * cfg.DISTRIBUTED.NUM_PROC_PER_NODE
         if cfg.DATA.TRAIN.BATCHSIZE_PER_REPLICA * world < 2:

@@ -10,6 +10,10 @@ every ``TEST_EVERY_NUM_EPOCH`` training epochs.  Each time its first meter's top
 best so far, the model is written to ``CHECKPOINT.DIR/model_best_accuracy.torch`` (a VISSL
 checkpoint, which ``load_classifier`` and ``load_trunk`` read) and the epoch and accuracy to
 ``best_accuracy.json``, as the original V1 and TDAM training scripts keep their best model.
+
+:class:`SpatialDinoTeacher`: the teacher of ``spatial_correlation_dino_loss``, VISSL's DINO hook
+(teacher built from the student, EMA update, teacher temperature, prototype normalisation) run
+on the views the student saw and reading its settings from the spatial loss's own config.
 """
 
 from __future__ import annotations
@@ -23,8 +27,16 @@ from typing import Any
 import torch
 from classy_vision.generic.distributed_util import is_primary
 from classy_vision.hooks.classy_hook import ClassyHook
+from vissl.hooks.dino_hooks import DINOHook
 
-__all__ = ["BEST_CHECKPOINT", "STARTUP_STAGES", "BestAccuracyCheckpoint", "StartupReport", "hook_generator"]
+__all__ = [
+    "BEST_CHECKPOINT",
+    "STARTUP_STAGES",
+    "BestAccuracyCheckpoint",
+    "SpatialDinoTeacher",
+    "StartupReport",
+    "hook_generator",
+]
 
 BEST_CHECKPOINT = "model_best_accuracy.torch"
 BEST_RECORD = "best_accuracy.json"
@@ -134,12 +146,45 @@ class StartupReport(ClassyHook):  # type: ignore[misc]  # classy-vision is not a
             _report(STARTUP_STAGES[3])
 
 
+class SpatialDinoTeacher(DINOHook):  # type: ignore[misc]  # VISSL is not annotated
+    """VISSL's ``DINOHook`` for ``spatial_correlation_dino_loss``.
+
+    Two differences: the teacher sees the batch the student saw, all its views in one tensor
+    (``simclr_collator``'s layout; VISSL's hook takes a list of multi-crop tensors), and the
+    prototypes are normalised as the loss's own ``normalize_last_layer`` says (VISSL's hook
+    reads ``LOSS.dino_loss``).  The teacher's spatial outputs are computed and not used.
+    """
+
+    @torch.no_grad()
+    def on_forward(self, task: Any) -> None:
+        if task.loss.momentum_teacher is None:
+            self._build_momentum_network(task)
+        task.loss.teacher_output = task.loss.momentum_teacher(task.last_batch.sample["input"])[0][-1]
+        self.get_teacher_temperature(task)
+
+    @torch.no_grad()
+    def normalize_last_layer(self, task: Any) -> None:
+        from vissl.models.model_helpers import get_no_ddp_model
+
+        if not task.loss.loss_config.get("normalize_last_layer", True):
+            return
+        for model in (task.model, task.loss.momentum_teacher):
+            if model is None:
+                continue
+            head = get_no_ddp_model(model).heads[0]
+            for index in range(head.nmb_heads):
+                weight = getattr(head, f"prototypes{index}").weight
+                weight.copy_(torch.nn.functional.normalize(weight, dim=1, p=2))
+
+
 def hook_generator(cfg: Any) -> list[Any]:
-    """VISSL's hooks, :class:`StartupReport`, and :class:`BestAccuracyCheckpoint` when the
-    config tests the model."""
+    """VISSL's hooks, :class:`StartupReport`, :class:`SpatialDinoTeacher` for the spatial DINO
+    loss, and :class:`BestAccuracyCheckpoint` when the config tests the model."""
     from vissl.hooks import default_hook_generator
 
     hooks: list[Any] = [*default_hook_generator(cfg), StartupReport()]
+    if cfg.LOSS.name == "spatial_correlation_dino_loss":
+        hooks.append(SpatialDinoTeacher())
     if cfg.TEST_MODEL and cfg.METERS.get("name"):
         hooks.append(BestAccuracyCheckpoint())
     return hooks

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from classy_vision.losses import ClassyLoss, register_loss
 from torch import nn
+from vissl.losses.dino_loss import DINOLoss
 from vissl.losses.simclr_info_nce_loss import SimclrInfoNCELoss
 from vissl.models.heads import register_model_head
 from vissl.models.trunks import register_model_trunk
@@ -44,6 +45,7 @@ __all__ = [
     "model_from_config",
     "topography_of",
     "trunk_model_kwargs",
+    "SpatialCorrelationDinoLoss",
     "SpatialCorrelationSimclrInfoNCELoss",
     "trunk_param",
 ]
@@ -290,6 +292,9 @@ class _SpatialTaskLoss(ClassyLoss):  # type: ignore[misc]  # classy-vision is no
     def __init__(self, loss_config: Any) -> None:
         super().__init__()
         self.loss_config = loss_config
+        self._add_spatial(loss_config)
+
+    def _add_spatial(self, loss_config: Any) -> None:
         if "layer_weights" not in loss_config:
             raise KeyError(f"config key LOSS.{self._loss_name}.layer_weights is not set: give a weight per spatial layer")
         self.spatial = LayerWeightedSpatialLoss(
@@ -304,7 +309,7 @@ class _SpatialTaskLoss(ClassyLoss):  # type: ignore[misc]  # classy-vision is no
     def from_config(cls, loss_config: Any) -> _SpatialTaskLoss:
         return cls(loss_config)
 
-    def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def task_loss(self, output: Any, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, output: Any, target: torch.Tensor) -> torch.Tensor:
@@ -317,11 +322,13 @@ class _SpatialTaskLoss(ClassyLoss):  # type: ignore[misc]  # classy-vision is no
         return total
 
 
-def _split_output(output: Any, loss_name: str) -> tuple[torch.Tensor, Mapping[str, Any]]:
+def _split_output(output: Any, loss_name: str) -> tuple[Any, Mapping[str, Any]]:
+    """``(task output, spatial dict)``: the task output is a tensor, or a head's list of them."""
     if (
         isinstance(output, (list, tuple))
         and len(output) == 2
-        and isinstance(output[0], torch.Tensor)
+        and (isinstance(output[0], torch.Tensor)
+             or (isinstance(output[0], (list, tuple)) and all(isinstance(o, torch.Tensor) for o in output[0])))
         and isinstance(output[1], Mapping)
     ):
         return output[0], output[1]
@@ -343,6 +350,31 @@ class SpatialCorrelationSimclrInfoNCELoss(_SpatialTaskLoss):
 
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         loss: torch.Tensor = self.simclr(output, target)
+        return loss
+
+
+@_spatial_task_loss("spatial_correlation_dino_loss")
+class SpatialCorrelationDinoLoss(_SpatialTaskLoss, DINOLoss):  # type: ignore[misc]  # VISSL is not annotated
+    """DINO's self-distillation loss (VISSL's ``dino_loss``, its keys) plus the spatial loss.
+
+    The student's output is head 0's (a ``swav_head`` of ``num_clusters`` prototypes); the
+    teacher, an exponential moving average of the student, is kept and run by
+    :class:`spacetorch.vissl.hooks.SpatialDinoTeacher` on the same views.  The views are the two
+    (or more) same-size crops of ``ImgReplicatePil`` + ``simclr_collator``, all shown to the teacher:
+    DINO's smaller local crops would give the blocks another token grid than their positions'.
+    """
+
+    def __init__(self, loss_config: Any) -> None:
+        DINOLoss.__init__(self, loss_config)
+        self._add_spatial(loss_config)
+
+    def task_loss(self, output: Any, target: torch.Tensor) -> torch.Tensor:
+        if self.teacher_output is None:
+            raise RuntimeError(
+                "spatial_correlation_dino_loss has no teacher output: the SpatialDinoTeacher hook runs the "
+                "teacher on each batch (train.py adds it; custom_train_step runs it after the forward)"
+            )
+        loss: torch.Tensor = DINOLoss.forward(self, output)
         return loss
 
 

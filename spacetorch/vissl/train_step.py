@@ -2,8 +2,10 @@
 
 It differs from VISSL's ``standard_train_step`` in these ways:
 
-* the ``on_forward`` hooks are not run: they call ``torch.isfinite`` on every element of the
-  model output, and a spatial model's output holds a dict of (features, positions);
+* VISSL's two model-output checks (``CheckNanModelOutputHook``, ``LogLossMetricsCheckpointHook``)
+  are not run ``on_forward``: they call ``torch.isfinite`` on every element of the model output,
+  and a spatial model's output holds a dict of (features, positions); the other ``on_forward``
+  hooks run, before the loss, as in VISSL's step (the DINO teacher is one);
 * the per-layer spatial losses the loss computed in this step are logged (log file and
   TensorBoard, every ``LOG_FREQUENCY`` iterations) without computing them again;
 * the trunk's topography method (``TRUNK_PARAMS.topography``, :mod:`spacetorch.methods`) adds
@@ -59,6 +61,10 @@ def custom_train_step(task: Any) -> Any:
             model_output = task.model(sample["input"])
         if len(model_output) == 1:
             model_output = model_output[0]
+        task.last_batch.sample = sample
+        task.last_batch.model_output = model_output
+        task.last_batch.target = target
+        _run_forward_hooks(task)
         with PerfTimer("loss_compute", perf_stats):
             local_loss = task.loss(model_output, target)
             penalties = _topography_penalties(task)
@@ -71,9 +77,6 @@ def custom_train_step(task: Any) -> Any:
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(_describe_non_finite(task, loss_value))
         task.losses.append(loss_value * target.size(0))
-        task.last_batch.sample = sample
-        task.last_batch.model_output = model_output
-        task.last_batch.target = target
         _update_meters(task, model_output, target)
         task.run_hooks(SSLClassyHookFunctions.on_loss_and_meter.name)
 
@@ -99,6 +102,16 @@ def custom_train_step(task: Any) -> Any:
     step_timer.stop()
     step_timer.record()
     return task
+
+
+def _run_forward_hooks(task: Any) -> None:
+    """``on_forward`` of every hook but VISSL's model-output NaN checks (see the module)."""
+    from vissl.hooks.log_hooks import LogLossMetricsCheckpointHook
+    from vissl.hooks.state_update_hooks import CheckNanModelOutputHook
+
+    for hook in task.hooks:
+        if not isinstance(hook, (CheckNanModelOutputHook, LogLossMetricsCheckpointHook)):
+            hook.on_forward(task)
 
 
 def _spatial_losses(task: Any) -> dict[str, torch.Tensor]:

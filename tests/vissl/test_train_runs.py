@@ -470,3 +470,29 @@ def test_a_topographic_vit_trains_from_its_shipped_config(small_images: Path, tm
     state = torch.load(ckpt_dir / "model_final_checkpoint_phase0.torch", weights_only=True, map_location="cpu")
     trunk = state["classy_state_dict"]["base_model"]["model"]["trunk"]
     assert any(key.endswith("blocks.11.mlp.fc2.weight") for key in trunk)
+
+
+@pytest.mark.slow
+def test_a_topographic_vit_trains_with_dino_from_its_shipped_config(small_images: Path, tmp_path: Path) -> None:
+    """The DINO demo config: the spatial loss on every block and DINO's loss on the class token;
+    the checkpoint holds the teacher, an average of the student's weights, and DINO's centre."""
+    from spacetorch.models import retinotopic_positions
+
+    positions = tmp_path / "vit_positions"
+    retinotopic_positions("vit_tiny_patch16_224", n_neighborhoods=50, input_size=IMAGE_SIZE).save(positions)
+    ckpt_dir = tmp_path / "ckpt"
+    overrides = ["config=demo_cpu_dino_spatial_vit_tiny", f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
+                 f"config.DATA.TRAIN.DATA_PATHS=[{small_images / 'train'}]", f"config.DATA.TRAIN.TRANSFORMS.1.size={IMAGE_SIZE}",
+                 *SHORT_RUN, "config.OPTIMIZER.num_epochs=1", f"config.CHECKPOINT.DIR={ckpt_dir}"]  # fmt: skip
+    result = run_train(overrides, cwd=tmp_path)
+    _check(result)
+    logged = _spatial_log(result.stdout)
+    assert sorted(logged) == list(range(6)), "48 images / 8 = 6 steps"
+    assert list(logged[0]) == [f"blocks_{i}" for i in range(12)]
+    state = torch.load(ckpt_dir / "model_final_checkpoint_phase0.torch", weights_only=True, map_location="cpu")["classy_state_dict"]
+    student = state["base_model"]["model"]["trunk"]["base_model.blocks.3.attn.qkv.weight"]
+    teacher = state["loss"]["momentum_teacher.trunk.base_model.blocks.3.attn.qkv.weight"]
+    assert 0 < (teacher - student).abs().max() < student.abs().max()  # moved, but only part of the way
+    assert state["loss"]["center"].abs().sum() > 0
+    trunk = load_trunk(ckpt_dir / "model_final_checkpoint_phase0.torch", "vit_tiny_patch16_224")
+    torch.testing.assert_close(trunk.blocks[3].attn.qkv.weight.detach(), student)  # the student, not the teacher
