@@ -302,6 +302,8 @@ def methods_figure(rows: list[dict[str, Any]], maps: dict[str, OrientationMap | 
             if key == "smoothness":
                 shuffled = [row["shuffled_smoothness"] for row in runs]
                 ax.plot([i] * len(shuffled), shuffled, "x", color="0.55")
+        if key == "task_loss" and not any(np.isfinite(row["task_loss"]) for row in rows):
+            ax.text(0.5, 0.5, "no run trained here", transform=ax.transAxes, ha="center", color="0.4")
         ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize="small")
         ax.set_xlim(-0.5, len(labels) - 0.5)
         ax.set_title(title, fontsize="small")

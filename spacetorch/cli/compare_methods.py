@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the layers every method acts on (module names or layer_weights keys)")
     parser.add_argument("--given", type=given_model, action="append", default=[], metavar="LABEL=KIND:PATH",
                         help="also measure a published model of the config's architecture, not trained here: KIND "
-                        "toponets (a TopoNets ResNet state dict, on the tiled sheet) or torchvision (a plain state dict, "
+                        "toponets (a TopoNets ResNet or ViT-B/32 state dict, on the tiled sheet) or torchvision (a plain state dict, "
                         "on both sheets) (repeatable)")
     parser.add_argument("--param", type=method_param, action="append", default=[], metavar="METHOD.KEY=VALUE",
                         help="a method's own setting, e.g. topoloss.factor=4 or lateral.sigma=2 (repeatable)")

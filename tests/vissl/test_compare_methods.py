@@ -118,3 +118,31 @@ def test_a_run_train_py_would_refuse_is_refused_before_any_run(small_positions: 
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("spacetorch compare-methods (topoloss=1): error: config.DATA.TRAIN") and "/nowhere/train" in err, err
     assert not (out / "runs").exists()
+
+
+@pytest.mark.slow
+def test_toponets_vit_b_32_is_measured_in_the_shipped_vit_b_32_setting(tmp_path: Path, capsys) -> None:
+    """TopoNets' ViT-B/32 (torchvision's layout under 'model') on the tiled sheet of every block,
+    with the shipped ViT-B/32 config naming the model; nothing is trained."""
+    import torch
+    import torchvision
+
+    from spacetorch.models import retinotopic_positions
+
+    positions = tmp_path / "vit_b_32_positions"
+    retinotopic_positions("vit_base_patch32_224", n_neighborhoods=20, input_size=64).save(positions)
+    published = tmp_path / "vit_b_32_tau_10.0.pt"
+    torch.save({"model": torchvision.models.vit_b_32(weights=None).state_dict(), "epoch": 89}, published)
+    out = tmp_path / "comparison"
+    args = ["--config", "simclr_spatial_vit_base_patch32", "--methods", "--given", f"topo10=toponets:{published}",
+            "--override", f"config.MODEL.TRUNK.TRUNK_PARAMS.position_dir={positions}",
+            "--override", "config.DATA.TRAIN.TRANSFORMS.1.size=64", "--layer", "blocks.4", "--image-size", "64",
+            "--spatial-frequencies", "2", "4", "8", "16", "--neighborhoods", "100", "--device", "cpu", "--quiet",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    assert (run["method"], run["sheet"], run["seed"]) == ("topo10", "tiled", None)
+    assert list(run["sl"]) == [f"blocks.{i}" for i in range(12)] and all(0 < v < 1 for v in run["sl"].values())
+    assert run["units_analysed"] == 768 * 2 * 2  # 64 px: 2 x 2 patch tokens of 768 channels
+    assert 0 <= run["selective_fraction"] <= 1
+    assert (out / "comparison.png").is_file()

@@ -19,7 +19,7 @@ SHIPPED = [
     "simclr_spatial_tdresnet18", "demo_cpu_simclr_spatial_tdresnet18", "supervised_tdresnet50", "simclr_spatial_v1_resnet50",
     "supervised_v1_resnet50", "finetune_v1_resnet50", "simclr_spatial_topdown_cifar", "supervised_tdconvnext_tiny",
     "demo_cpu_simclr_map_resnet18", "simclr_spatial_vit_tiny", "demo_cpu_simclr_spatial_vit_tiny",
-    "dino_spatial_vit_tiny", "demo_cpu_dino_spatial_vit_tiny",
+    "dino_spatial_vit_tiny", "demo_cpu_dino_spatial_vit_tiny", "simclr_spatial_vit_base_patch32",
     *(f"supervised_{kind}_{size}" for kind in ("topdown", "bottomup") for size in ("mnist", "fashion_mnist", "cifar", "imagenette")),
 ]
 
