@@ -67,7 +67,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "spacetorch=spacetorch.__main__:main",
+            "spacetorch=spacetorch.__main__:entry",
         ]
     },
 )

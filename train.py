@@ -3,12 +3,11 @@
 ``python train.py --help`` lists the options and the shipped configs (``configs/config/``).
 """
 
-import sys
-
 # At module level on purpose: spawned ranks and data-loader workers re-import this module,
 # and they need spacetorch's VISSL registrations and runtime fixes too.
 import spacetorch.vissl  # noqa: F401
+from spacetorch.cli._exit import finish
 from spacetorch.cli.train import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    finish(main)

@@ -2,6 +2,7 @@
 command (see :mod:`spacetorch.cli.main`), entered here so that Ctrl-C while it loads is one line."""
 
 import sys
+from typing import NoReturn
 
 
 def main() -> int:
@@ -13,5 +14,13 @@ def main() -> int:
     return run()
 
 
+def entry() -> NoReturn:
+    """The installed ``spacetorch`` (and ``python -m spacetorch``): :func:`main`, then an exit
+    without the interpreter's teardown (:mod:`spacetorch.cli._exit`)."""
+    from spacetorch.cli._exit import finish
+
+    finish(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

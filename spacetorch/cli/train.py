@@ -250,4 +250,6 @@ def _report_interrupt(signum: int, cfg: Any) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    from spacetorch.cli._exit import finish
+
+    finish(main)

@@ -14,6 +14,9 @@ checkpoint, which ``load_classifier`` and ``load_trunk`` read) and the epoch and
 :class:`SpatialDinoTeacher`: the teacher of ``spatial_correlation_dino_loss``, VISSL's DINO hook
 (teacher built from the student, EMA update, teacher temperature, prototype normalisation) run
 on the views the student saw and reading its settings from the spatial loss's own config.
+
+:class:`CloseTensorboard`: closes the TensorBoard writers when training ends (VISSL never does),
+so that the last events are on disk however the process exits.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "BEST_CHECKPOINT",
     "STARTUP_STAGES",
     "BestAccuracyCheckpoint",
+    "CloseTensorboard",
     "SpatialDinoTeacher",
     "StartupReport",
     "hook_generator",
@@ -177,9 +181,30 @@ class SpatialDinoTeacher(DINOHook):  # type: ignore[misc]  # VISSL is not annota
                 weight.copy_(torch.nn.functional.normalize(weight, dim=1, p=2))
 
 
+class CloseTensorboard(ClassyHook):  # type: ignore[misc]  # classy-vision is not annotated
+    """Close the TensorBoard writers of the other hooks when training ends, so that their last
+    events are on disk (VISSL leaves its writer open for the interpreter's exit to flush)."""
+
+    on_start = ClassyHook._noop
+    on_phase_start = ClassyHook._noop
+    on_forward = ClassyHook._noop
+    on_loss_and_meter = ClassyHook._noop
+    on_backward = ClassyHook._noop
+    on_update = ClassyHook._noop
+    on_step = ClassyHook._noop
+    on_phase_end = ClassyHook._noop
+
+    def on_end(self, task: Any) -> None:
+        for hook in task.hooks:
+            writer = getattr(hook, "tb_writer", None)
+            if writer is not None:
+                writer.close()
+
+
 def hook_generator(cfg: Any) -> list[Any]:
-    """VISSL's hooks, :class:`StartupReport`, :class:`SpatialDinoTeacher` for the spatial DINO
-    loss, and :class:`BestAccuracyCheckpoint` when the config tests the model."""
+    """VISSL's hooks, :class:`StartupReport`, :class:`CloseTensorboard` with TensorBoard on,
+    :class:`SpatialDinoTeacher` for the spatial DINO loss, and :class:`BestAccuracyCheckpoint`
+    when the config tests the model."""
     from vissl.hooks import default_hook_generator
 
     hooks: list[Any] = [*default_hook_generator(cfg), StartupReport()]
@@ -187,4 +212,6 @@ def hook_generator(cfg: Any) -> list[Any]:
         hooks.append(SpatialDinoTeacher())
     if cfg.TEST_MODEL and cfg.METERS.get("name"):
         hooks.append(BestAccuracyCheckpoint())
+    if cfg.HOOKS.TENSORBOARD_SETUP.USE_TENSORBOARD:
+        hooks.append(CloseTensorboard())  # last: after every hook's own last events
     return hooks
