@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,13 @@ def small_positions(small_model_files: tuple[Path, Path]) -> Path:
 def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An ImageFolder of 48 train / 12 val crops of scikit-image's photographs, 72 px."""
     return make_demo_image_folder(tmp_path_factory.mktemp("images") / "demo", n_train=48, n_val=12, size=72)
+
+
+@pytest.fixture
+def one_process_group(tmp_path: Path) -> Iterator[None]:
+    """A gloo process group of one process, as a CPU run has (DINO's loss all-reduces its centre)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()

@@ -27,6 +27,7 @@ def _ours(registry: dict) -> list[str]:
 LOSS_CONFIGS = {
     "spatial_correlation_simclr_info_nce_loss": "demo_cpu_simclr_spatial_resnet18",
     "cross_entropy_spatial_correlation_loss": "supervised_spatial_resnet18",
+    "spatial_correlation_dino_loss": "demo_cpu_dino_spatial_vit_tiny",
 }
 
 
@@ -53,7 +54,7 @@ def _config(config: str, trunk: str, positions_of):  # type: ignore[no-untyped-d
     overrides = [
         f"config={config}",
         f"config.MODEL.TRUNK.NAME={trunk}",
-        "+config.MODEL.TRUNK.TRUNK_PARAMS.model=resnet18",
+        "++config.MODEL.TRUNK.TRUNK_PARAMS.model=resnet18",
         "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=4",
     ]
     model = model_from_config(compose(overrides).MODEL, getattr(MODEL_TRUNKS_REGISTRY[trunk], "model_name", None))
@@ -68,8 +69,10 @@ def _check_gradients(module: torch.nn.Module, what: str) -> None:
 
 @pytest.mark.parametrize("trunk", _ours(MODEL_TRUNKS_REGISTRY))
 @pytest.mark.parametrize("loss_name", sorted(LOSS_CONFIGS))
-def test_registered_trunk_forward_backward(trunk: str, loss_name: str, positions_of) -> None:  # type: ignore[no-untyped-def]
+def test_registered_trunk_forward_backward(trunk: str, loss_name: str, positions_of, request) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
+    if "dino" in loss_name:
+        request.getfixturevalue("one_process_group")
     cfg = _config(LOSS_CONFIGS[loss_name], trunk, positions_of)
     x = torch.randn(8, 3, IMAGE_SIZE, IMAGE_SIZE)
     if trunk not in SPATIAL_TRUNK_NAMES:  # plain trunks: pooled features only
@@ -83,11 +86,17 @@ def test_registered_trunk_forward_backward(trunk: str, loss_name: str, positions
     flat, spatial = module(x)
     # a linear task head of the loss's size (the shipped heads, built by VISSL with the identity
     # head, are tested in test_vissl_registry.py for the ResNet-18)
-    task_head = torch.nn.Linear(flat.shape[1], 128 if "simclr" in loss_name else 4)
     loss_config = copy.deepcopy(cfg.LOSS[loss_name])
     loss_config["layer_weights"] = dict.fromkeys(spatial, 0.25)  # every layer of this trunk
     loss = LOSS_REGISTRY[loss_name].from_config(loss_config)
-    total = loss([task_head(flat), spatial], torch.arange(8) % 4)
+    if "dino" in loss_name:  # prototype scores, as a list (a swav_head's output), and the teacher's
+        task_head = torch.nn.Linear(flat.shape[1], loss_config.output_dim)
+        task_output: object = [task_head(flat)]
+        loss.teacher_output, loss.teacher_temp = torch.randn(8, loss_config.output_dim), 0.04
+    else:
+        task_head = torch.nn.Linear(flat.shape[1], 128 if "simclr" in loss_name else 4)
+        task_output = task_head(flat)
+    total = loss([task_output, spatial], torch.arange(8) % 4)
     assert torch.isfinite(total)
     assert set(loss.last_spatial_losses) == set(spatial)
     total.backward()

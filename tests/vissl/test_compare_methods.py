@@ -37,7 +37,7 @@ def test_every_method_trains_and_is_measured_on_its_sheet(small_positions: Path,
 
     torch.save(add_blurpool(create_model("resnet18", num_classes=10)).state_dict(), tmp_path / "resnet18_tau_1.0.pt")
     out = tmp_path / "comparison"
-    args = [*_args(small_positions, small_images, out), "--methods", "none", "tdann=5", "topoloss=1", "local=1",
+    args = [*_args(small_positions, small_images, out), "--methods", "none", "tdann=5", "topoloss=1",
             "--layers", "layer2.0,layer2.1", "--param", "topoloss.factor=2", "--seeds", "0", "--som", "--som-edge", "16",
             "--som-iterations", "2000", "--given", f"topo1=toponets:{tmp_path / 'resnet18_tau_1.0.pt'}",
             "--categories", str(small_images / "train"), "--category-layer", "layer3.0"]
@@ -45,9 +45,9 @@ def test_every_method_trains_and_is_measured_on_its_sheet(small_positions: Path,
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert [(r["method"], r["sheet"]) for r in runs] == [
         ("none", "retinotopic"), ("none", "tiled"), ("tdann=5", "retinotopic"), ("topoloss=1", "tiled"),
-        ("local=1", "tiled"), ("topo1", "tiled"), ("V1 SOM", "som"),
-    ]  # (lateral connections train and load in test_methods_training.py)
-    assert runs[5]["seed"] is None and runs[5]["train_seconds"] != runs[5]["train_seconds"]  # given: NaN
+        ("topo1", "tiled"), ("V1 SOM", "som"),
+    ]  # (local and lateral connections train and load on the bench in test_methods_training.py)
+    assert runs[4]["seed"] is None and runs[4]["train_seconds"] != runs[4]["train_seconds"]  # given: NaN
     for run in runs[:-1]:
         assert len(run["sl"]) == 8 and all(0 < v < 1 for v in run["sl"].values())
         assert 0 <= run["category_selective_fraction"] <= 1 and run["category_patches"] >= 0
@@ -55,13 +55,13 @@ def test_every_method_trains_and_is_measured_on_its_sheet(small_positions: Path,
     assert runs[3]["spec"] == {"method": "topoloss", "layers": ["layer2.0", "layer2.1"], "weight": 1.0, "factor": 2.0}
     assert runs[-1]["units_analysed"] == 16 * 16
     logs = {p.parent.name: p.read_text() for p in (out / "runs").glob("*/train.out")}
-    assert "topography penalty (topoloss)" in logs["topoloss1_seed0"] and "topography penalty (local)" in logs["local1_seed0"]
+    assert "topography penalty (topoloss)" in logs["topoloss1_seed0"]
     assert "layer weights: layer1_0 0, layer1_1 0, layer2_0 5, layer2_1 5" in logs["tdann5_seed0"]
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 7 and "sl_layer4.1" in table[0] and "train_seconds" in table[0]
+    assert len(table) == 6 and "sl_layer4.1" in table[0] and "train_seconds" in table[0]
     assert Image.open(out / "comparison.png").size[0] >= 1000
-    assert capsys.readouterr().out.count("layer2.0 SL") == 7
+    assert capsys.readouterr().out.count("layer2.0 SL") == 6
 
     # a command of the same runs measures them again without training them again, here with the wiring length
     stamps = {p: p.stat().st_mtime for p in (out / "runs").glob("*/model_final_checkpoint_phase0.torch")}

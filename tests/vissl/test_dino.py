@@ -3,14 +3,12 @@ computation of DINO's cross-entropy and of the spatial loss."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 from vissl.models import build_model
 
 from spacetorch.losses import spatial_loss
@@ -34,14 +32,6 @@ def vit_positions(tmp_path_factory: pytest.TempPathFactory) -> Path:
         layer.neighborhood_indices = np.asarray(layer.neighborhood_indices)[:1]
     positions.save(out)
     return out
-
-
-@pytest.fixture
-def one_process_group(tmp_path: Path) -> Iterator[None]:
-    """DINO's centre is all-reduced: a gloo group of one process, as a CPU run has."""
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
-    yield
-    dist.destroy_process_group()
 
 
 def _config(positions: Path, *extra: str):

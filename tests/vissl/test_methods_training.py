@@ -29,12 +29,28 @@ def _supervised(small_positions: Path, small_images: Path, ckpt: Path) -> list[s
     ("{method:topoloss,layers:[layer2.0,layer2.1],weight:1.0}", "topography penalty (topoloss) layer2.0"),
     ("{method:local,layers:[layer2.1],weight:1.0,image_size:64}", "topography penalty (local) layer2.1"),
 ])
-def test_a_method_with_a_penalty_trains_and_logs_it(small_positions: Path, small_images: Path, tmp_path: Path, spec: str, logged: str) -> None:
+def test_a_method_with_a_penalty_trains_logs_it_and_loads_on_the_bench(
+    small_positions: Path, small_images: Path, tmp_path: Path, spec: str, logged: str
+) -> None:
+    import torch
+    import yaml
+
+    from spacetorch.methods import method_from_spec
+    from spacetorch.methods.bench import load_trunk
+
     ckpt = tmp_path / "ckpt"
     result = run_train([*_supervised(small_positions, small_images, ckpt), f"{KEY}={spec}"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert logged in result.stdout
-    assert (ckpt / "model_final_checkpoint_phase0.torch").is_file()
+    # the methods' bench (compare-methods) rebuilds it, prepared by its method, with the trained weights
+    path = ckpt / "model_final_checkpoint_phase0.torch"
+    settings = yaml.safe_load(spec.replace(":", ": "))
+    settings.pop("image_size", None)  # the trunk's setting, which load_trunk takes as an argument
+    model = load_trunk(path, "resnet18", method_from_spec(settings), IMAGE_SIZE)
+    trunk = torch.load(path, map_location="cpu", weights_only=True)["classy_state_dict"]["base_model"]["model"]["trunk"]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, trunk[f"base_model.{key}"], msg=key)
+    assert model(torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE)).shape == (2, 512)
 
 
 @pytest.mark.slow
