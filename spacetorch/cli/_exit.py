@@ -34,9 +34,11 @@ def finish(command: Callable[[], int | None]) -> NoReturn:
         code = command()
     except SystemExit as stop:
         code = _status(stop.code)
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    status = 0 if code is None else int(code)
+    join_threads = getattr(threading, "_shutdown", None)  # the interpreter's first exit step (CPython)
+    if join_threads is None:
+        sys.exit(status)  # elsewhere, the ordinary exit
+    join_threads()  # the threading exit hooks (executors stop their workers), then every non-daemon thread joined
     atexit._run_exitfuncs()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
@@ -44,7 +46,7 @@ def finish(command: Callable[[], int | None]) -> NoReturn:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
             pass
-    os._exit(0 if code is None else int(code))
+    os._exit(status)
 
 
 def _status(code: object) -> int:

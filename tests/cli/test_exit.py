@@ -32,7 +32,7 @@ raise AssertionError("finish returned")
 def _run(body: str, tmp_path: Path) -> subprocess.CompletedProcess:
     script = tmp_path / "command.py"
     script.write_text(_COMMAND.replace("BODY", body))
-    return subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=20)
 
 
 @pytest.mark.parametrize(("body", "status", "stderr"), [
@@ -54,3 +54,10 @@ def test_finish_exits_with_the_commands_status_after_what_an_exit_must_do(
 def test_an_exception_is_left_to_python(tmp_path: Path) -> None:
     result = _run("raise ValueError('broken')", tmp_path)
     assert result.returncode == 1 and "ValueError: broken" in result.stderr
+
+
+def test_an_executor_left_open_does_not_hold_the_exit(tmp_path: Path) -> None:
+    """A thread pool never shut down: Python's exit tells its idle workers to stop, and so must finish."""
+    body = "global pool; import concurrent.futures; pool = concurrent.futures.ThreadPoolExecutor(2); pool.submit(time.sleep, 0.1); return 0"
+    result = _run(body, tmp_path)
+    assert result.returncode == 0 and (tmp_path / "thread").read_text() == "joined"
