@@ -19,7 +19,13 @@ from spacetorch.configs import CONFIG_DIR
 from spacetorch.losses import check_weight, layer_weight_mismatch
 from spacetorch.models.layers import vissl_key
 from spacetorch.models.positions import NetworkPositions, PositionsError, UnsafePickleError
-from spacetorch.vissl.registry import PLAIN_TRUNK_NAMES, SPATIAL_LOSS_NAMES, SPATIAL_TRUNK_NAMES, trunk_model_kwargs
+from spacetorch.vissl.registry import (
+    PLAIN_TRUNK_NAMES,
+    SPATIAL_LOSS_NAMES,
+    SPATIAL_TRUNK_NAMES,
+    SpatialCorrelationDinoLoss,
+    trunk_model_kwargs,
+)
 
 __all__ = [
     "CONFIG_DIR",
@@ -98,8 +104,8 @@ def compose(overrides: Sequence[str], notices: list[str] | None = None) -> Any:
     return cfg
 
 
-#: the spatial DINO loss (:class:`spacetorch.vissl.registry.SpatialCorrelationDinoLoss`)
-DINO_LOSS = "spatial_correlation_dino_loss"
+#: the spatial DINO loss's registered name
+DINO_LOSS: str = SpatialCorrelationDinoLoss._loss_name
 
 
 def _infer_dino(cfg: Any) -> None:

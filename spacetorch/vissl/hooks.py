@@ -32,6 +32,8 @@ from classy_vision.generic.distributed_util import is_primary
 from classy_vision.hooks.classy_hook import ClassyHook
 from vissl.hooks.dino_hooks import DINOHook
 
+from spacetorch.vissl.registry import SpatialCorrelationDinoLoss
+
 __all__ = [
     "BEST_CHECKPOINT",
     "STARTUP_STAGES",
@@ -46,8 +48,8 @@ BEST_CHECKPOINT = "model_best_accuracy.torch"
 BEST_RECORD = "best_accuracy.json"
 
 
-class BestAccuracyCheckpoint(ClassyHook):  # type: ignore[misc]  # classy-vision is not annotated
-    """Keep the model of the best test top-1 accuracy so far (see the module)."""
+class _Hook(ClassyHook):  # type: ignore[misc]  # classy-vision is not annotated
+    """A hook whose every event does nothing; each hook below defines the events it acts on."""
 
     on_start = ClassyHook._noop
     on_phase_start = ClassyHook._noop
@@ -56,7 +58,12 @@ class BestAccuracyCheckpoint(ClassyHook):  # type: ignore[misc]  # classy-vision
     on_backward = ClassyHook._noop
     on_update = ClassyHook._noop
     on_step = ClassyHook._noop
+    on_phase_end = ClassyHook._noop
     on_end = ClassyHook._noop
+
+
+class BestAccuracyCheckpoint(_Hook):
+    """Keep the model of the best test top-1 accuracy so far (see the module)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -118,15 +125,8 @@ class _FirstBatch:
         return getattr(self.iterator, name)
 
 
-class StartupReport(ClassyHook):  # type: ignore[misc]  # classy-vision is not annotated
+class StartupReport(_Hook):
     """Print each of :data:`STARTUP_STAGES` once, as this rank reaches it (see the module)."""
-
-    on_phase_end = ClassyHook._noop
-    on_forward = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_step = ClassyHook._noop
-    on_end = ClassyHook._noop
 
     def __init__(self) -> None:
         super().__init__()
@@ -181,18 +181,9 @@ class SpatialDinoTeacher(DINOHook):  # type: ignore[misc]  # VISSL is not annota
                 weight.copy_(torch.nn.functional.normalize(weight, dim=1, p=2))
 
 
-class CloseTensorboard(ClassyHook):  # type: ignore[misc]  # classy-vision is not annotated
+class CloseTensorboard(_Hook):
     """Close the TensorBoard writers of the other hooks when training ends, so that their last
     events are on disk (VISSL leaves its writer open for the interpreter's exit to flush)."""
-
-    on_start = ClassyHook._noop
-    on_phase_start = ClassyHook._noop
-    on_forward = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_update = ClassyHook._noop
-    on_step = ClassyHook._noop
-    on_phase_end = ClassyHook._noop
 
     def on_end(self, task: Any) -> None:
         for hook in task.hooks:
@@ -208,7 +199,7 @@ def hook_generator(cfg: Any) -> list[Any]:
     from vissl.hooks import default_hook_generator
 
     hooks: list[Any] = [*default_hook_generator(cfg), StartupReport()]
-    if cfg.LOSS.name == "spatial_correlation_dino_loss":
+    if cfg.LOSS.name == SpatialCorrelationDinoLoss._loss_name:
         hooks.append(SpatialDinoTeacher())
     if cfg.TEST_MODEL and cfg.METERS.get("name"):
         hooks.append(BestAccuracyCheckpoint())
